@@ -1,0 +1,1 @@
+"""Model import: QONNX (and QKeras through qonnx's converter) into the integer IR."""

@@ -1,0 +1,1 @@
+"""convflow.models: the model zoo (QKeras definitions), bundled data sets and training."""
