@@ -1,0 +1,171 @@
+"""Verilog emitter: an IR graph -> a directory with the streaming dataflow accelerator ``cf_accel``.
+
+Writes copies of the hand-written library modules it uses (``convflow/hw/rtl/cf_*.v``), the generated top
+``cf_accel.v`` (one stage per hardware stage of ``rtl_plan.plan``, a cf_fifo after each), one ``.hex`` file per ROM,
+and ``accel.json`` describing the top for tool-flow drivers that do not import the compiler.
+
+The top-level interface is a contract with the board top (UART wrapper) and the simulators:
+
+    module cf_accel (input wire clk, input wire rst /* synchronous, active high */,
+                     input wire [IN_BITS-1:0] s_data, input wire s_valid, output wire s_ready,
+                     output wire [OUT_BITS-1:0] m_data, output wire m_valid, input wire m_ready);
+
+one input element per beat in NHWC order (a frame = prod(input shape) beats), one output element per beat,
+IN_BITS / OUT_BITS = the graph's input / output type bits (two's complement when signed).
+
+ROM files are named by a bare file name in a module parameter: run the simulator or synthesiser with the rtl
+directory as its working directory (the rtlsim backend and the ECP5 flow both do).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from convflow.compiler.ir.graph import Graph
+
+from .names import comment_safe, sanitize_identifier
+from .rtl_plan import plan
+
+LIBRARY_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
+# compile order (no module depends on another, but keep it fixed for reproducible file lists)
+LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_swg", "cf_mvu", "cf_thresh", "cf_shift", "cf_pool"]
+FIFO_DEPTH = 2
+TOP = "cf_accel"
+
+
+def library_dir() -> Path:
+    """The installed Verilog library (convflow.hw's rtl/ folder)."""
+    try:
+        import convflow.hw as hw_pkg
+        path = Path(hw_pkg.__file__).resolve().parent / "rtl"
+        if path.is_dir():
+            return path
+    except ImportError:
+        pass
+    return LIBRARY_DIR
+
+
+def _vparam(value) -> str:
+    if isinstance(value, str):
+        return '"' + value + '"'
+    value = int(value)
+    if abs(value) >= (1 << 31) - 1:
+        return f"-64'sd{-value}" if value < 0 else f"64'sd{value}"
+    return str(value)
+
+
+def _hex_lines(width: int, words: list) -> str:
+    digits = max(1, (width + 3) // 4)
+    return "".join(f"{w:0{digits}x}\n" for w in words)
+
+
+def write_rtl(graph: Graph, out_dir, model_name: str = None) -> list:
+    """Write the RTL of ``graph`` into ``out_dir``; returns the written files (Paths): Verilog in compile order,
+    then the ROM hex files, then accel.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_name = model_name or graph.name
+    stages = plan(graph)
+    tin, tout = graph.input_tensor, graph.output_tensor
+    in_bits, out_bits = tin.dtype.bits, tout.dtype.bits
+
+    used = {TOP, "s_data", "s_valid", "s_ready", "m_data", "m_valid", "m_ready"} | set(LIBRARY_ORDER)
+    lines = []
+    hex_files = []
+    modules = set()
+
+    def wires(name, width):
+        lines.append(f"    wire [{width - 1}:0] {name}_data;")
+        lines.append(f"    wire {name}_valid;")
+        lines.append(f"    wire {name}_ready;")
+
+    def instance(module, inst, params, src, dst):
+        plist = ",\n".join(f"        .{k}({_vparam(v)})" for k, v in params.items())
+        lines.append(f"    {module} #(\n{plist}\n    ) {inst} (")
+        lines.append("        .clk(clk), .rst(rst),")
+        lines.append(f"        .s_data({src}_data), .s_valid({src}_valid), .s_ready({src}_ready),")
+        lines.append(f"        .m_data({dst}_data), .m_valid({dst}_valid), .m_ready({dst}_ready)")
+        lines.append("    );")
+
+    src = "st_in"
+    lines.append(f"    // input stream: {int(np.prod(tin.shape))} elements of {tin.dtype} per frame")
+    wires(src, in_bits)
+    lines.append(f"    assign {src}_data = s_data;")
+    lines.append(f"    assign {src}_valid = s_valid;")
+    lines.append(f"    assign s_ready = {src}_ready;")
+    for index, stage in enumerate(stages):
+        base = sanitize_identifier(f"s{index}_{stage.label}", used)
+        modules.add(stage.kind)
+        params = dict(stage.params)
+        for pname, (width, words) in stage.roms.items():
+            fname = f"{base}_{pname[0].lower()}.hex"
+            (out_dir / fname).write_text(_hex_lines(width, words))
+            hex_files.append(fname)
+            params[pname] = fname
+        what = (f"IR node {stage.node.op} '{comment_safe(stage.node.name)}'" if stage.node is not None
+                else "stream width converter")
+        lines.append("")
+        lines.append(f"    // stage {index}: {stage.kind} -- {what}; "
+                     f"{stage.in_lanes}x{stage.in_bits}b -> {stage.out_lanes}x{stage.out_bits}b per beat, "
+                     f"ideal {stage.cycles} cycles/frame")
+        mid = f"{base}_o"
+        dst = f"{base}_q"
+        wires(mid, stage.out_lanes * stage.out_bits)
+        wires(dst, stage.out_lanes * stage.out_bits)
+        instance(stage.kind, f"u_{base}", params, src, mid)
+        modules.add("cf_fifo")
+        instance("cf_fifo", f"u_{base}_fifo", {"WIDTH": stage.out_lanes * stage.out_bits, "DEPTH": FIFO_DEPTH},
+                 mid, dst)
+        src = dst
+    lines.append("")
+    lines.append(f"    // output stream: {int(np.prod(tout.shape))} elements of {tout.dtype} per frame")
+    lines.append(f"    assign m_data = {src}_data;")
+    lines.append(f"    assign m_valid = {src}_valid;")
+    lines.append(f"    assign {src}_ready = m_ready;")
+
+    header = [
+        f"// Generated by convflow.compiler.emit.rtl from model '{comment_safe(model_name)}' "
+        f"(graph '{comment_safe(graph.name)}'). Do not edit: recompile the model instead.",
+        f"// {len(graph.nodes)} IR nodes -> {len(stages)} hardware stages; library modules: "
+        f"{', '.join(m for m in LIBRARY_ORDER if m in modules)}.",
+        f"// Input  {comment_safe(tin.name)}: shape {tuple(tin.shape)} {tin.dtype}, one element per beat (NHWC).",
+        f"// Output {comment_safe(tout.name)}: shape {tuple(tout.shape)} {tout.dtype}, one element per beat.",
+        "// ROM .hex files are read relative to the working directory: run tools from this directory.",
+        "module cf_accel (",
+        "    input  wire clk,",
+        "    input  wire rst,               // synchronous, active high",
+        f"    input  wire [{in_bits - 1}:0] s_data,",
+        "    input  wire s_valid,",
+        "    output wire s_ready,",
+        f"    output wire [{out_bits - 1}:0] m_data,",
+        "    output wire m_valid,",
+        "    input  wire m_ready",
+        ");",
+    ]
+    top_text = "\n".join(header + lines + ["endmodule", ""])
+    (out_dir / "cf_accel.v").write_text(top_text)
+
+    lib = library_dir()
+    verilog = []
+    for name in LIBRARY_ORDER:
+        if name in modules:
+            text = (lib / f"{name}.v").read_text()
+            (out_dir / f"{name}.v").write_text(text)
+            verilog.append(f"{name}.v")
+    verilog.append("cf_accel.v")
+    desc = {
+        "top": TOP,
+        "model": model_name,
+        "in_bits": in_bits, "in_signed": tin.dtype.signed,
+        "out_bits": out_bits, "out_signed": tout.dtype.signed,
+        "in_elems": int(np.prod(tin.shape)), "out_elems": int(np.prod(tout.shape)),
+        "in_shape": list(tin.shape), "out_shape": list(tout.shape),
+        "files": verilog,
+        "hex_files": hex_files,
+        "stages": [{"kind": s.kind, "node": s.node.name if s.node is not None else None, "cycles": s.cycles}
+                   for s in stages],
+    }
+    (out_dir / "accel.json").write_text(json.dumps(desc, indent=1) + "\n")
+    return [out_dir / f for f in verilog] + [out_dir / f for f in hex_files] + [out_dir / "accel.json"]

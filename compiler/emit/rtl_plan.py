@@ -1,0 +1,213 @@
+"""The hardware plan of a graph: the chain of RTL stages (library module instances) that implements it.
+
+Shared by the Verilog emitter (``rtl.py``, which instantiates the stages) and the estimator (``estimate.py``, which
+prices them), so both always describe the same hardware.  Every IR node becomes one or two stages:
+
+==========  =============================================  ==========================================
+IR node     stages                                         stream lanes in -> out
+==========  =============================================  ==========================================
+Conv2D      cf_swg (line buffer) -> cf_mvu                 SIMD -> SIMD -> PE
+Dense       cf_mvu                                         SIMD -> PE
+Threshold   cf_thresh                                      L -> L
+Shift       cf_shift                                       L -> L
+MaxPool     cf_swg -> cf_pool (MODE 0)                     L -> L
+SumPool     cf_swg -> cf_pool (MODE 1)                     L -> L
+Flatten     (nothing: NHWC order is already flat)
+==========  =============================================  ==========================================
+
+A stream carries ``lanes`` consecutive NHWC elements per beat.  Where a stage wants another lane count, cf_dwc width
+converters are inserted (through the gcd when neither count divides the other).  The accelerator's own ports are one
+element per beat.  Every stage is followed by a cf_fifo in the generated top.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convflow.hw.errors import UnsupportedOp
+
+from ..ir.graph import Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Threshold
+
+
+@dataclass
+class Stage:
+    kind: str                 # cf_swg, cf_mvu, cf_thresh, cf_shift, cf_pool, cf_dwc
+    label: str                # human name (IR node name + role), sanitised by the emitter
+    node: object              # the IR node it implements (None for inserted width converters)
+    in_lanes: int
+    in_bits: int
+    out_lanes: int
+    out_bits: int
+    out_signed: bool
+    params: dict              # Verilog parameters (ROM file parameters are added by the emitter)
+    cycles: int               # ideal cycles per frame: the most beats it must accept, emit or compute
+    roms: dict = field(default_factory=dict)   # parameter name -> (word bits, [word ints])
+    info: dict = field(default_factory=dict)   # extra facts for the resource estimate
+
+
+def signed_bits(values: np.ndarray) -> int:
+    """Bits of the smallest signed type holding every value (at least 2)."""
+    values = np.asarray(values, dtype=np.int64)
+    lo = min(int(values.min()) if values.size else 0, -1)
+    hi = max(int(values.max()) if values.size else 0, 0)
+    return max(2, IntType.for_range(lo, hi).bits)
+
+
+def pack_words(matrix: np.ndarray, bits: int) -> list:
+    """Rows of an integer matrix -> ints, element j at bits [j*bits, (j+1)*bits) in two's complement."""
+    mask = (1 << bits) - 1
+    words = []
+    for row in np.asarray(matrix, dtype=np.int64):
+        word = 0
+        for j, value in enumerate(row.tolist()):
+            word |= (int(value) & mask) << (j * bits)
+        words.append(word)
+    return words
+
+
+class _Chain:
+    def __init__(self, graph: Graph):
+        t = graph.input_tensor
+        self.lanes, self.bits, self.signed = 1, t.dtype.bits, t.dtype.signed
+        self.elems = int(np.prod(t.shape))
+        self.stages: list = []
+
+    def add(self, stage: Stage):
+        self.stages.append(stage)
+        self.lanes, self.bits, self.signed = stage.out_lanes, stage.out_bits, stage.out_signed
+
+    def adapt(self, lanes: int, label: str):
+        """Insert width converters so the stream carries ``lanes`` elements per beat."""
+        if lanes == self.lanes:
+            return
+        mid = math.gcd(lanes, self.lanes)
+        for target in ([mid] if mid != self.lanes else []) + ([lanes] if lanes != mid else []):
+            params = {"EW": self.bits, "IN_L": self.lanes, "OUT_L": target}
+            self.add(Stage("cf_dwc", f"{label}_dwc{self.lanes}to{target}", None, self.lanes, self.bits, target,
+                           self.bits, self.signed, params, self.elems // min(self.lanes, target)))
+
+
+def _check_fold(node, cin, cout):
+    if node.simd < 1 or cin % node.simd:
+        raise UnsupportedOp(f"{node.op} {node.name!r}: simd={node.simd} does not divide its {cin} input channels; "
+                            "choose a divisor (passes/choose_folding.py)")
+    if node.pe < 1 or cout % node.pe:
+        raise UnsupportedOp(f"{node.op} {node.name!r}: pe={node.pe} does not divide its {cout} output channels; "
+                            "choose a divisor (passes/choose_folding.py)")
+
+
+def _swg(chain: _Chain, node, label, h, w, c, kernel, stride, pads, pad_value) -> tuple:
+    kh, kw = kernel
+    sh, sw = stride
+    pt, pl, pb, pr = pads
+    oh = (h + pt + pb - kh) // sh + 1
+    ow = (w + pl + pr - kw) // sw + 1
+    lanes = chain.lanes
+    cf = c // lanes
+    params = {"EW": chain.bits, "L": lanes, "H": h, "W": w, "CF": cf, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+              "PT": pt, "PL": pl, "PB": pb, "PR": pr, "PAD": int(pad_value)}
+    rows = 1 << (kh + sh - 1).bit_length()
+    chain.add(Stage("cf_swg", label, node, lanes, chain.bits, lanes, chain.bits, chain.signed, params,
+                    max(h * w * cf, oh * ow * kh * kw * cf),
+                    info={"buffer_words": rows * w * cf, "word_bits": lanes * chain.bits}))
+    return oh, ow
+
+
+def _mvu(chain: _Chain, node, label, matrix, bias, vectors, acc_type: IntType):
+    mh, mw = matrix.shape
+    simd, pe = node.simd, node.pe
+    sf, nf = mh // simd, mw // pe
+    wbits = signed_bits(matrix)
+    abits = acc_type.bits
+    # word nf*SF + sf, lane pe*SIMD + s = matrix[sf*SIMD + s, nf*PE + pe]
+    tiles = matrix.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
+    roms = {"WFILE": (pe * simd * wbits, pack_words(tiles, wbits)),
+            "BFILE": (pe * abits, pack_words(np.asarray(bias, dtype=np.int64).reshape(nf, pe), abits))}
+    params = {"SIMD": simd, "PE": pe, "SF": sf, "NF": nf, "IBITS": chain.bits, "ISIGNED": int(chain.signed),
+              "WBITS": wbits, "ABITS": abits}
+    chain.add(Stage("cf_mvu", label, node, simd, chain.bits, pe, abits, acc_type.signed, params,
+                    vectors * sf * nf, roms,
+                    info={"ibits": chain.bits, "wbits": wbits, "weight_bits": mh * mw * wbits,
+                          "rom_words": nf * sf, "rom_width": pe * simd * wbits}))
+
+
+def plan(graph: Graph) -> list:
+    """The list of Stages implementing ``graph`` (input: 1 element per beat; output: 1 element per beat)."""
+    chain = _Chain(graph)
+    for node in graph.nodes:
+        if len(node.inputs) != 1:
+            raise UnsupportedOp(f"{node.op} {node.name!r}: the RTL backend streams a single chain of layers; "
+                                f"{len(node.inputs)}-input ops are not supported yet (use the hls backend)")
+        tin = graph.tensors[node.inputs[0]]
+        tout = graph.tensors[node.output]
+        elems_out = int(np.prod(tout.shape))
+        if isinstance(node, Conv2D):
+            if node.depthwise:
+                raise UnsupportedOp(f"Conv2D {node.name!r}: depthwise convolution has no RTL stage yet "
+                                    "(use the hls backend)")
+            if len(tin.shape) != 3:
+                raise UnsupportedOp(f"Conv2D {node.name!r}: input shape {tin.shape} is not (H, W, C)")
+            h, w, cin = tin.shape
+            kh, kw, _, cout = node.weights.shape
+            _check_fold(node, cin, cout)
+            chain.adapt(node.simd, node.name)
+            oh, ow = _swg(chain, node, f"{node.name}_swg", h, w, cin, (kh, kw), node.stride, node.pads,
+                          node.pad_value)
+            matrix = np.asarray(node.weights, dtype=np.int64).reshape(kh * kw * cin, cout)
+            _mvu(chain, node, f"{node.name}_mvu", matrix, node.bias, oh * ow, tout.dtype)
+        elif isinstance(node, Dense):
+            cin, cout = node.weights.shape
+            _check_fold(node, cin, cout)
+            chain.adapt(node.simd, node.name)
+            _mvu(chain, node, node.name, np.asarray(node.weights, dtype=np.int64), node.bias, 1, tout.dtype)
+        elif isinstance(node, (Threshold, Shift)):
+            c = tin.shape[-1]
+            if c % chain.lanes:
+                chain.adapt(math.gcd(c, chain.lanes), node.name)
+            lanes = chain.lanes
+            itype = IntType(chain.bits, chain.signed)
+            if isinstance(node, Threshold):
+                t = np.asarray(node.thresholds, dtype=np.int64)
+                t = np.broadcast_to(t, (c, t.shape[1])) if t.shape[0] == 1 else t
+                if t.shape[1] == 0:
+                    t = np.full((c, 1), itype.max + 1, dtype=np.int64)
+                t = np.clip(t, itype.min, itype.max + 1)
+                n = t.shape[1]
+                tbits = IntType.for_range(min(itype.min, -1), itype.max + 1).bits
+                words = pack_words(t.reshape(c // lanes, lanes * n), tbits)
+                params = {"L": lanes, "C": c, "N": n, "IBITS": chain.bits, "ISIGNED": int(chain.signed),
+                          "TBITS": tbits, "OBITS": tout.dtype.bits, "OBASE": int(node.out_base)}
+                chain.add(Stage("cf_thresh", node.name, node, lanes, chain.bits, lanes, tout.dtype.bits,
+                                tout.dtype.signed, params, elems_out // lanes, {"TFILE": (lanes * n * tbits, words)},
+                                info={"n": n, "tbits": tbits, "channels": c}))
+            else:
+                lo = max(int(node.lo), -(1 << 62))
+                hi = min(int(node.hi), (1 << 62))
+                params = {"L": lanes, "IBITS": chain.bits, "ISIGNED": int(chain.signed), "OBITS": tout.dtype.bits,
+                          "SHIFT": int(node.shift), "LO": lo, "HI": hi}
+                chain.add(Stage("cf_shift", node.name, node, lanes, chain.bits, lanes, tout.dtype.bits,
+                                tout.dtype.signed, params, elems_out // lanes))
+        elif isinstance(node, (MaxPool, SumPool)):
+            if len(tin.shape) != 3:
+                raise UnsupportedOp(f"{node.op} {node.name!r}: input shape {tin.shape} is not (H, W, C)")
+            h, w, c = tin.shape
+            if c % chain.lanes:
+                chain.adapt(math.gcd(c, chain.lanes), node.name)
+            is_max = isinstance(node, MaxPool)
+            pad_value = IntType(chain.bits, chain.signed).min if is_max else 0
+            oh, ow = _swg(chain, node, f"{node.name}_swg", h, w, c, node.kernel, node.stride, node.pads, pad_value)
+            kk = node.kernel[0] * node.kernel[1]
+            lanes = chain.lanes
+            params = {"L": lanes, "CF": c // lanes, "KK": kk, "IBITS": chain.bits, "ISIGNED": int(chain.signed),
+                      "OBITS": tout.dtype.bits, "MODE": 0 if is_max else 1}
+            chain.add(Stage("cf_pool", node.name, node, lanes, chain.bits, lanes, tout.dtype.bits, tout.dtype.signed,
+                            params, oh * ow * kk * (c // lanes)))
+        elif isinstance(node, Flatten):
+            pass
+        else:
+            raise UnsupportedOp(f"{node.op} {node.name!r}: no RTL stage for this op (use the hls backend)")
+        chain.elems = elems_out
+    chain.adapt(1, "output")
+    return chain.stages

@@ -1,0 +1,142 @@
+// convflow RTL library: cf_mvu -- matrix-vector unit with PE x SIMD folding (Conv2D and Dense layers).
+//
+// Computes out[o] = bias[o] + sum_r x[r] * w[r][o] for every input vector x of MH = SF*SIMD elements and
+// MW = NF*PE outputs.  The input vector arrives as SF beats of SIMD lanes (lane s of beat sf = x[sf*SIMD + s]);
+// it is kept in a small buffer and replayed for each of the NF output groups ("neuron folds").  Output beat nf
+// carries out[nf*PE + pe] in lane pe: the NHWC channel order.  One beat is consumed per cycle, so a vector takes
+// SF * NF cycles.
+//
+// Weight ROM: NF*SF words of PE*SIMD*WBITS bits, word nf*SF + sf, lane pe*SIMD + s = w[sf*SIMD + s][nf*PE + pe]
+// (two's complement).  Bias ROM: NF words of PE*ABITS bits.  Both are read through registers ($readmemh files
+// named by WFILE/BFILE, resolved relative to the simulator's / synthesiser's working directory).
+//
+// Pipeline (global enable en = !m_valid || m_ready; back-pressure freezes every stage):
+//   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs
+//   stage 1  x, w, bias registered                 (multiplier input registers -> ECP5 MULT18X18D)
+//   stage 2  PE*SIMD products registered             (multiplier output registers)
+//   stage 3  adder tree + accumulator; at the last fold the sum goes to the output register.
+// Accumulation is modulo 2^ABITS, which is exact because the final value fits ABITS (the IR proves it).
+module cf_mvu #(
+    parameter SIMD    = 1,
+    parameter PE      = 1,
+    parameter SF      = 1,        // input beats per vector  (MH / SIMD)
+    parameter NF      = 1,        // output beats per vector (MW / PE)
+    parameter IBITS   = 8,
+    parameter ISIGNED = 0,
+    parameter WBITS   = 8,
+    parameter ABITS   = 24,       // accumulator = output element bits (signed)
+    parameter WFILE   = "weights.hex",
+    parameter BFILE   = "bias.hex"
+) (
+    input  wire                  clk,
+    input  wire                  rst,
+    input  wire [SIMD*IBITS-1:0] s_data,
+    input  wire                  s_valid,
+    output wire                  s_ready,
+    output wire [PE*ABITS-1:0]   m_data,
+    output wire                  m_valid,
+    input  wire                  m_ready
+);
+    localparam XW    = SIMD * IBITS;
+    localparam WWORD = PE * SIMD * WBITS;
+    localparam PW    = IBITS + 1 + WBITS;            // product bits (input made signed by one extra bit)
+    localparam WDEP  = NF * SF;
+    localparam WAW   = (WDEP <= 2) ? 1 : $clog2(WDEP);
+    localparam BAW   = (NF <= 2) ? 1 : $clog2(NF);
+    localparam SAW   = (SF <= 2) ? 1 : $clog2(SF);
+
+    reg [WWORD-1:0]    wrom [0:WDEP-1];
+    reg [PE*ABITS-1:0] brom [0:NF-1];
+    initial begin
+        $readmemh(WFILE, wrom);
+        $readmemh(BFILE, brom);
+    end
+
+    reg [XW-1:0] ibuf [0:SF-1];
+
+    // ---- stage 0: fold counters ------------------------------------------------------------------------
+    reg [SAW-1:0] sf;
+    reg [BAW-1:0] nf;
+    reg [WAW-1:0] waddr;
+    reg           out_valid;
+    wire en      = !out_valid || m_ready;
+    wire fold0   = (nf == 0);
+    assign s_ready = en && fold0;
+    wire issue   = en && (!fold0 || s_valid);
+    wire [XW-1:0] x0 = fold0 ? s_data : ibuf[sf];
+
+    // ---- stage 1 / 2 registers -------------------------------------------------------------------------
+    reg               v1, first1, last1, v2, first2, last2;
+    reg [XW-1:0]       x1;
+    reg [WWORD-1:0]    w1;
+    reg [PE*ABITS-1:0] b1, b2;
+    wire [PE*SIMD*PW-1:0] prod;
+    reg  [PE*SIMD*PW-1:0] p2;
+
+    genvar gp, gs;
+    generate
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
+                wire signed [IBITS:0]   xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
+                                                     : {1'b0, x1[gs*IBITS +: IBITS]};
+                wire signed [WBITS-1:0] wb = w1[(gp*SIMD + gs)*WBITS +: WBITS];
+                wire signed [PW-1:0]    p  = xa * wb;
+                assign prod[(gp*SIMD + gs)*PW +: PW] = p;
+            end
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        if (issue && fold0)
+            ibuf[sf] <= s_data;
+        if (en) begin
+            x1 <= x0;
+            w1 <= wrom[waddr];
+            b1 <= brom[nf];
+            p2 <= prod;
+            b2 <= b1;
+        end
+    end
+
+    // ---- stage 3: adder tree + accumulator ---------------------------------------------------------------
+    reg [PE*ABITS-1:0] acc, acc_next, out_data;
+    reg signed [ABITS-1:0] lane_sum;
+    integer i, j;
+    always @* begin
+        for (i = 0; i < PE; i = i + 1) begin
+            lane_sum = first2 ? b2[i*ABITS +: ABITS] : acc[i*ABITS +: ABITS];
+            for (j = 0; j < SIMD; j = j + 1)
+                lane_sum = lane_sum + $signed(p2[(i*SIMD + j)*PW +: PW]);
+            acc_next[i*ABITS +: ABITS] = lane_sum;
+        end
+    end
+
+    assign m_valid = out_valid;
+    assign m_data  = out_data;
+
+    always @(posedge clk) begin
+        if (rst) begin
+            sf <= 0; nf <= 0; waddr <= 0;
+            v1 <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
+            first1 <= 1'b0; last1 <= 1'b0; first2 <= 1'b0; last2 <= 1'b0;
+        end else if (en) begin
+            v1 <= issue;
+            first1 <= (sf == 0);
+            last1 <= (sf == SF - 1);
+            v2 <= v1; first2 <= first1; last2 <= last1;
+            if (v2)
+                acc <= acc_next;
+            out_valid <= v2 && last2;
+            if (v2 && last2)
+                out_data <= acc_next;
+            if (issue) begin
+                if (sf == SF - 1) begin
+                    sf <= 0;
+                    nf <= (nf == NF - 1) ? {BAW{1'b0}} : nf + 1'b1;
+                end else
+                    sf <= sf + 1'b1;
+                waddr <= (waddr == WDEP - 1) ? {WAW{1'b0}} : waddr + 1'b1;
+            end
+        end
+    end
+endmodule

