@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convflow.compiler.ir.interpret import round_half_even_shift  # noqa: F401  (re-exported for users)
+from convflow.compiler.ir.floatops import InputQuantizer
 
+from . import layout
 from .artifact import Artifact
 from .backends import get_backend
 
@@ -32,27 +33,26 @@ class Session:
         return self.graph.output_tensor
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Real-valued input -> integers of the input type (the source model's own input quantiser)."""
+        """A batch in the source layout or NHWC -> IR integers.  Integer batches are taken as they are; float
+        batches go through the model's own input quantiser (its pre-processing ops, then its Quant), exactly."""
         x = np.asarray(x)
-        if np.issubdtype(x.dtype, np.integer):
-            return x.astype(np.int64)
-        t = self.input_tensor
-        q = np.round(x.astype(np.float64) / t.scale)        # numpy rounds half to even, as QONNX's Quant does
-        return np.clip(q, t.dtype.min, t.dtype.max).astype(np.int64)
+        if not np.issubdtype(x.dtype, np.integer):
+            x = self.input_quantizer(x)
+        return layout.to_ir(self.graph, x).astype(np.int64)
+
+    @property
+    def input_quantizer(self) -> InputQuantizer:
+        return InputQuantizer.from_dict(self.graph.meta["input_quantizer"])
+
+    @property
+    def input_range(self) -> tuple:
+        """(lowest, highest) integer the model's input quantiser produces (narrow ranges exclude the type's min)."""
+        q = self.input_quantizer.quantizer
+        return q.level_min, q.level_max
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Integer outputs (int64) for a batch."""
-        x = np.asarray(x)
-        if x.shape[1:] != tuple(self.input_tensor.shape) and x.shape[1:] == tuple(self.graph.meta.get("source_input_shape", ())):
-            x = self.to_ir_layout(x)
         return self.backend.run(self.quantize_input(x))
-
-    def to_ir_layout(self, x: np.ndarray) -> np.ndarray:
-        """Source-model layout (e.g. NCHW) -> the IR's NHWC."""
-        perm = self.graph.meta.get("source_to_ir_perm")
-        if perm:
-            x = np.transpose(x, [0] + [p + 1 for p in perm])
-        return x.reshape((x.shape[0],) + tuple(self.input_tensor.shape))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Dequantised float outputs (scale * int + offset; the host-side affine of the model's tail)."""

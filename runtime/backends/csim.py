@@ -1,0 +1,154 @@
+"""The csim backend: the generated HLS C++ compiled with g++ against Xilinx's ap_int headers, run in-process.
+
+The artifact's ``hls/`` project (written by compiler/emit/hls.py) is compiled once into a shared library --
+``g++ -O2 -std=c++14 -shared -fPIC -Wall -Werror`` with the ap_int headers of hls4ml's wheel on the system include
+path -- and cached under a hash of the sources and the compiler command (``<artifact>/hls/.csim_cache``, or
+``$CONVFLOW_CACHE/csim``).  A batch is one ctypes call to ``convflow_run``; no subprocess per image.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
+
+from .base import Backend
+
+# -Wno-unknown-pragmas: the `#pragma HLS` lines are for Vitis HLS; g++ rightly does not know them.
+CXX_FLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas"]
+HEADER_DIR = "convflow_hls"       # the copy of hw/hls inside a generated project
+
+
+def ap_types_dir() -> Path:
+    """Xilinx's ap_int / hls_stream headers (Apache-2.0) as shipped in hls4ml's wheel ($CONVFLOW_AP_TYPES wins)."""
+    override = os.environ.get("CONVFLOW_AP_TYPES")
+    if override:
+        path = Path(override)
+        if not (path / "ap_int.h").is_file():
+            raise ToolMissing(f"CONVFLOW_AP_TYPES={override} holds no ap_int.h")
+        return path
+    spec = importlib.util.find_spec("hls4ml")      # located without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolMissing("csim needs the ap_int headers from hls4ml: `pip install hls4ml==1.3.0` "
+                          "(or point CONVFLOW_AP_TYPES at a directory holding ap_int.h and hls_stream.h)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_int.h").is_file() or not (path / "hls_stream.h").is_file():
+        raise ToolMissing(f"{path}: hls4ml is installed but its ap_types headers are missing; reinstall hls4ml==1.3.0")
+    return path
+
+
+def find_compiler() -> str:
+    cxx = os.environ.get("CXX") or "g++"
+    found = shutil.which(cxx)
+    if found is None:
+        raise ToolMissing(f"csim needs a C++ compiler: {cxx!r} is not on PATH (apt-get install g++, or set CXX)")
+    return found
+
+
+def _top_of(hls_dir: Path) -> str:
+    tops = [f.name[:-len("_tb.cpp")] for f in hls_dir.glob("*_tb.cpp")]
+    if len(tops) != 1 or not (hls_dir / f"{tops[0]}.cpp").is_file():
+        raise ArtifactError(f"{hls_dir}: not a convflow HLS project (want one <top>.cpp with its <top>_tb.cpp)")
+    return tops[0]
+
+
+def compile_library(hls_dir, cache_dir=None, extra_flags=()) -> tuple:
+    """Compile (or find in the cache) the shared library of the HLS project in ``hls_dir``.
+    Returns (library path, seconds spent compiling; 0.0 on a cache hit)."""
+    hls_dir = Path(hls_dir)
+    if not (hls_dir / "convflow_csim.cpp").is_file():
+        raise ArtifactError(f"{hls_dir}: no convflow_csim.cpp; recompile the model with this convflow")
+    top = _top_of(hls_dir)
+    cxx = find_compiler()
+    ap_types = ap_types_dir()
+    sources = [hls_dir / f"{top}.cpp", hls_dir / "convflow_csim.cpp"]
+    command = [cxx, *CXX_FLAGS, *extra_flags, "-isystem", str(ap_types), "-I", str(hls_dir / HEADER_DIR),
+               "-I", str(hls_dir)]
+    digest = hashlib.sha256()
+    digest.update(" ".join(command).encode())
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    digest.update(version.encode())
+    for path in sorted(p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp")
+                       and ".csim_cache" not in p.parts):
+        digest.update(str(path.relative_to(hls_dir)).encode())
+        digest.update(path.read_bytes())
+    for path in sorted(ap_types.rglob("*.h")):
+        digest.update(path.name.encode())
+        digest.update(str(path.stat().st_size).encode())
+    key = digest.hexdigest()[:24]
+    if cache_dir is None:
+        env = os.environ.get("CONVFLOW_CACHE")
+        cache_dir = Path(env) / "csim" if env else hls_dir / ".csim_cache"
+    cache_dir = Path(cache_dir)
+    library = cache_dir / f"{top}-{key}.so"
+    if library.is_file():
+        return library, 0.0
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache_dir / f".{library.name}.{os.getpid()}.tmp"
+    start = time.perf_counter()
+    result = subprocess.run([*command, *map(str, sources), "-o", str(partial)], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        log = cache_dir / f"{top}-{key}.log"
+        log.write_text(" ".join(command) + "\n\n" + result.stdout + result.stderr)
+        partial.unlink(missing_ok=True)
+        first = next((ln for ln in result.stderr.splitlines() if "error" in ln), result.stderr[:300])
+        raise ToolFailed(f"g++ failed on the HLS project {hls_dir}: {first.strip()} (full log: {log})")
+    os.replace(partial, library)            # atomic: a concurrent process sees all or nothing
+    return library, seconds
+
+
+class CsimBackend(Backend):
+    name = "csim"
+
+    def __init__(self, artifact, cache_dir=None, **options):
+        super().__init__(artifact, **options)
+        self.hls_dir = Path(artifact.source_path("hls"))
+        library, seconds = compile_library(self.hls_dir, cache_dir)
+        self.library_path = library
+        self.stats["compile_s"] = seconds
+        self._lib = ctypes.CDLL(str(library))
+        self._lib.convflow_run.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64),
+                                           ctypes.c_int]
+        self._lib.convflow_run.restype = ctypes.c_int
+        self.in_elems = int(np.prod(self.graph.input_tensor.shape))
+        self.out_elems = int(np.prod(self.graph.output_tensor.shape))
+        if self._lib.convflow_in_elems() != self.in_elems or self._lib.convflow_out_elems() != self.out_elems:
+            raise ArtifactError(f"{self.hls_dir}: the HLS project does not match the manifest's graph "
+                                f"(frame sizes {self._lib.convflow_in_elems()}/{self._lib.convflow_out_elems()} "
+                                f"vs {self.in_elems}/{self.out_elems}); recompile the model")
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        inp, out = self.graph.input_tensor, self.graph.output_tensor
+        x = np.asarray(x)
+        if x.shape[1:] != tuple(inp.shape):
+            raise ValueError(f"input batch has shape {x.shape[1:]}, model input {inp.name!r} wants {tuple(inp.shape)}")
+        if not np.issubdtype(x.dtype, np.integer):
+            raise TypeError(f"csim backend takes integers of type {inp.dtype}; got {x.dtype}")
+        if x.size and (x.min() < inp.dtype.min or x.max() > inp.dtype.max):
+            raise ValueError(f"input values outside {inp.dtype} [{inp.dtype.min}, {inp.dtype.max}]")
+        n = x.shape[0]
+        flat = np.ascontiguousarray(x.reshape(n, -1), dtype=np.int64)
+        result = np.zeros((n, self.out_elems), dtype=np.int64)
+        start = time.perf_counter()
+        status = self._lib.convflow_run(flat.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+                                        result.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), n)
+        self.stats["run_s"] = time.perf_counter() - start
+        if status != 0:
+            raise ToolFailed(f"csim of {self.hls_dir}: frame {-status - 1} left the streams inconsistent "
+                             "(a bug in the HLS stages; please report it with the model)")
+        return result.reshape((n, *out.shape))
+
+    def close(self) -> None:
+        self._lib = None
+
+
+BACKEND = CsimBackend
