@@ -1,0 +1,112 @@
+// convflow HLS library: elementwise stages -- threshold and shift activations, the residual add.
+#ifndef CONVFLOW_CF_ACTIVATION_H
+#define CONVFLOW_CF_ACTIVATION_H
+
+#include "cf_stream.h"
+
+namespace cf {
+
+// Multi-threshold activation: out = OUT_BASE + #{ j : in >= thresholds[c][j] } for the element's channel c.
+// ROWS is C (per-channel thresholds) or 1 (one row for every channel).  A frame is WORDS words of LANES lanes.
+//
+// CFG: C, N, ROWS, LANES, WORDS (unsigned), OUT_BASE (int)
+template <class CFG, typename TI, typename TT, typename TO>
+void threshold(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::LANES> > &out,
+               const TT thresholds[CFG::ROWS][CFG::N]) {
+    static_assert(CFG::C % CFG::LANES == 0, "lanes must divide the channels");
+    static_assert(CFG::ROWS == 1 || CFG::ROWS == CFG::C, "thresholds: one row, or one per channel");
+    for (unsigned w = 0; w < CFG::WORDS; w++) {
+#pragma HLS PIPELINE II = 1
+        const vec<TI, CFG::LANES> x = in.read();
+        const unsigned first_channel = (w % (CFG::C / CFG::LANES)) * CFG::LANES;
+        vec<TO, CFG::LANES> y;
+        for (unsigned l = 0; l < CFG::LANES; l++) {
+            const unsigned row = CFG::ROWS == 1 ? 0 : first_channel + l;
+            int count = CFG::OUT_BASE;
+            for (unsigned j = 0; j < CFG::N; j++) {
+                if (x[l] >= thresholds[row][j]) count++;
+            }
+            y[l] = TO(count);
+        }
+        out.write(y);
+    }
+}
+
+// Shift activation: out = clip(round_half_even(in * 2^-SHIFT), LO, HI).  SHIFT < 0 is an exact left shift.
+// TW is a signed type wide enough for the input shifted left, and for the rounding step (the emitter sizes it).
+//
+// CFG: SHIFT (int), LO, HI (long long), LANES, WORDS (unsigned)
+template <class CFG, typename TI, typename TW, typename TO>
+void shift(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::LANES> > &out) {
+    const unsigned right = CFG::SHIFT > 0 ? unsigned(CFG::SHIFT) : 0u;
+    const unsigned left = CFG::SHIFT < 0 ? unsigned(-CFG::SHIFT) : 0u;
+    for (unsigned w = 0; w < CFG::WORDS; w++) {
+#pragma HLS PIPELINE II = 1
+        const vec<TI, CFG::LANES> x = in.read();
+        vec<TO, CFG::LANES> y;
+        for (unsigned l = 0; l < CFG::LANES; l++) {
+            const TW value = x[l];
+            TW result;
+            if (right > 0) {
+                const TW floor = value >> right;                 // arithmetic shift: rounds towards -infinity
+                const TW remainder = value - (floor << right);   // in [0, 2^right)
+                const TW half = TW(1) << (right - 1);
+                const bool up = remainder > half || (remainder == half && floor[0] == 1);
+                result = up ? TW(floor + 1) : floor;
+            } else {
+                result = value << left;
+            }
+            if (result < CFG::LO) result = CFG::LO;
+            if (result > CFG::HI) result = CFG::HI;
+            y[l] = TO(result);
+        }
+        out.write(y);
+    }
+}
+
+// Residual add: out = a * MUL_A + b * MUL_B, both inputs in the same word layout.  TW holds every product and sum.
+//
+// CFG: MUL_A, MUL_B (long long), LANES, WORDS (unsigned)
+template <class CFG, typename TA_IN, typename TB_IN, typename TW, typename TO>
+void add(hls::stream<vec<TA_IN, CFG::LANES> > &in_a, hls::stream<vec<TB_IN, CFG::LANES> > &in_b,
+         hls::stream<vec<TO, CFG::LANES> > &out) {
+    for (unsigned w = 0; w < CFG::WORDS; w++) {
+#pragma HLS PIPELINE II = 1
+        const vec<TA_IN, CFG::LANES> a = in_a.read();
+        const vec<TB_IN, CFG::LANES> b = in_b.read();
+        vec<TO, CFG::LANES> y;
+        for (unsigned l = 0; l < CFG::LANES; l++) {
+            const TW term_a = TW(a[l]) * TW(CFG::MUL_A);
+            const TW term_b = TW(b[l]) * TW(CFG::MUL_B);
+            y[l] = TO(TW(term_a + term_b));
+        }
+        out.write(y);
+    }
+}
+
+// Label select: the index of the largest of C values (the first on a tie, as numpy's argmax), one word per frame.
+//
+// C, LANES: the values arrive in C / LANES words.
+template <unsigned C, unsigned LANES, typename TI, typename TO>
+void label_select(hls::stream<vec<TI, LANES> > &in, hls::stream<vec<TO, 1> > &out) {
+    TI best = 0;
+    unsigned best_index = 0;
+    for (unsigned w = 0; w < C / LANES; w++) {
+#pragma HLS PIPELINE II = 1
+        const vec<TI, LANES> x = in.read();
+        for (unsigned l = 0; l < LANES; l++) {
+            const unsigned index = w * LANES + l;
+            if (index == 0 || x[l] > best) {
+                best = x[l];
+                best_index = index;
+            }
+        }
+    }
+    vec<TO, 1> y;
+    y[0] = TO(best_index);
+    out.write(y);
+}
+
+}  // namespace cf
+
+#endif

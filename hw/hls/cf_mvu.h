@@ -1,0 +1,99 @@
+// convflow HLS library: the matrix-vector unit (Conv2D after the window generator, Dense) and the depthwise
+// vector unit.
+#ifndef CONVFLOW_CF_MVU_H
+#define CONVFLOW_CF_MVU_H
+
+#include "cf_stream.h"
+
+namespace cf {
+
+// Matrix-vector unit with PE x SIMD folding.  For each of VECTORS input vectors of K elements (words of SIMD lanes)
+// it writes N outputs (words of PE lanes): out[o] = bias[o] + sum_k in[k] * W[k][o].
+//
+// The K x N matrix is folded into NF = N / PE output folds and SF = K / SIMD input folds; PE rows of SIMD
+// multipliers each work on one output channel.  The weights are stored per PE, fold by fold:
+//     weights[p][nf * SF + sf][s] = W[sf * SIMD + s][nf * PE + p]      bias[p][nf] = bias[nf * PE + p]
+// The input vector is read once (during the first output fold) and kept for the others.
+// TA is the accumulator: wide enough for every partial sum; TO (the IR's output type) holds the final sums.
+//
+// CFG: K, N, SIMD, PE, VECTORS (unsigned)
+template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO>
+void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
+                   const TW weights[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
+                   const TB bias[CFG::PE][CFG::N / CFG::PE]) {
+    static_assert(CFG::K % CFG::SIMD == 0, "SIMD must divide the matrix rows");
+    static_assert(CFG::N % CFG::PE == 0, "PE must divide the output channels");
+    const unsigned NF = CFG::N / CFG::PE;
+    const unsigned SF = CFG::K / CFG::SIMD;
+#pragma HLS ARRAY_PARTITION variable = weights complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = weights complete dim = 3
+#pragma HLS ARRAY_PARTITION variable = bias complete dim = 1
+    for (unsigned v = 0; v < CFG::VECTORS; v++) {
+        vec<TI, CFG::SIMD> buffer[CFG::K / CFG::SIMD];
+        for (unsigned nf = 0; nf < NF; nf++) {
+            TA acc[CFG::PE];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+            for (unsigned p = 0; p < CFG::PE; p++) {
+                acc[p] = bias[p][nf];
+            }
+            for (unsigned sf = 0; sf < SF; sf++) {
+#pragma HLS PIPELINE II = 1
+                if (nf == 0) buffer[sf] = in.read();
+                const vec<TI, CFG::SIMD> x = buffer[sf];
+                for (unsigned p = 0; p < CFG::PE; p++) {
+                    TA dot = 0;
+                    for (unsigned s = 0; s < CFG::SIMD; s++) {
+                        dot += x[s] * weights[p][nf * SF + sf][s];
+                    }
+                    acc[p] += dot;
+                }
+            }
+            vec<TO, CFG::PE> y;
+            for (unsigned p = 0; p < CFG::PE; p++) {
+                y[p] = TO(acc[p]);
+            }
+            out.write(y);
+        }
+    }
+}
+
+// Depthwise vector unit: each channel has its own KK-tap filter.  Reads VECTORS windows of KK positions x C
+// channels (words of SIMD lanes, in the window generator's (ky, kx, c) order) and writes C outputs per window in
+// words of PE lanes: out[c] = bias[c] + sum_k in[k][c] * weights[k][c].
+//
+// CFG: KK, C, SIMD, PE, VECTORS (unsigned)
+template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO>
+void depthwise_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
+                      const TW weights[CFG::KK][CFG::C], const TB bias[CFG::C]) {
+    static_assert(CFG::C % CFG::SIMD == 0 && CFG::C % CFG::PE == 0, "SIMD and PE must divide the channels");
+#pragma HLS ARRAY_PARTITION variable = weights cyclic factor = CFG::SIMD dim = 2
+    for (unsigned v = 0; v < CFG::VECTORS; v++) {
+        TA acc[CFG::C];
+#pragma HLS ARRAY_PARTITION variable = acc cyclic factor = CFG::SIMD
+        for (unsigned c = 0; c < CFG::C; c++) {
+            acc[c] = bias[c];
+        }
+        for (unsigned k = 0; k < CFG::KK; k++) {
+            for (unsigned cf = 0; cf < CFG::C / CFG::SIMD; cf++) {
+#pragma HLS PIPELINE II = 1
+                const vec<TI, CFG::SIMD> x = in.read();
+                for (unsigned s = 0; s < CFG::SIMD; s++) {
+                    const unsigned c = cf * CFG::SIMD + s;
+                    acc[c] += x[s] * weights[k][c];
+                }
+            }
+        }
+        for (unsigned nf = 0; nf < CFG::C / CFG::PE; nf++) {
+#pragma HLS PIPELINE II = 1
+            vec<TO, CFG::PE> y;
+            for (unsigned p = 0; p < CFG::PE; p++) {
+                y[p] = TO(acc[nf * CFG::PE + p]);
+            }
+            out.write(y);
+        }
+    }
+}
+
+}  // namespace cf
+
+#endif
