@@ -22,6 +22,7 @@ from convflow.compiler.ir.graph import Graph
 from convflow.compiler.ir.serialize import graph_to_dict, tensor_to_dict
 from convflow.compiler.passes.choose_folding import choose_folding
 from convflow.compiler.passes.infer_bitwidths import infer_bitwidths
+from convflow.hw.errors import UnsupportedOp
 
 FORMAT_VERSION = 1
 CONVFLOW_VERSION = "0.1.0"
@@ -79,17 +80,23 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         sources = {"source_onnx": "source.onnx"}
+        unavailable = {}
         source_onnx.save(str(staging / "source.onnx"))
-        if emit_hls:
-            write_hls = _optional_emitter("convflow.compiler.emit.hls", "write_hls_project")
-            if write_hls:
-                write_hls(graph, staging / "hls", part=part, model_name=graph.name)
-                sources["hls"] = "hls"
-        if emit_rtl:
-            write_rtl = _optional_emitter("convflow.compiler.emit.rtl", "write_rtl")
-            if write_rtl:
-                write_rtl(graph, staging / "rtl", model_name=graph.name)
-                sources["rtl"] = "rtl"
+        emitters = [("hls", emit_hls, "convflow.compiler.emit.hls", "write_hls_project", {"part": part}),
+                    ("rtl", emit_rtl, "convflow.compiler.emit.rtl", "write_rtl", {})]
+        for key, wanted, module, function, extra in emitters:
+            emit = _optional_emitter(module, function) if wanted else None
+            if emit is None:
+                continue
+            try:
+                emit(graph, staging / key, model_name=graph.name, **extra)
+                sources[key] = key
+            except UnsupportedOp as exc:
+                # one backend not covering a layer must not stop the others: the artifact says why, and
+                # that backend's Session raises this message
+                shutil.rmtree(staging / key, ignore_errors=True)
+                unavailable[key] = str(exc)
+                graph.meta.setdefault("notes", []).append(f"no {key} sources: {exc}")
         desc, arrays = graph_to_dict(graph)
         np.savez(staging / "weights.npz", **arrays)
         manifest = {
@@ -108,6 +115,7 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "notes": graph.meta.get("notes", []),
             "weights": "weights.npz",
             "sources": sources,
+            "sources_unavailable": unavailable,
             "graph": desc,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")

@@ -47,6 +47,9 @@ class Artifact:
     def source_path(self, key: str) -> Path:
         """A directory or file the manifest names under 'sources' (e.g. 'hls', 'rtl')."""
         rel = self.manifest.get("sources", {}).get(key)
+        reason = self.manifest.get("sources_unavailable", {}).get(key)
+        if rel is None and reason:
+            raise ArtifactError(f"{self.path}: this model has no {key} sources: {reason}")
         if rel is None:
             raise ArtifactError(f"{self.path}: the manifest names no '{key}' sources; recompile with this convflow")
         return self.path / rel

@@ -31,6 +31,11 @@ from convflow.hw.errors import UnsupportedOp
 from ..ir.graph import Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Threshold
 
 
+# A product goes to a DSP block (MULT18X18D) only when both operands (input made signed) have more bits than this;
+# narrower products are cheaper as LUT shift-and-add.
+DSP_MIN_BITS = 4
+
+
 @dataclass
 class Stage:
     kind: str                 # cf_swg, cf_mvu, cf_thresh, cf_shift, cf_pool, cf_dwc
@@ -125,11 +130,12 @@ def _mvu(chain: _Chain, node, label, matrix, bias, vectors, acc_type: IntType):
     tiles = matrix.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
     roms = {"WFILE": (pe * simd * wbits, pack_words(tiles, wbits)),
             "BFILE": (pe * abits, pack_words(np.asarray(bias, dtype=np.int64).reshape(nf, pe), abits))}
+    use_dsp = int(min(chain.bits + (0 if chain.signed else 1), wbits) > DSP_MIN_BITS)
     params = {"SIMD": simd, "PE": pe, "SF": sf, "NF": nf, "IBITS": chain.bits, "ISIGNED": int(chain.signed),
-              "WBITS": wbits, "ABITS": abits}
+              "WBITS": wbits, "ABITS": abits, "USE_DSP": use_dsp}
     chain.add(Stage("cf_mvu", label, node, simd, chain.bits, pe, abits, acc_type.signed, params,
                     vectors * sf * nf, roms,
-                    info={"ibits": chain.bits, "wbits": wbits, "weight_bits": mh * mw * wbits,
+                    info={"ibits": chain.bits, "wbits": wbits, "use_dsp": use_dsp, "weight_bits": mh * mw * wbits,
                           "rom_words": nf * sf, "rom_width": pe * simd * wbits}))
 
 

@@ -99,6 +99,14 @@ class Lowering:
             vec = vec[value.flat_perm]
         return vec.astype(F32)
 
+    @staticmethod
+    def along_axis1(vec, value: IntVal) -> np.ndarray:
+        """A per-channel vector of an op whose channels are ONNX axis 1 (Conv bias, BatchNorm), shaped to
+        broadcast against ``value``."""
+        shape = [1] * len(value.axes)
+        shape[1] = -1
+        return np.asarray(vec, F32).reshape(shape)
+
     def quantizer(self, node) -> Quantizer:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         decode = (lambda v: v.decode() if isinstance(v, bytes) else v)
@@ -436,6 +444,8 @@ class Lowering:
             if isinstance(bias, QConst) else None
         if const is None:
             raise UnsupportedOp(f"node {node.name!r}: bias must be a constant")
+        if node.op_type == "Conv":      # a Conv bias is one value per output channel (axis 1), not broadcast
+            const = self.along_axis1(const, value)
         self.value_out(node, Pending(value).then([FloatOp("add", self.per_channel(const, value, node))], node))
 
     def on_conv(self, node):
@@ -533,7 +543,7 @@ class Lowering:
         eps = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "epsilon"), 1e-5)
         gamma, beta, mean, var = (self.const(n, node, "BatchNorm parameter") for n in node.input[1:5])
         ops = fold_batchnorm(gamma, beta, mean, var, eps)
-        ops = [FloatOp(op.kind, self.per_channel(op.const, v.base, node)) for op in ops]
+        ops = [FloatOp(op.kind, self.per_channel(self.along_axis1(op.const, v.base), v.base, node)) for op in ops]
         self.value_out(node, v.then(ops, node))
 
     def pool_params(self, node, x: IntVal):
