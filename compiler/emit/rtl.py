@@ -26,12 +26,12 @@ import numpy as np
 from convflow.compiler.ir.graph import Graph
 
 from .names import comment_safe, sanitize_identifier
-from .rtl_plan import plan
+from .rtl_plan import FIFO_DEPTH_DEFAULT, plan
 
 LIBRARY_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
 # compile order (no module depends on another, but keep it fixed for reproducible file lists)
 LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_swg", "cf_mvu", "cf_thresh", "cf_shift", "cf_pool"]
-FIFO_DEPTH = 2
+FIFO_DEPTH = FIFO_DEPTH_DEFAULT
 TOP = "cf_accel"
 
 

@@ -34,6 +34,8 @@ from ..ir.graph import Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, S
 # A product goes to a DSP block (MULT18X18D) only when both operands (input made signed) have more bits than this;
 # narrower products are cheaper as LUT shift-and-add.
 DSP_MIN_BITS = 4
+# depth of the cf_fifo the emitter puts after every stage
+FIFO_DEPTH_DEFAULT = 2
 
 
 @dataclass

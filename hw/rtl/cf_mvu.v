@@ -15,6 +15,8 @@
 //   stage 1  x, w, bias registered                 (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers)
 //   stage 3  adder tree + accumulator; at the last fold the sum goes to the output register.
+// Narrow products (USE_DSP = 0, chosen by the compiler when an operand has few bits) are written as a sum of shifted
+// partial products so synthesis builds them from LUTs instead of spending a DSP block on a 4x3-bit multiply.
 // Accumulation is modulo 2^ABITS, which is exact because the final value fits ABITS (the IR proves it).
 module cf_mvu #(
     parameter SIMD    = 1,
@@ -25,6 +27,7 @@ module cf_mvu #(
     parameter ISIGNED = 0,
     parameter WBITS   = 8,
     parameter ABITS   = 24,       // accumulator = output element bits (signed)
+    parameter USE_DSP = 1,        // 1: `*` (yosys maps it to MULT18X18D); 0: shift-and-add in LUTs (narrow operands)
     parameter WFILE   = "weights.hex",
     parameter BFILE   = "bias.hex"
 ) (
@@ -73,6 +76,23 @@ module cf_mvu #(
     wire [PE*SIMD*PW-1:0] prod;
     reg  [PE*SIMD*PW-1:0] p2;
 
+    // x * w as WBITS shifted partial products (the sign bit of w has negative weight)
+    function signed [PW-1:0] mul_lut;
+        input signed [IBITS:0]   a;
+        input signed [WBITS-1:0] b;
+        integer k;
+        reg signed [PW-1:0] sum;
+        begin
+            sum = 0;
+            for (k = 0; k < WBITS - 1; k = k + 1)
+                if (b[k])
+                    sum = sum + (a <<< k);
+            if (b[WBITS-1])
+                sum = sum - (a <<< (WBITS - 1));
+            mul_lut = sum;
+        end
+    endfunction
+
     genvar gp, gs;
     generate
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
@@ -80,8 +100,11 @@ module cf_mvu #(
                 wire signed [IBITS:0]   xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
                                                      : {1'b0, x1[gs*IBITS +: IBITS]};
                 wire signed [WBITS-1:0] wb = w1[(gp*SIMD + gs)*WBITS +: WBITS];
-                wire signed [PW-1:0]    p  = xa * wb;
-                assign prod[(gp*SIMD + gs)*PW +: PW] = p;
+                if (USE_DSP) begin : g_dsp
+                    assign prod[(gp*SIMD + gs)*PW +: PW] = xa * wb;
+                end else begin : g_lut
+                    assign prod[(gp*SIMD + gs)*PW +: PW] = mul_lut(xa, wb);
+                end
             end
         end
     endgenerate
