@@ -1,0 +1,300 @@
+"""The open ECP5 flow: artifact -> yosys (synth_ecp5) -> nextpnr-ecp5 -> ecppack -> bitstream/top.bit + report.json.
+
+The artifact's accelerator (rtl/accel.json + the Verilog it names, module cf_accel with valid/ready element streams)
+is put behind the UART board top (hw/rtl/cf_board_top.v, protocol in docs/uart-protocol.md) by a generated wrapper
+`cf_top` whose ports are the board's pins (hw/boards/<board>.toml -> LPF), or generic unconstrained ports for a bare
+part.  Everything is built in a temporary directory inside the artifact and moved to bitstream/ only when the
+bitstream exists, so a failed build never leaves a half-written bitstream/ behind.
+
+    report = build("artifacts/lenet", board="ulx3s-85f")
+    report = build("artifacts/lenet", board=None, device="LFE5U-25F", package="CABGA256", clock_mhz=50)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, ToolFailed
+from convflow.hw.flows import ecp5_board, tools
+
+RTL_DIR = Path(__file__).resolve().parents[1] / "rtl"
+BOARD_RTL = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_frame_tx.v", "cf_board_top.v"]
+REPORT_VERSION = 1
+RESOURCE_CELLS = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "EBR": "DP16KD"}
+ACCEL_KEYS = ("top", "in_bits", "in_signed", "out_bits", "out_signed", "in_elems", "out_elems", "files")
+
+
+def read_accel(artifact: Path) -> dict:
+    """rtl/accel.json, checked: the contract between the RTL emitter and this flow."""
+    path = artifact / "rtl" / "accel.json"
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: the artifact has no RTL (run `convflow compile` with the RTL "
+                            f"backend first)")
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path} is not valid JSON: {e}") from None
+    missing = [k for k in ACCEL_KEYS if k not in spec]
+    if missing:
+        raise ArtifactError(f"{path} lacks {', '.join(missing)}")
+    if spec["top"] != "cf_accel":
+        raise ArtifactError(f"{path}: top is {spec['top']!r}; the board top instantiates module cf_accel")
+    for k in ("in_bits", "out_bits", "in_elems", "out_elems"):
+        if not isinstance(spec[k], int) or spec[k] < 1:
+            raise ArtifactError(f"{path}: {k} must be a positive integer, not {spec[k]!r}")
+    if spec["in_elems"] * ((spec["in_bits"] + 7) // 8) > 0xFFFF or spec["out_elems"] * ((spec["out_bits"] + 7) // 8) > 0xFFFF:
+        raise ArtifactError(f"{path}: a frame of more than 65535 bytes does not fit the UART protocol's length field")
+    for f in list(spec["files"]) + list(spec.get("hex_files", [])):
+        if not (artifact / "rtl" / f).is_file():
+            raise ArtifactError(f"{path} names {f}, which is not in {artifact / 'rtl'}")
+    return spec
+
+
+def design_id(artifact: Path) -> int:
+    """32-bit id the board reports in its INFO frame: the first 4 bytes of sha256(manifest.json + rtl/accel.json)."""
+    h = hashlib.sha256()
+    for name in ("manifest.json", "rtl/accel.json"):
+        p = artifact / name
+        if p.is_file():
+            h.update(p.read_bytes())
+    return int.from_bytes(h.digest()[:4], "little")
+
+
+def _target(board, device, package, speed):
+    b = ecp5_board.board(board) if board else None
+    if b is not None:
+        if device and device.upper() != b.part:
+            raise ecp5_board.UnknownTarget(f"board {b.name} carries an {b.part}, not {device}; pass board=None to "
+                                           f"build for a bare {device}")
+        dev, pkg, spd = b.part, package or b.package, speed or b.speed
+    else:
+        if not device:
+            raise ecp5_board.UnknownTarget("give a board (e.g. 'ulx3s-85f') or a device (e.g. 'LFE5U-85F')")
+        dev = device.upper()
+        p = ecp5_board.part(dev)
+        dev, pkg, spd = p.name, package or ("CABGA381" if "CABGA381" in p.packages else p.packages[0]), speed or p.speeds[0]
+    p = ecp5_board.part(dev)
+    if pkg.upper() not in p.packages:
+        raise ecp5_board.UnknownTarget(f"{dev} does not come in package {pkg}; it comes in {', '.join(p.packages)}")
+    if spd not in p.speeds:
+        raise ecp5_board.UnknownTarget(f"{dev} has speed grades {p.speeds}, not {spd}")
+    return b, p, pkg.upper(), spd
+
+
+def _pll(build_dir: Path, in_mhz: float, out_mhz: float) -> float:
+    """Write pll.v (module cf_pll) with ecppll; returns the frequency it achieves."""
+    tools.run("ecppll", ["-n", "cf_pll", "-i", f"{in_mhz:g}", "-o", f"{out_mhz:g}", "-f", "pll.v"], build_dir,
+              "ecppll.log")
+    text = (build_dir / "ecppll.log").read_text() + (build_dir / "pll.v").read_text()
+    m = re.search(r"clkout0 frequency:\s*([0-9.]+)", text, re.I) or re.search(r"achieved[^0-9]*([0-9.]+)", text, re.I)
+    return float(m.group(1)) if m else out_mhz
+
+
+def _yosys_estimate(stat: dict) -> dict:
+    """Logic cells nextpnr will need, from yosys's cell counts (a CCU2C carry cell is two LUT4 slots, a distributed
+    RAM DPR16X4 two)."""
+    cells = stat.get("design", {}).get("num_cells_by_type", {})
+    return {"LUT4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0),
+            "FF": cells.get("TRELLIS_FF", 0), "MULT18X18D": cells.get("MULT18X18D", 0),
+            "EBR": cells.get("DP16KD", 0)}
+
+
+def _check_fit(used: dict, available: dict, target: str, stage: str):
+    over = {k: (used[k], available[k]) for k in used if k in available and used[k] > available[k]}
+    if over:
+        detail = "; ".join(f"{k} {u} > {a} ({100 * u / a:.0f}%)" for k, (u, a) in over.items())
+        raise DesignDoesNotFit(f"design does not fit {target} ({stage}): {detail}; fold the layers further "
+                               f"(fewer PE/SIMD) or target a larger part")
+
+
+def _nextpnr_utilisation(log: Path) -> dict:
+    util = {}
+    for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text(errors="replace")):
+        util[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    return util
+
+
+def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = None, package: str | None = None,
+          clock_mhz: float | None = None, hard_clock: bool = False, out=None, speed: int | None = None,
+          baud: int | None = None, seed: int | None = None, keep_build: bool = False) -> dict:
+    """Build a bitstream for the artifact; return (and write to <out>/report.json) the report.
+
+    board: a name from hw/boards (or a .toml path), or None for a bare `device` (+ `package`, `speed`).
+    clock_mhz: the design clock; on a board a value other than its oscillator adds a PLL (ecppll); default: the
+      board's oscillator, or 25 MHz on a bare part.  hard_clock: fail (ToolFailed) if timing is not met, instead of
+      reporting the achieved Fmax.  out: where the bitstream directory goes (default <artifact>/bitstream).
+    Raises ArtifactError, ToolMissing, ToolFailed (naming the log), DesignDoesNotFit (with the numbers)."""
+    artifact = Path(artifact_dir).resolve()
+    spec = read_accel(artifact)
+    b, p, pkg, spd = _target(board, device, package, speed)
+    out = Path(out).resolve() if out else artifact / "bitstream"
+    src_mhz = b.clock_mhz if b else (clock_mhz or 25.0)
+    want_mhz = float(clock_mhz or src_mhz)
+    baud = baud or (b.baud if b else 115200)
+    for t in ("yosys", "nextpnr-ecp5", "ecppack"):
+        tools.find(t)                                   # ToolMissing before any work
+
+    tmp = Path(tempfile.mkdtemp(prefix=".bitstream-build-", dir=artifact))
+    times = {}
+    t_start = time.monotonic()
+    try:
+        # ---- sources: board RTL, the artifact's RTL tree (hex files next to their sources and at the top) ----
+        (tmp / "hw").mkdir()
+        for f in BOARD_RTL:
+            shutil.copy2(RTL_DIR / f, tmp / "hw" / f)
+        shutil.copytree(artifact / "rtl", tmp / "rtl")
+        for h in spec.get("hex_files", []):
+            shutil.copy2(artifact / "rtl" / h, tmp / Path(h).name)
+
+        pll_module, clk_mhz = None, want_mhz
+        if b is not None and abs(want_mhz - src_mhz) > 1e-6:
+            clk_mhz = _pll(tmp, src_mhz, want_mhz)
+            pll_module = "cf_pll"
+        clks_per_bit = round(clk_mhz * 1e6 / baud)
+        if clks_per_bit < 4 or abs(clk_mhz * 1e6 / clks_per_bit - baud) / baud > 0.02:
+            raise ValueError(f"{baud} baud cannot be made from a {clk_mhz:g} MHz clock within 2%")
+        did = design_id(artifact)
+        params = {"IN_BITS": spec["in_bits"], "IN_SIGNED": int(bool(spec["in_signed"])),
+                  "OUT_BITS": spec["out_bits"], "OUT_SIGNED": int(bool(spec["out_signed"])),
+                  "IN_ELEMS": spec["in_elems"], "OUT_ELEMS": spec["out_elems"], "CLKS_PER_BIT": clks_per_bit,
+                  "TIMEOUT_CLKS": int(clk_mhz * 1e6 / 10), "POR_BITS": 16,
+                  "BLINK_BIT": max(4, int(clk_mhz * 1e6).bit_length() - 2), "DESIGN_ID": f"32'h{did:08x}"}
+        manifest = {}
+        if (artifact / "manifest.json").is_file():
+            try:
+                manifest = json.loads((artifact / "manifest.json").read_text())
+            except json.JSONDecodeError:
+                pass
+        name = str(manifest.get("name") or manifest.get("model_name") or artifact.name)
+        header = (f"// Generated by convflow.hw.flows.ecp5 for {b.name if b else p.name} from artifact "
+                  f"{name or artifact.name} (design id {did:08x}); do not edit.")
+        (tmp / "cf_top.v").write_text(ecp5_board.wrapper(b, params, header, pll_module))
+        if b is not None:
+            (tmp / "top.lpf").write_text(ecp5_board.lpf(b))
+
+        # ---- synthesis ----
+        mine = set(BOARD_RTL)
+        srcs = [f"hw/{f}" for f in BOARD_RTL]
+        srcs += [f"rtl/{f}" for f in spec["files"] if Path(f).name not in mine]
+        srcs += ["cf_top.v"] + (["pll.v"] if pll_module else [])
+        reads = "\n".join(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}-Irtl {s}" for s in srcs)
+        (tmp / "synth.ys").write_text(f"{reads}\nsynth_ecp5 -top {ecp5_board.WRAPPER_TOP} -json top.json\n"
+                                      f"tee -q -o stat.json stat -json\n")
+        r = tools.run("yosys", ["synth.ys"], tmp, "yosys.log")
+        times["synth"] = round(r.seconds, 2)
+        stat = json.loads((tmp / "stat.json").read_text())
+        estimate = _yosys_estimate(stat)
+        _check_fit(estimate, p.resources, f"{p.name}", "yosys cell counts, before place and route")
+
+        # ---- place and route ----
+        args = [f"--{p.nextpnr}", "--package", pkg, "--speed", str(spd), "--json", "top.json",
+                "--textcfg", "top.config", "--report", "pnr_report.json", "--freq", f"{clk_mhz:g}"]
+        if b is not None:
+            args += ["--lpf", "top.lpf"]
+        if not hard_clock:
+            args += ["--timing-allow-fail"]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+        r = tools.run("nextpnr-ecp5", args, tmp, "nextpnr.log", check=False)
+        times["pnr"] = round(r.seconds, 2)
+        util = _nextpnr_utilisation(tmp / "nextpnr.log")
+        if r.returncode != 0:
+            err = tools.last_error(tmp / "nextpnr.log")
+            over = {k: v for k, v in util.items() if v["used"] > v["available"]}
+            if over or re.search(r"no BELs remaining|Unable to place|failed to place", err, re.I):
+                detail = "; ".join(f"{k} {v['used']} > {v['available']}" for k, v in over.items()) or err
+                raise DesignDoesNotFit(f"design does not fit {p.name}-{pkg} (nextpnr): {detail}; see "
+                                       f"{tmp / 'nextpnr.log'}")
+            if hard_clock and re.search(r"FAIL|timing", err, re.I):
+                fm = re.findall(r"Max frequency for clock\s+'([^']+)':\s*([0-9.]+) MHz \(FAIL", (tmp / "nextpnr.log").read_text())
+                detail = ", ".join(f"{c}: {f} MHz" for c, f in dict(fm).items()) or err   # the last (routed) figure
+                raise ToolFailed(f"timing not met at {clk_mhz:g} MHz ({detail}); lower clock_mhz or drop "
+                                 f"hard_clock; see {tmp / 'nextpnr.log'}")
+            raise ToolFailed(f"nextpnr-ecp5 failed (exit {r.returncode}): {err}; see {tmp / 'nextpnr.log'}")
+        pnr = json.loads((tmp / "pnr_report.json").read_text())
+        used = {k: pnr["utilization"].get(c, {}).get("used", 0) for k, c in RESOURCE_CELLS.items()}
+        _check_fit(used, p.resources, p.name, "after place and route, against the part's sold resources")
+
+        # ---- bitstream ----
+        r = tools.run("ecppack", ["--input", "top.config", "--bit", "top.bit"], tmp, "ecppack.log")
+        times["pack"] = round(r.seconds, 2)
+        times["total"] = round(time.monotonic() - t_start, 2)
+
+        fmax = {clk: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
+                for clk, v in pnr.get("fmax", {}).items()}
+        achieved = min((v["achieved_mhz"] for v in fmax.values()), default=None)
+        resources = {}
+        for k, c in RESOURCE_CELLS.items():
+            avail = min(p.resources[k], pnr["utilization"].get(c, {}).get("available", p.resources[k]))
+            resources[k] = {"used": used[k], "available": avail, "percent": round(100 * used[k] / avail, 2)}
+        io = pnr["utilization"].get("TRELLIS_IO", {})
+        resources["IO"] = {"used": io.get("used", 0), "available": io.get("available", 0)}
+        report = {
+            "format_version": REPORT_VERSION,
+            "flow": "ecp5-open (yosys synth_ecp5, nextpnr-ecp5, ecppack)",
+            "artifact": name or artifact.name,
+            "design_id": f"{did:08x}",
+            "board": b.name if b else None,
+            "device": p.name, "package": pkg, "speed": spd,
+            "top": ecp5_board.WRAPPER_TOP,
+            "accel": {k: spec[k] for k in ("in_bits", "in_signed", "out_bits", "out_signed", "in_elems", "out_elems")},
+            "clock": {"source_mhz": src_mhz, "target_mhz": want_mhz, "design_mhz": clk_mhz, "pll": bool(pll_module),
+                      "fmax_mhz": achieved, "timing_met": achieved is not None and achieved >= clk_mhz,
+                      "hard_clock": hard_clock, "clocks": fmax},
+            "uart": {"baud": baud, "clks_per_bit": clks_per_bit,
+                     "actual_baud": round(clk_mhz * 1e6 / clks_per_bit, 1), "protocol_version": 1},
+            "resources": resources,
+            "yosys_cells": stat.get("design", {}).get("num_cells_by_type", {}),
+            "yosys_estimate": estimate,
+            "nextpnr_utilisation": {k: v for k, v in util.items() if v["used"]},
+            "times_s": times,
+            "tools": {t: tools.version(t) for t in ("yosys", "nextpnr-ecp5", "ecppack")},
+            "files": {"bitstream": "top.bit", "wrapper": "cf_top.v", "lpf": "top.lpf" if b else None,
+                      "logs": ["yosys.log", "nextpnr.log", "ecppack.log"]},
+            "bitstream_bytes": (tmp / "top.bit").stat().st_size,
+        }
+        # ---- move into place ----
+        final = tmp / "bitstream"
+        final.mkdir()
+        for f in ["top.bit", "cf_top.v", "top.lpf", "pll.v", "synth.ys", "stat.json", "pnr_report.json",
+                  "yosys.log", "nextpnr.log", "ecppack.log", "ecppll.log"]:
+            if (tmp / f).is_file():
+                shutil.copy2(tmp / f, final / f)
+        (final / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+        _replace_dir(final, out)
+        return report
+    except ConvflowError as e:
+        logs = _keep_logs(tmp, out)
+        raise type(e)(str(e).replace(str(tmp), str(logs))) from None
+    finally:
+        if not keep_build:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _keep_logs(tmp: Path, out: Path) -> Path:
+    """On a failure, leave the logs (only the logs) in <out>.failed-logs next to where the bitstream directory would
+    be; <out> itself is not touched."""
+    logs = out.parent / f"{out.name}.failed-logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    for f in ("yosys.log", "nextpnr.log", "ecppll.log", "ecppack.log", "top.lpf", "cf_top.v", "synth.ys"):
+        if (tmp / f).is_file():
+            shutil.copy2(tmp / f, logs / f)
+    return logs
+
+
+def _replace_dir(new: Path, out: Path):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.parent / f".{out.name}.new-{new.parent.name}"
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.move(str(new), str(staged))               # may cross file systems; `out` is untouched so far
+    old = out.parent / f".{out.name}.old-{new.parent.name}"
+    if out.exists():
+        out.rename(old)
+    staged.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
