@@ -60,6 +60,19 @@ def _top_of(hls_dir: Path) -> str:
     return tops[0]
 
 
+def _cache_root(hls_dir: Path, cache_dir) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("CONVFLOW_CACHE")
+    return Path(env) / "csim" if env else hls_dir / ".csim_cache"
+
+
+def _hash_files(digest, paths, root: Path) -> None:
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+
+
 def compile_library(hls_dir, cache_dir=None, extra_flags=()) -> tuple:
     """Compile (or find in the cache) the shared library of the HLS project in ``hls_dir``.
     Returns (library path, seconds spent compiling; 0.0 on a cache hit)."""
@@ -69,35 +82,32 @@ def compile_library(hls_dir, cache_dir=None, extra_flags=()) -> tuple:
     top = _top_of(hls_dir)
     cxx = find_compiler()
     ap_types = ap_types_dir()
-    sources = [hls_dir / f"{top}.cpp", hls_dir / "convflow_csim.cpp"]
-    command = [cxx, *CXX_FLAGS, *extra_flags, "-isystem", str(ap_types), "-I", str(hls_dir / HEADER_DIR),
-               "-I", str(hls_dir)]
-    digest = hashlib.sha256()
-    digest.update(" ".join(command).encode())
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    digest.update(version.encode())
-    for path in sorted(p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp")
-                       and ".csim_cache" not in p.parts):
-        digest.update(str(path.relative_to(hls_dir)).encode())
-        digest.update(path.read_bytes())
+    include_flags = ["-isystem", str(ap_types), "-I", str(hls_dir / HEADER_DIR), "-I", str(hls_dir)]
+    command = [cxx, *CXX_FLAGS, *extra_flags, *include_flags]
+    # the key: compiler, flags and every source's content (not where the project lies)
+    digest = hashlib.sha256(" ".join([cxx, version, *CXX_FLAGS, *extra_flags]).encode())
+    _hash_files(digest, (p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp")
+                         and ".csim_cache" not in p.parts), hls_dir)
     for path in sorted(ap_types.rglob("*.h")):
         digest.update(path.name.encode())
         digest.update(str(path.stat().st_size).encode())
-    key = digest.hexdigest()[:24]
-    if cache_dir is None:
-        env = os.environ.get("CONVFLOW_CACHE")
-        cache_dir = Path(env) / "csim" if env else hls_dir / ".csim_cache"
-    cache_dir = Path(cache_dir)
-    library = cache_dir / f"{top}-{key}.so"
+    cache = _cache_root(hls_dir, cache_dir)
+    library = cache / f"{top}-{digest.hexdigest()[:24]}.so"
     if library.is_file():
         return library, 0.0
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache_dir / f".{library.name}.{os.getpid()}.tmp"
+    cache.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    result = subprocess.run([*command, *map(str, sources), "-o", str(partial)], capture_output=True, text=True)
+    # One translation unit (the top function and the C entry), so the headers are parsed once.  (A precompiled
+    # ap_int.h would halve the time again, but g++ 12 forgets the header's diagnostic pragmas in a PCH.)
+    unity = cache / f".{library.stem}.{os.getpid()}.cpp"
+    unity.write_text(f'#include "{hls_dir / (top + ".cpp")}"\n#include "{hls_dir / "convflow_csim.cpp"}"\n')
+    partial = cache / f".{library.name}.{os.getpid()}.tmp"
+    result = subprocess.run([*command, str(unity), "-o", str(partial)], capture_output=True, text=True)
+    unity.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
-        log = cache_dir / f"{top}-{key}.log"
+        log = library.with_suffix(".log")
         log.write_text(" ".join(command) + "\n\n" + result.stdout + result.stderr)
         partial.unlink(missing_ok=True)
         first = next((ln for ln in result.stderr.splitlines() if "error" in ln), result.stderr[:300])

@@ -1,0 +1,165 @@
+"""End to end: IR graph -> HLS project -> g++ csim, bit for bit equal to the reference interpreter."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from convflow.compiler.emit.hls import write_hls_project
+from convflow.compiler.ir.interpret import run_graph
+from convflow.hw.errors import ToolMissing
+from convflow.runtime.backends.csim import CsimBackend
+
+from hls.graphs import Builder, lenet, mlp, resnet_block
+from hls.toolchain import compile_cpp, make_artifact, toolchain
+
+
+def random_inputs(graph, n, seed=0):
+    t = graph.input_tensor
+    return np.random.default_rng(seed).integers(t.dtype.min, t.dtype.max, size=(n, *t.shape), endpoint=True)
+
+
+def check_csim(graph, directory, n, seed=0):
+    toolchain()
+    backend = CsimBackend(make_artifact(graph, directory))
+    x = random_inputs(graph, n, seed)
+    got = backend.run(x)
+    want = run_graph(graph, x)
+    assert got.dtype == np.int64 and got.shape == want.shape
+    mismatches = int((got != want).sum())
+    assert mismatches == 0, f"{mismatches} of {want.size} outputs differ from the reference"
+    return backend
+
+
+def test_lenet_bit_exact_1000_inputs(tmp_path):
+    """The representative check: a LeNet-size conv net (uint8 28x28, conv/threshold/maxpool x2, dense), folded,
+    1000 random inputs, integer equality with the reference."""
+    graph = lenet(seed=0, fold=((2, 1), (4, 4), (5, 8)))
+    backend = check_csim(graph, tmp_path, 1000)
+    assert backend.stats["compile_s"] > 0
+
+
+SMALL_FOLDINGS = {
+    "pe1_simd1": ((1, 1), (1, 1), (1, 1)),
+    "fully_parallel": ((8, 1), (16, 8), (10, 64)),      # PE = Cout, SIMD = Cin
+    "mixed": ((4, 1), (2, 8), (2, 16)),
+}
+
+
+@pytest.mark.parametrize("fold", list(SMALL_FOLDINGS), ids=list(SMALL_FOLDINGS))
+def test_small_conv_net_foldings(tmp_path, fold):
+    graph = lenet(seed=3, fold=SMALL_FOLDINGS[fold], size=12, c1=8, c2=16)
+    check_csim(graph, tmp_path, 300, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_lenet_many_foldings_slow(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+
+    def pick(n):
+        divisors = [d for d in range(1, n + 1) if n % d == 0]
+        return int(rng.choice(divisors))
+    fold = ((pick(8), 1), (pick(16), pick(8)), (pick(10), pick(400)))
+    graph = lenet(seed=seed, fold=fold, size=22, thr_bits=2 + seed % 3)
+    check_csim(graph, tmp_path, 1000, seed=seed)
+
+
+def test_mlp_signed_inputs_cache_and_session(tmp_path):
+    """A Dense-only MLP on signed inputs; a second backend on the same sources is a cache hit; Session finds csim
+    in the backend registry."""
+    from convflow.runtime.session import Session
+    graph = mlp(seed=1, fold=((4, 8), (2, 4)))
+    check_csim(graph, tmp_path / "a", 1000)
+    artifact = make_artifact(graph, tmp_path / "b")                # same sources elsewhere: same hash
+    with Session(artifact, backend="csim", cache_dir=tmp_path / "a" / "hls" / ".csim_cache") as session:
+        assert session.stats["compile_s"] == 0.0
+        x = random_inputs(graph, 50, seed=9)
+        np.testing.assert_array_equal(session.run(x), run_graph(graph, x))
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_residual_shift_depthwise_pools(tmp_path, seed):
+    """Add of two branches (fork + width conversion), shifts right and left, depthwise conv, strided padded
+    max pool, global sum pool."""
+    check_csim(resnet_block(seed), tmp_path, 300, seed=seed)
+
+
+def test_hostile_names(tmp_path):
+    names = ["class", "int", "conv */ /* x", "3x3 conv", "Ünïcode-層", "input", "dense.weights[0]", "module",
+             "__reserved", "a\\", "s_conv1"]
+    b = Builder("model \"*/\" 名前 class", (6, 6, 2), IntType_uint(4), seed=5, names=names)
+    x = b.conv("input", 4, k=3, pad=1, pe=2, simd=2)
+    x = b.threshold(x, bits=3)
+    x = b.maxpool(x, 2)
+    y = b.conv(x, 4, k=1, pad=0, pe=4, simd=4)
+    y = b.threshold(y, bits=3)
+    x = b.add(x, y)
+    x = b.flatten(x)
+    x = b.dense(x, 5, pe=5, simd=4)
+    graph = b.graph
+    for node, tensor_name in zip(graph.nodes, ["for", "x*/y", "1st", "while", "ü", "t", "u", "v"]):
+        # tensor names as hostile as the layer names
+        old = node.output
+        graph.tensors[tensor_name] = graph.tensors.pop(old)
+        graph.tensors[tensor_name].name = tensor_name
+        node.output = tensor_name
+        for other in graph.nodes:
+            other.inputs = [tensor_name if i == old else i for i in other.inputs]
+        if graph.output == old:
+            graph.output = tensor_name
+    check_csim(graph, tmp_path, 200)
+    source = next((tmp_path / "hls").glob("*_tb.cpp")).name
+    assert source.isascii()
+
+
+def IntType_uint(bits):
+    from convflow.compiler.ir.graph import IntType
+    return IntType(bits, False)
+
+
+def test_testbench_builds_warning_free_and_passes(tmp_path):
+    """The Vitis testbench (what csim_design runs) compiles with -Wall -Wextra -Werror and matches the expected
+    outputs the emitter wrote from the reference interpreter."""
+    graph = resnet_block(0)
+    write_hls_project(graph, tmp_path / "hls")
+    hls = tmp_path / "hls"
+    top = next(hls.glob("*_tb.cpp")).name[:-len("_tb.cpp")]
+    binary = compile_cpp([hls / f"{top}.cpp", hls / f"{top}_tb.cpp"], tmp_path / "tb", extra=["-I", str(hls)])
+    result = subprocess.run([str(binary)], cwd=hls, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 frames, 0 mismatches" in result.stdout
+
+
+def test_project_files_and_headers(tmp_path):
+    graph = lenet(seed=1, fold=((2, 1), (4, 2), (2, 4)), size=12)
+    files = write_hls_project(graph, tmp_path / "hls", part="xc7z010clg400-1", model_name="LeNet 5 (test)")
+    names = {f.relative_to(tmp_path / "hls").as_posix() for f in files}
+    assert {"LeNet_5_test.cpp", "LeNet_5_test.h", "LeNet_5_test_tb.cpp", "convflow_csim.cpp", "build_prj.tcl",
+            "tb_data/inputs.txt", "tb_data/expected.txt", "convflow_hls/convflow.h"} <= names
+    top = (tmp_path / "hls" / "LeNet_5_test.cpp").read_text()
+    assert top.startswith("// LeNet_5_test") and "Generated by convflow" in top
+    assert "#pragma HLS DATAFLOW" in top and "#pragma HLS INTERFACE axis port = in_stream" in top
+    for node in graph.nodes:                                       # each stage names the IR node it implements
+        assert f"{node.op} '{node.name}'" in top
+    tcl = (tmp_path / "hls" / "build_prj.tcl").read_text()
+    assert "set_part {xc7z010clg400-1}" in tcl and "csynth_design" in tcl and "export_design" in tcl
+    weights = (tmp_path / "hls" / "weights" / "conv4_weights.h").read_text()
+    assert "ap_int<3>" in weights                                  # the exact width for synthesis
+
+
+def test_missing_compiler_is_tool_missing(tmp_path, monkeypatch):
+    graph = mlp(seed=2)
+    artifact = make_artifact(graph, tmp_path)
+    monkeypatch.setenv("CXX", "no-such-g++-convflow")
+    with pytest.raises(ToolMissing, match="no-such-g"):
+        CsimBackend(artifact)
+
+
+def test_vitis_flow_without_vitis(tmp_path, monkeypatch):
+    from convflow.hw.flows import vitis
+    make_artifact(mlp(seed=2), tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ToolMissing, match="vitis_hls"):
+        vitis.build(tmp_path)
