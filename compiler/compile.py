@@ -74,7 +74,12 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
     source_onnx = graph.meta.pop("source_onnx")
     choose_folding(graph, target_cycles, folding)
     estimate_fn = _optional_emitter("convflow.compiler.estimate", "estimate")
-    estimate = estimate_fn(graph) if estimate_fn else None
+    estimate = None
+    if estimate_fn:
+        try:
+            estimate = estimate_fn(graph)
+        except UnsupportedOp as exc:
+            graph.meta.setdefault("notes", []).append(f"no cycle/resource estimate: {exc}")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -10,6 +10,8 @@ quantiser / output dequantisation.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from onnx import helper, numpy_helper
 
@@ -29,6 +31,20 @@ IDENTITY4 = (0, 1, 2, 3)
 
 # A model input that has no quantiser of its own is fed as this fixed-point type (overridable per compile).
 DEFAULT_FLOAT_INPUT = {"bits": 16, "signed": True, "scale": 2.0 ** -8}
+
+
+def reshape_as_perm(in_shape, out_shape):
+    """The transpose permutation a 4-D Reshape is equivalent to (it only moves size-1 axes), or None.
+    Keras exports turn NHWC into NCHW with a Reshape when there is one channel."""
+    if len(in_shape) != 4 or len(out_shape) != 4:
+        return None
+    for perm in itertools.permutations(range(4)):
+        if perm[0] != 0 or tuple(in_shape[p] for p in perm) != tuple(out_shape):
+            continue
+        moved = [p for p in perm if in_shape[p] != 1]
+        if moved == sorted(moved):           # data order unchanged: the reshape is this transpose
+            return perm
+    return None
 
 
 class Lowering:
@@ -215,6 +231,11 @@ class Lowering:
             if len(consumers) != 1:
                 break
             nxt = consumers[0]
+            if nxt.op_type == "Reshape":
+                perm = reshape_as_perm(self.shape(nxt.input[0]), self.shape(nxt.output[0]))
+                if perm == (0, 3, 1, 2):
+                    return IDENTITY4
+                break
             if nxt.op_type == "Transpose":
                 perm = tuple(helper.get_attribute_value(a) for a in nxt.attribute if a.name == "perm")[0]
                 if tuple(perm) == (0, 3, 1, 2):
@@ -595,7 +616,10 @@ class Lowering:
             return
         x = self.as_int(node, 0)
         in_shape = self.shape(node.input[0])
-        if len(out_shape) == 2 and out_shape[1] == int(np.prod(in_shape[1:])) and len(in_shape) == 4:
+        perm = reshape_as_perm(in_shape, out_shape)
+        if perm is not None and x.flat_perm is None:
+            self.value_out(node, IntVal(x.ir, tuple(x.axes[p] for p in perm), node.output[0]))
+        elif len(out_shape) == 2 and out_shape[1] == int(np.prod(in_shape[1:])) and len(in_shape) == 4:
             self.flatten(node, x)
         elif tuple(out_shape) == tuple(in_shape):
             self.value_out(node, x)
