@@ -1,0 +1,75 @@
+"""The command line: compile / run / verify exit codes and messages, as a user (or CI) sees them."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import JET, TFC
+from qonnx_builders import unsupported_op_model
+
+CLI = [sys.executable, "-m", "convflow.runtime.cli"]
+
+
+def convflow(*args, cwd=None):
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_compile_run_verify_tfc(tmp_path):
+    out = tmp_path / "tfc"
+    r = convflow("compile", TFC, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "artifact written" in r.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["source"]["sha256"]
+    assert [layer["op"] for layer in manifest["layers"]][:2] == ["Dense", "Threshold"]
+    assert manifest["input"]["dtype"] == "int2" and manifest["output"]["shape"] == [10]
+
+    x = np.random.default_rng(0).integers(-1, 2, size=(50, 784))
+    np.save(tmp_path / "x.npy", x)
+    r = convflow("run", out, "--backend", "reference", "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr
+    from convflow.runtime import Session
+    assert np.array_equal(np.load(tmp_path / "y.npy"), Session(out).run(x))
+
+    r = convflow("verify", out, "--backends", "reference,qonnx", "--count", "1000")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "qonnx" in r.stdout and "bit-exact" in r.stdout and "1000 inputs" in r.stdout
+
+
+def test_verify_exits_nonzero_on_a_difference(tmp_path):
+    """Corrupt one weight of a compiled artifact: the reference no longer matches the source model."""
+    out = tmp_path / "jet"
+    assert convflow("compile", JET, "-o", out).returncode == 0
+    with np.load(out / "weights.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["0.weights"][0, 0] += 1
+    np.savez(out / "weights.npz", **arrays)
+    r = convflow("verify", out, "--backends", "reference,qonnx", "--count", "1000")
+    assert r.returncode == 1
+    assert "DIFFERS" in r.stdout and "first differing input: #" in r.stdout
+    assert "verify FAILED: qonnx" in r.stderr
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    import onnx
+    bad = tmp_path / "sig.onnx"
+    onnx.save(unsupported_op_model(), str(bad))
+    r = convflow("compile", bad, "-o", tmp_path / "a")
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("convflow: error: node 'Sigmoid_0'") and "Traceback" not in r.stderr
+    assert not (tmp_path / "a").exists()
+
+    r = convflow("run", tmp_path / "nothing")
+    assert r.returncode == 2 and "no manifest.json" in r.stderr
+
+    out = tmp_path / "tfc"
+    assert convflow("compile", TFC, "-o", out).returncode == 0
+    r = convflow("run", out, "--backend", "warp-drive")
+    assert r.returncode == 2 and "known backends: reference, qonnx" in r.stderr
+
+
+def test_import_runtime_does_not_pull_tensorflow():
+    code = ("import convflow.runtime, convflow.compiler.ir, sys; "
+            "bad = [m for m in ('tensorflow', 'qkeras', 'onnxruntime') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
