@@ -53,6 +53,20 @@ module cf_swg #(
     localparam DEPTHM = NR * ROWW;
     localparam AW     = (DEPTHM <= 2) ? 1 : $clog2(DEPTHM);
 
+    // x * c for a constant c as shifts and adds: address arithmetic must not take a DSP block (synthesis maps a
+    // plain `*` to MULT18X18D even when one operand is a constant)
+    function [31:0] mulc;
+        input [31:0] x;
+        input [31:0] c;
+        integer k;
+        begin
+            mulc = 0;
+            for (k = 0; k < 32; k = k + 1)
+                if (c[k])
+                    mulc = mulc + (x << k);
+        end
+    endfunction
+
     wire [EW-1:0] pad_elem = PAD;
     wire [WW-1:0] pad_word = {L{pad_elem}};
 
@@ -65,7 +79,7 @@ module cf_swg #(
     assign s_ready = (filled < NR);
     wire wfire     = s_valid && s_ready;
     wire wrow_done = wfire && (wx == W - 1) && (wcf == CF - 1);
-    wire [31:0] waddr_full = wslot * ROWW + wx * CF + wcf;
+    wire [31:0] waddr_full = mulc(wslot, ROWW) + mulc(wx, CF) + wcf;
     wire [AW-1:0] waddr = waddr_full[AW-1:0];
 
     // ---- reader -------------------------------------------------------------------------------------------
@@ -83,20 +97,20 @@ module cf_swg #(
 
     always @* begin
         i_oy = oy; i_ox = ox; i_ky = ky; i_kx = kx; i_cf = cf; i_rb = rd_base;
-        iy = i_oy * SH + i_ky - PT;
-        ix = i_ox * SW + i_kx - PL;
-        hi = i_oy * SH - PT + KH - 1;
+        iy = mulc(i_oy, SH) + i_ky - PT;
+        ix = mulc(i_ox, SW) + i_kx - PL;
+        hi = mulc(i_oy, SH) - PT + KH - 1;
         if (hi > H - 1)
             hi = H - 1;
         need = hi - i_rb + 1;
         can_issue = (filled >= need);
         pad_now = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
         slot_i = rslot + (iy - i_rb);
-        addr_i = (slot_i & (NR - 1)) * ROWW + ix * CF + i_cf;
+        addr_i = mulc(slot_i & (NR - 1), ROWW) + mulc(ix, CF) + i_cf;
         raddr = addr_i[AW-1:0];
         last_in_row = (ox == OW - 1) && (ky == KH - 1) && (kx == KW - 1) && (cf == CF - 1);
         last_row = (oy == OH - 1);
-        lo_next = (i_oy + 1) * SH - PT;
+        lo_next = mulc(i_oy + 1, SH) - PT;
         if (lo_next < 0)
             lo_next = 0;
         if (lo_next > H)
