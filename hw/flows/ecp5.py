@@ -182,7 +182,7 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         srcs = [f"hw/{f}" for f in BOARD_RTL]
         srcs += [f"rtl/{f}" for f in spec["files"] if Path(f).name not in mine]
         srcs += ["cf_top.v"] + (["pll.v"] if pll_module else [])
-        reads = "\n".join(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}-Irtl {s}" for s in srcs)
+        reads = "\n".join(f"read_verilog -defer {'-sv ' if s.endswith('.sv') else ''}-Irtl {s}" for s in srcs)
         (tmp / "synth.ys").write_text(f"{reads}\nsynth_ecp5 -top {ecp5_board.WRAPPER_TOP} -json top.json\n"
                                       f"tee -q -o stat.json stat -json\n")
         r = tools.run("yosys", ["synth.ys"], tmp, "yosys.log")
