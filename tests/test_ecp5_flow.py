@@ -1,0 +1,188 @@
+"""The open ECP5 flow (convflow.hw.flows.ecp5): board data, target checks, failure modes, and real bitstreams.
+
+The default run builds one small bitstream (the board top + the test fixture accelerator of tests/board), ~15-40 s
+once the YoWASP tools are compiled (their first run compiles WebAssembly for ~1 min each, cached afterwards)."""
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "board"))
+import accel_fixture  # noqa: E402
+
+from convflow.hw.errors import ArtifactError, DesignDoesNotFit, ToolFailed, ToolMissing  # noqa: E402
+from convflow.hw.flows import ecp5, ecp5_board, tools  # noqa: E402
+
+
+# ---- board and part data -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["ulx3s-85f", "ulx3s-45f", "ulx3s-25f", "ulx3s-12f"])
+def test_board_lpf_constrains_every_port(name):
+    b = ecp5_board.board(name)
+    p = ecp5_board.part(b.part)
+    assert b.package in p.packages and b.clock.site == "G2" and b.clock_mhz == 25
+    assert (b.uart_tx.port, b.uart_tx.site, b.uart_rx.port, b.uart_rx.site) == ("ftdi_rxd", "L4", "ftdi_txd", "M1")
+    lpf = ecp5_board.lpf(b)
+    located = set(re.findall(r'LOCATE COMP "([^"]+)"', lpf))
+    top = ecp5_board.wrapper(b, {"IN_BITS": 8}, "// test")
+    ports = set()
+    for kind, rng, port in re.findall(r"^\s*(input|output)\s+wire\s*(\[\d+:0\])?\s*(\w+)", top, re.M):
+        n = int(rng[1:].split(":")[0]) + 1 if rng else 0
+        ports |= {f"{port}[{i}]" for i in range(n)} if n else {port}
+    assert ports == located
+    # the shipped .lpf is exactly what the flow generates
+    assert (ecp5_board.BOARDS_DIR / f"{name}.lpf").read_text() == lpf
+
+
+def test_part_resources():
+    assert ecp5_board.part("LFE5U-85F").resources == {"LUT4": 83640, "FF": 83640, "EBR": 208, "MULT18X18D": 156}
+    assert ecp5_board.part("lfe5u-12f").resources["MULT18X18D"] == 28
+
+
+def test_target_errors(tmp_path):
+    accel_fixture.write_test_artifact(tmp_path)
+    with pytest.raises(ecp5_board.UnknownTarget, match="unknown board"):
+        ecp5.build(tmp_path, board="nosuchboard")
+    with pytest.raises(ecp5_board.UnknownTarget, match="carries an LFE5U-85F"):
+        ecp5.build(tmp_path, board="ulx3s-85f", device="LFE5U-25F")
+    with pytest.raises(ecp5_board.UnknownTarget, match="package"):
+        ecp5.build(tmp_path, board=None, device="LFE5U-85F", package="TQFP144")
+    with pytest.raises(ecp5_board.UnknownTarget, match="unknown ECP5 part"):
+        ecp5.build(tmp_path, board=None, device="LFE5U-99F")
+    assert not list(tmp_path.glob("*bitstream*"))
+
+
+def test_artifact_errors(tmp_path):
+    with pytest.raises(ArtifactError, match="accel.json"):
+        ecp5.build(tmp_path)
+    accel_fixture.write_test_artifact(tmp_path)
+    spec = json.loads((tmp_path / "rtl" / "accel.json").read_text())
+    spec["files"].append("missing.v")
+    (tmp_path / "rtl" / "accel.json").write_text(json.dumps(spec))
+    with pytest.raises(ArtifactError, match="missing.v"):
+        ecp5.build(tmp_path)
+
+
+def test_tool_missing(tmp_path, monkeypatch):
+    accel_fixture.write_test_artifact(tmp_path)
+    monkeypatch.setitem(tools.TOOLS, "nextpnr-ecp5", ("yowasp-no-such-tool", "no-such-tool", "--version"))
+    with pytest.raises(ToolMissing, match="no-such-tool"):
+        ecp5.build(tmp_path)
+    assert not list(tmp_path.glob("*bitstream*"))
+
+
+# ---- real tool runs ------------------------------------------------------------------------------------------
+
+def _big_multiplier_artifact(path, n=30):
+    """A cf_accel with n parallel 16x16 products (n MULT18X18D): more multipliers than an LFE5U-12F has (28)."""
+    rtl = path / "rtl"
+    rtl.mkdir(parents=True)
+    taps = "\n".join(f"            t{i} <= t{i - 1};" for i in range(1, n + 1))
+    regs = ", ".join(f"t{i}" for i in range(n + 1))
+    prods = " + ".join(f"$signed(t{i}) * $signed(t{i + 1})" for i in range(n))
+    (rtl / "cf_accel.v").write_text(f"""// TEST FIXTURE: too many multipliers for a small part
+module cf_accel (input wire clk, input wire rst, input wire [15:0] s_data, input wire s_valid, output wire s_ready,
+                 output reg [39:0] m_data, output reg m_valid, input wire m_ready);
+    reg signed [15:0] {regs};
+    assign s_ready = m_ready;
+    always @(posedge clk) begin
+        m_valid <= s_valid && !rst;
+        if (s_valid && s_ready) begin
+            t0 <= s_data;
+{taps}
+        end
+        m_data <= {prods};
+    end
+endmodule
+""")
+    (rtl / "accel.json").write_text(json.dumps({"top": "cf_accel", "in_bits": 16, "in_signed": True, "out_bits": 40,
+                                                "out_signed": True, "in_elems": 4, "out_elems": 4,
+                                                "files": ["cf_accel.v"], "hex_files": []}))
+
+
+def test_design_does_not_fit_says_numbers(tmp_path):
+    _big_multiplier_artifact(tmp_path)
+    with pytest.raises(DesignDoesNotFit, match=r"LFE5U-12F.*MULT18X18D 30 > 28"):
+        ecp5.build(tmp_path, board="ulx3s-12f")
+    assert not (tmp_path / "bitstream").exists()
+    assert (tmp_path / "bitstream.failed-logs" / "yosys.log").is_file()
+    assert not list(tmp_path.glob(".bitstream-build-*"))
+
+
+def _check_report(rep, art, board, device):
+    out = art / "bitstream"
+    assert json.loads((out / "report.json").read_text()) == rep
+    bit = (out / "top.bit").read_bytes()
+    assert len(bit) > 100_000 and b"\xff\xff\xbd\xb3" in bit[:512]       # ECP5 bitstream preamble
+    assert rep["bitstream_bytes"] == len(bit)
+    assert rep["board"] == board and rep["device"] == device
+    for k in ("LUT4", "FF", "MULT18X18D", "EBR"):
+        r = rep["resources"][k]
+        assert 0 <= r["used"] <= r["available"] and r["available"] == ecp5_board.part(device).resources[k]
+    assert rep["resources"]["LUT4"]["used"] > 50 and rep["resources"]["FF"]["used"] > 50
+    assert rep["clock"]["fmax_mhz"] > 0
+    assert set(rep["times_s"]) == {"synth", "pnr", "pack", "total"}
+    assert set(rep["tools"]) == {"yosys", "nextpnr-ecp5", "ecppack"}
+    for log in rep["files"]["logs"]:
+        assert (out / log).is_file()
+    assert "Max frequency" in (out / "nextpnr.log").read_text() and "Yosys" in (out / "yosys.log").read_text()
+    assert not list(art.glob(".bitstream-build-*")) and not list(art.glob(".bitstream*"))
+
+
+def test_bitstream_ulx3s(tmp_path):
+    art = tmp_path / "art"
+    spec = accel_fixture.write_test_artifact(art)
+    rep = ecp5.build(art, board="ulx3s-85f")
+    _check_report(rep, art, "ulx3s-85f", "LFE5U-85F")
+    assert rep["accel"]["in_elems"] == spec["in_elems"] and rep["uart"]["clks_per_bit"] == 217
+    assert rep["clock"]["timing_met"] and rep["clock"]["design_mhz"] == 25
+    assert 'LOCATE COMP "ftdi_rxd" SITE "L4"' in (art / "bitstream" / "top.lpf").read_text()
+
+
+def test_replace_dir_swaps_whole_directory(tmp_path):
+    out = tmp_path / "bitstream"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    new = tmp_path / ".bitstream-build-x" / "bitstream"
+    new.mkdir(parents=True)
+    (new / "top.bit").write_text("new")
+    ecp5._replace_dir(new, out)
+    assert sorted(p.name for p in out.iterdir()) == ["top.bit"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bitstream-build-x", "bitstream"]
+
+
+@pytest.mark.bitstream
+def test_bitstream_bare_device_and_pll(tmp_path):
+    art = tmp_path / "art"
+    accel_fixture.write_test_artifact(art)
+    rep = ecp5.build(art, board=None, device="LFE5U-25F", package="CABGA256", clock_mhz=40)
+    _check_report(rep, art, None, "LFE5U-25F")
+    assert rep["clock"]["target_mhz"] == 40 and not rep["clock"]["pll"]
+    rep = ecp5.build(art, board="ulx3s-45f", clock_mhz=50)
+    _check_report(rep, art, "ulx3s-45f", "LFE5U-45F")
+    assert rep["clock"]["pll"] and rep["clock"]["design_mhz"] == 50 and rep["uart"]["clks_per_bit"] == 434
+
+
+@pytest.mark.bitstream
+def test_hard_clock_failure_names_fmax(tmp_path):
+    art = tmp_path / "art"
+    accel_fixture.write_test_artifact(art)
+    with pytest.raises(ToolFailed, match=r"timing not met at 400 MHz .*MHz"):
+        ecp5.build(art, board=None, device="LFE5U-25F", clock_mhz=400, hard_clock=True)
+    assert not (art / "bitstream").exists()
+
+
+@pytest.mark.bitstream
+def test_bitstream_generated_lenet(tmp_path):
+    """A real design from the RTL emitter (a small LeNet-like graph) through the whole flow."""
+    sys.path.insert(0, str(Path(__file__).parent / "rtl"))
+    import rtl_graphs
+    from convflow.compiler.emit.rtl import write_rtl
+    art = tmp_path / "art"
+    write_rtl(rtl_graphs.lenet(size=8, c1=4, c2=4), art / "rtl")
+    (art / "manifest.json").write_text(json.dumps({"name": "lenet8-test"}))
+    rep = ecp5.build(art, board="ulx3s-85f")
+    _check_report(rep, art, "ulx3s-85f", "LFE5U-85F")
+    assert rep["resources"]["LUT4"]["used"] > 1000
