@@ -12,7 +12,7 @@ from convflow.models.data import DatasetError, dataset_input_grid, load_dataset,
 FMNIST_PRESENT = os.path.exists(os.path.join(data.FASHION_MNIST_DIR, "t10k-images-idx3-ubyte.gz"))
 
 
-def _check(name, x_tr, y_tr, x_te, y_te):
+def _check(name, x_tr, y_tr, x_te, y_te, grid_check_train=True):
     info = data.dataset_info(name)
     assert x_tr.shape == (info.n_train,) + info.shape
     assert x_te.shape == (info.n_test,) + info.shape
@@ -21,7 +21,7 @@ def _check(name, x_tr, y_tr, x_te, y_te):
     assert y_tr.dtype == np.int64 and y_te.dtype == np.int64
     assert set(np.unique(y_tr)) == set(range(info.n_classes)) == set(np.unique(y_te))
     grid = dataset_input_grid(name)
-    for x in (x_tr, x_te):
+    for x in (x_tr, x_te) if grid_check_train else (x_te,):
         k = x.astype(np.float64) / grid["scale"]
         assert np.array_equal(k, np.rint(k)), "inputs must be exact multiples of the grid scale"
         assert k.min() >= grid["int_min"] and k.max() <= grid["int_max"]
@@ -60,11 +60,13 @@ def test_split_is_fixed_and_disjoint(name):
 
 
 @pytest.mark.skipif(not FMNIST_PRESENT, reason="Debian package dataset-fashion-mnist not installed")
-def test_fashion_mnist():
+@pytest.mark.parametrize("full", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_fashion_mnist(full):
     x_tr, y_tr, x_te, y_te = load_dataset("fashion-mnist")
-    grid = _check("fashion-mnist", x_tr, y_tr, x_te, y_te)
+    grid = _check("fashion-mnist", x_tr, y_tr, x_te, y_te, grid_check_train=full)
     assert grid["int_max"] == 255
     assert np.array_equal(np.bincount(y_te), np.full(10, 1000))
+    assert np.array_equal(np.bincount(y_tr), np.full(10, 6000))
 
 
 def test_fashion_mnist_missing(monkeypatch, tmp_path):

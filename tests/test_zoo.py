@@ -79,7 +79,8 @@ def _random_on_and_off_grid_weights(model, seed=0):
     model.set_weights(ws)
 
 
-@pytest.mark.parametrize("name", sorted(zoo.ZOO))
+@pytest.mark.parametrize("name", ["cnn-digits", "lenet-fmnist",
+                                  pytest.param("mlp-mnist5k", marks=pytest.mark.slow)])
 def test_export_exact_random_weights(built_models, name, tmp_path):
     """Untrained models with random weights (incl. rounding ties): QONNX execution == QKeras, exactly."""
     from convflow.models.export import export_qonnx, run_qonnx
