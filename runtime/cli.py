@@ -112,7 +112,7 @@ def cmd_compile(args):
     estimate = artifact.manifest.get("estimate")
     if estimate:
         print(f"estimate: {estimate.get('cycles_per_frame')} cycles/frame; "
-              + ", ".join(f"{k}={v}" for k, v in estimate.get("resources", {}).items()))
+              + ", ".join(f"{k}={v}" for k, v in estimate.get("totals", {}).items()))
     for note in artifact.manifest.get("notes", []):
         print(f"note: {note}")
     print(f"artifact written to {out}")
