@@ -1,13 +1,17 @@
 """QKeras -> QONNX export for the zoo, and running the exported graph.
 
-``export_qonnx`` wraps qonnx 0.4's converter (``qonnx.converters.from_keras``) and fixes the two things it
-leaves out of a zoo model:
+``export_qonnx`` wraps qonnx 0.4's converter (``qonnx.converters.from_keras``) and fixes what it leaves out of
+or gets loose in a zoo model:
 
 1. The input quantiser. A ``QActivation(quantized_bits(...))`` is stripped to a Keras linear activation, which
    produces no TensorFlow op, so the converter emits no Quant node for it. We add it back: a ``Quant`` node on
    the graph input with the quantiser's scale / bit width / signedness, so the graph states its input grid.
    (The data sets lie on that grid, so this node is numerically the identity.)
 2. Trailing ``Identity`` nodes (left by the converter, which disables tf2onnx's identity removal): removed.
+3. The converter uses the domain ``qonnx.custom_op.general`` without importing it (``onnx.checker`` fails):
+   an opset import for it (version 1) is added.
+4. Quant parameters come as float64 scale / int64 zero point and bit width: stored as float32, as the QONNX
+   spec says (exact: powers of two and small integers).
 
 Everything else is the converter's output unchanged. Known converter behaviour worth knowing:
 a bias that is all zeros is dropped (the Conv/MatMul then has no bias), and the batch dimension is fixed to 1
@@ -17,7 +21,6 @@ a bias that is all zeros is dropped (the Conv/MatMul then has no bias), and the 
 from __future__ import annotations
 
 import numpy as np
-
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
