@@ -59,3 +59,17 @@ def test_zoo_input_is_exact_integer_grid(zoo_artifact):
     session = Session(artifact)
     assert np.array_equal(session.quantize_input(x).reshape(len(x), -1),
                           to_integers(x, ZOO[name].dataset).reshape(len(x), -1))
+
+
+def test_qkeras_h5_compiles_like_its_qonnx_export(trained_zoo, compiled, tmp_path):
+    """`convflow compile model.h5` converts through qonnx itself, keeping the input quantiser the converter drops."""
+    from convflow.compiler.compile import compile_model
+    from convflow.models.data import load_dataset
+
+    directory = trained_zoo("cnn-digits")
+    from_onnx = compiled(directory / "cnn-digits.onnx", "zoo-cnn-digits")
+    from_h5 = compile_model(directory / "cnn-digits.h5", tmp_path / "h5")
+    _, _, x_test, _ = load_dataset("digits")
+    a, b = Session(from_h5), Session(from_onnx)
+    assert a.input_tensor.dtype == b.input_tensor.dtype                    # uint8, not the int16 fallback
+    assert np.array_equal(a.run(x_test), b.run(x_test))

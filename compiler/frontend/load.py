@@ -61,11 +61,47 @@ def strip_softmax(model):
     return model
 
 
+def keras_input_quantizer(model):
+    """(scale, bits, signed) of a leading QActivation(quantized_bits(...)) with a power-of-two scale, else None.
+
+    qonnx 0.4's converter drops such a layer (it strips the quantiser and leaves a linear activation, which emits
+    no op), so the model's input quantiser would be lost; keras_to_qonnx puts it back as a Quant node."""
+    layers = [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
+    if not layers or layers[0].__class__.__name__ != "QActivation":
+        return None
+    quantizer = layers[0].quantizer
+    if quantizer.__class__.__name__ != "quantized_bits":
+        return None
+    cfg = quantizer.get_config()
+    if cfg.get("alpha") not in (None, 1, 1.0) or cfg.get("symmetric"):
+        raise ModelError(f"layer {layers[0].name!r}: an input quantized_bits needs alpha=1 and symmetric=0 "
+                         f"(a power-of-two scale) to map exactly; found {cfg}")
+    signed = int(bool(cfg["keep_negative"]))
+    bits = int(cfg["bits"])
+    return 2.0 ** -(bits - int(cfg["integer"]) - signed), bits, signed
+
+
 def keras_to_qonnx(model):
     """QKeras model -> onnx.ModelProto with Quant nodes, through qonnx's converter."""
+    from onnx import TensorProto, helper
     from qonnx.converters import from_keras
 
     onnx_model, _ = from_keras(model, name=model.name)
+    input_quant = keras_input_quantizer(model)
+    graph = onnx_model.graph
+    inp = graph.input[0].name
+    if input_quant and not any(n.op_type == "Quant" and n.input[0] == inp for n in graph.node):
+        scale, bits, signed = input_quant
+        quantized = inp + "_quantized"
+        for node in graph.node:
+            node.input[:] = [quantized if name == inp else name for name in node.input]
+        params = []
+        for key, value in (("scale", scale), ("zeropt", 0.0), ("bitwidth", float(bits))):
+            params.append(f"{inp}_{key}")
+            graph.initializer.append(helper.make_tensor(params[-1], TensorProto.FLOAT, [], [value]))
+        graph.node.insert(0, helper.make_node("Quant", [inp] + params, [quantized], name="input_quantizer",
+                                              domain="qonnx.custom_op.general", signed=signed, narrow=0,
+                                              rounding_mode="ROUND"))
     return onnx_model
 
 
