@@ -178,3 +178,29 @@ def test_generated_accelerator_over_uart(tmp_path, objdir):
     assert [f.ftype for f in frames] == [P.T_RESULT] * len(xs)
     for f, r in zip(frames, ref):
         np.testing.assert_array_equal(P.unpack_elements(f.payload, spec["out_bits"], spec["out_signed"]), r)
+
+
+def test_pyserial_over_pty(board):
+    """Host code that opens a serial port (pyserial) talks to the simulated board through a pseudo-terminal."""
+    serial = pytest.importorskip("serial")
+    rng = np.random.default_rng(8)
+    with sim.PtyBoard(board.exe, board.dir, cpb=CPB) as path:
+        port = serial.Serial(path, 115200, timeout=5)
+        parser = P.FrameParser()
+
+        def ask(frame):
+            port.write(frame)
+            got = []
+            while not got:
+                chunk = port.read(1)
+                assert chunk, "no answer from the simulated board"
+                got = parser.feed(chunk + port.read(port.in_waiting))
+            assert len(got) == 1
+            return got[0]
+
+        info = P.decode_info(ask(P.info_frame()).payload)
+        assert (info.in_elems, info.out_elems) == (board.spec["in_elems"], board.spec["out_elems"])
+        for _ in range(5):
+            x = board.random_input(rng)
+            np.testing.assert_array_equal(board.decode(ask(board.infer(x))), accel_fixture.model(x, board.spec))
+        port.close()

@@ -56,3 +56,35 @@ def run(exe: Path, script: str, workdir: Path, cpb: int = 8, max_cycles: int = 5
 
 def send(data: bytes) -> str:
     return "send " + " ".join(f"{b:02x}" for b in data) + "\n"
+
+
+class PtyBoard:
+    """The simulated board served on a pseudo-terminal: `with PtyBoard(exe, cwd) as port:` gives a device path that
+    pyserial (or any serial-port code) can open; the simulation is stopped on exit."""
+
+    def __init__(self, exe: Path, workdir: Path, cpb: int = 8, max_cycles: int = 0):
+        self.cmd = [str(exe), "--pty", "pty.txt", str(cpb), str(max_cycles)]
+        self.workdir = Path(workdir)
+        self.proc = None
+
+    def __enter__(self) -> str:
+        import time
+        namefile = self.workdir / "pty.txt"
+        namefile.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(self.cmd, cwd=self.workdir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if namefile.is_file() and namefile.read_text().endswith("\n"):
+                return namefile.read_text().strip()
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"board simulation exited ({self.proc.returncode}) before opening its pty")
+            time.sleep(0.02)
+        raise RuntimeError("board simulation did not open its pty within 30 s")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
