@@ -40,7 +40,7 @@ HEADER_DIR = "convflow_hls"
 TB_INPUTS = 8
 
 # Names the generated code defines itself; no sanitised model name may take them.
-_FIXED_NAMES = ("in_stream", "out_stream", "input_t", "output_t", "IN_ELEMS", "OUT_ELEMS")
+_FIXED_NAMES = ("in_stream", "out_stream", "in_port_t", "out_port_t", "IN_ELEMS", "OUT_ELEMS")
 
 
 def ctype(t: IntType) -> str:
@@ -446,12 +446,12 @@ def _top_header(p: _Project, in_t: str, out_t: str, in_elems: int, out_elems: in
     return (_banner(p, f"{p.top}: types and top function of the streaming accelerator.") +
             f"#ifndef {guard}\n#define {guard}\n\n#include \"convflow.h\"\n\n"
             + "\n".join(p.type_lines) + "\n\n"
-            f"typedef {in_t} input_t;    // input '{comment_safe(g.input)}' {tuple(g.input_tensor.shape)}\n"
-            f"typedef {out_t} output_t;  // output '{comment_safe(g.output)}' {tuple(g.output_tensor.shape)}\n"
+            f"typedef {in_t} in_port_t;   // input '{comment_safe(g.input)}' {tuple(g.input_tensor.shape)}\n"
+            f"typedef {out_t} out_port_t;  // output '{comment_safe(g.output)}' {tuple(g.output_tensor.shape)}\n"
             f"static const unsigned IN_ELEMS = {in_elems};   // input elements per frame (NHWC order)\n"
             f"static const unsigned OUT_ELEMS = {out_elems};  // output elements per frame\n\n"
             f"// One frame in (IN_ELEMS beats), one frame out (OUT_ELEMS beats).\n"
-            f"void {p.top}(hls::stream<input_t> &in_stream, hls::stream<output_t> &out_stream);\n\n#endif\n")
+            f"void {p.top}(hls::stream<in_port_t> &in_stream, hls::stream<out_port_t> &out_stream);\n\n#endif\n")
 
 
 def _top_source(p: _Project) -> str:
@@ -461,7 +461,7 @@ def _top_source(p: _Project) -> str:
     return (_banner(p, f"{p.top}: the dataflow top function, one stage per IR node.") +
             f"#include \"{p.top}.h\"\n{includes}\n"
             "// Per-stage configuration (shapes, folding, constants).\n" + "\n".join(p.config_lines) + "\n\n"
-            f"void {p.top}(hls::stream<input_t> &in_stream, hls::stream<output_t> &out_stream) {{\n"
+            f"void {p.top}(hls::stream<in_port_t> &in_stream, hls::stream<out_port_t> &out_stream) {{\n"
             "#pragma HLS INTERFACE axis port = in_stream\n"
             "#pragma HLS INTERFACE axis port = out_stream\n"
             "#pragma HLS INTERFACE ap_ctrl_none port = return\n"
@@ -478,10 +478,10 @@ _CSIM_ENTRY = """\
 // Returns 0, or -(i + 1) when frame i left the streams in a state the design never should (a bug to report).
 extern "C" int convflow_run(const int64_t *in, int64_t *out, int n) {{
     for (int i = 0; i < n; i++) {{
-        hls::stream<input_t> in_stream("in_stream");
-        hls::stream<output_t> out_stream("out_stream");
+        hls::stream<in_port_t> in_stream("in_stream");
+        hls::stream<out_port_t> out_stream("out_stream");
         for (unsigned e = 0; e < IN_ELEMS; e++) {{
-            in_stream.write(input_t(in[(int64_t)i * IN_ELEMS + e]));
+            in_stream.write(in_port_t(in[(int64_t)i * IN_ELEMS + e]));
         }}
         {top}(in_stream, out_stream);
         if (!in_stream.empty() || out_stream.size() != OUT_ELEMS) return -(i + 1);
@@ -521,11 +521,11 @@ int main(int argc, char **argv) {{
     std::ofstream out_file(outputs);
     int frames = 0, mismatches = 0;
     while (true) {{
-        hls::stream<input_t> in_stream("in_stream");
-        hls::stream<output_t> out_stream("out_stream");
+        hls::stream<in_port_t> in_stream("in_stream");
+        hls::stream<out_port_t> out_stream("out_stream");
         long long value;
         unsigned e = 0;
-        for (; e < IN_ELEMS && (in_file >> value); e++) in_stream.write(input_t(value));
+        for (; e < IN_ELEMS && (in_file >> value); e++) in_stream.write(in_port_t(value));
         if (e == 0) break;
         if (e != IN_ELEMS) {{
             std::cerr << inputs << ": the last frame is incomplete" << std::endl;

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,7 +65,13 @@ def _cache_root(hls_dir: Path, cache_dir) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
     env = os.environ.get("CONVFLOW_CACHE")
-    return Path(env) / "csim" if env else hls_dir / ".csim_cache"
+    if env:
+        return Path(env) / "csim"
+    local = hls_dir / ".csim_cache"
+    if os.access(local if local.exists() else hls_dir, os.W_OK):
+        return local
+    # a read-only artifact (someone else's): the user's temporary directory instead
+    return Path(tempfile.gettempdir()) / f"convflow-csim-{os.getuid()}"
 
 
 def _hash_files(digest, paths, root: Path) -> None:
