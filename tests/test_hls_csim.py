@@ -61,7 +61,7 @@ def test_lenet_many_foldings_slow(tmp_path, seed):
     def pick(n):
         divisors = [d for d in range(1, n + 1) if n % d == 0]
         return int(rng.choice(divisors))
-    fold = ((pick(8), 1), (pick(16), pick(8)), (pick(10), pick(400)))
+    fold = ((pick(8), 1), (pick(16), pick(8)), (pick(10), pick(256)))     # 22 -> 22 -> 11 -> 9 -> 4: 4*4*16 = 256
     graph = lenet(seed=seed, fold=fold, size=22, thr_bits=2 + seed % 3)
     check_csim(graph, tmp_path, 1000, seed=seed)
 
