@@ -10,7 +10,7 @@ The cycle model (the one formula, also written into each stage by the plan):
         cf_mvu     vectors * SF * NF         (SF = MH / SIMD input beats, NF = MW / PE output groups per vector)
         cf_swg     max(H*W*CF, OH*OW*KH*KW*CF)            (CF = C / lanes)
         cf_pool    OH*OW*KH*KW*CF
-        cf_thresh, cf_shift   elements / lanes
+        cf_thresh, cf_shift, cf_add, cf_fork   elements / lanes
         cf_dwc     elements / min(lanes in, lanes out)
     design cycles per frame (initiation interval) = the slowest stage   (every stage runs concurrently; FIFOs
     decouple them), checked against cycle-accurate simulation by tests/test_estimate.py.
@@ -91,10 +91,17 @@ def stage_resources(stage) -> dict:
         big = max(p["IN_L"], p["OUT_L"]) * p["EW"]
         lut += big
         ff += 2 * big + 8
-    width = stage.out_lanes * stage.out_bits                            # the FIFO after the stage
-    fifo = memory_cost(FIFO_DEPTH_DEFAULT, width)
-    lut += fifo["lut"] + width
-    ff += 8
+    elif stage.kind == "cf_add":
+        lut += p["L"] * 2 * (p["ABITS"] + p["BBITS"] + p["OBITS"])     # constant multiplies as adds + the sum
+        ff += p["L"] * p["OBITS"] + 1
+    elif stage.kind == "cf_fork":
+        lut += 4
+    width = stage.out_lanes * stage.out_bits                            # the FIFO after each output
+    for depth in stage.fifo_depths or [FIFO_DEPTH_DEFAULT]:
+        fifo = memory_cost(depth, width)
+        lut += fifo["lut"] + (width if depth <= 2 else 0)
+        bram += fifo["bram"]
+        ff += 8 + 2 * _counter_bits(depth)
     return {"lut": int(lut), "ff": int(ff), "dsp": int(dsp), "bram": int(bram)}
 
 

@@ -118,11 +118,11 @@ def test_write_rtl_files_and_contract(tmp_path):
 
 
 def test_unsupported_ops_are_named(tmp_path):
-    from convflow.compiler.ir.graph import Add
     from convflow.hw.errors import UnsupportedOp
     graph = small_convnet(pe=(1, 1, 1), simd=(1, 1, 1))
-    graph.nodes.append(Add("skip add", [graph.output, graph.output], "sum"))
-    with pytest.raises(UnsupportedOp, match="skip add"):
+    graph.nodes[0].name = "dw conv"
+    graph.nodes[0].depthwise = True
+    with pytest.raises(UnsupportedOp, match="dw conv"):
         write_rtl(graph, tmp_path / "rtl")
     bad = small_convnet(pe=(3, 1, 1), simd=(1, 1, 1))
     with pytest.raises(UnsupportedOp, match="pe=3 does not divide"):
@@ -134,3 +134,18 @@ def test_tool_missing_is_clear(monkeypatch):
     monkeypatch.setattr(rtlsim.shutil, "which", lambda name: None)
     with pytest.raises(ToolMissing, match="g\\+\\+"):
         rtlsim.find_verilator()
+
+
+@needs_verilator
+def test_compiled_residual_qonnx_model(tmp_path):
+    """A QONNX model with a residual Add and a global average pool, through the real frontend (compile_model)."""
+    from qonnx_builders import residual_model
+
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime import Session
+
+    art = compile_model(residual_model(seed=3), tmp_path / "art", name="residual")
+    with Session(art, "rtlsim", backpressure=0.25, seed=5) as session:
+        assert any(s["kind"] == "cf_add" for s in session.backend.desc["stages"])
+        x = random_inputs(session.graph, 1000, seed=9)
+        assert np.array_equal(session.run(x), run_graph(session.graph, x))

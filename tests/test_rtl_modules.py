@@ -80,3 +80,13 @@ def test_dwc_lane_changes_through_gcd(tmp_path):
     convs = [(s.params["IN_L"], s.params["OUT_L"]) for s in stages if s.kind == "cf_dwc"]
     assert (3, 1) in convs and (1, 2) in convs and (1, 6) in convs
     check(b.graph(), tmp_path, kinds={"cf_dwc"})
+
+
+def test_fork_add_residual_block(tmp_path):
+    """cf_fork + cf_add: a residual block (the skip branch waits in a frame-deep FIFO), then a second Add."""
+    b = GraphBuilder("residual", (6, 5, 4), IntType(6, False), seed=7)
+    a = b.conv(4, k=1, pad=0, pe=2, simd=2, wbits=3).threshold(3, name="a").mark()
+    b.conv(4, k=3, pad=1, pe=4, simd=1, wbits=3).threshold(3).add(a, mul_a=2, mul_b=-3, name="res add")
+    s = b.mark()
+    b.shift(1, lo=-20, hi=20).add(s, name="second add")
+    check(b.graph(), tmp_path, kinds={"cf_fork", "cf_add"})

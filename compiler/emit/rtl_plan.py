@@ -13,7 +13,11 @@ Shift       cf_shift                                       L -> L
 MaxPool     cf_swg -> cf_pool (MODE 0)                     L -> L
 SumPool     cf_swg -> cf_pool (MODE 1)                     L -> L
 Flatten     (nothing: NHWC order is already flat)
+Add         cf_add (joins two streams beat by beat)        L, L -> L
 ==========  =============================================  ==========================================
+
+A tensor read by two nodes (a residual branch) is duplicated by a cf_fork; the copy that goes straight to the Add
+gets a FIFO of a whole frame, so the fork never waits for the longer branch (no deadlock, full throughput).
 
 A stream carries ``lanes`` consecutive NHWC elements per beat.  Where a stage wants another lane count, cf_dwc width
 converters are inserted (through the gcd when neither count divides the other).  The accelerator's own ports are one
@@ -28,7 +32,7 @@ import numpy as np
 
 from convflow.hw.errors import UnsupportedOp
 
-from ..ir.graph import Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Threshold
+from ..ir.graph import Add, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Threshold
 
 
 # A product goes to a DSP block (MULT18X18D) only when both operands (input made signed) have more bits than this;
@@ -39,10 +43,20 @@ FIFO_DEPTH_DEFAULT = 2
 
 
 @dataclass
+class Stream:
+    """One valid/ready stream of the design: ``lanes`` consecutive NHWC elements of ``bits`` bits per beat."""
+    id: str
+    lanes: int
+    bits: int
+    signed: bool
+    elems: int                # elements per frame
+
+
+@dataclass
 class Stage:
-    kind: str                 # cf_swg, cf_mvu, cf_thresh, cf_shift, cf_pool, cf_dwc
+    kind: str                 # cf_swg, cf_mvu, cf_thresh, cf_shift, cf_pool, cf_dwc, cf_add, cf_fork
     label: str                # human name (IR node name + role), sanitised by the emitter
-    node: object              # the IR node it implements (None for inserted width converters)
+    node: object              # the IR node it implements (None for inserted converters / forks)
     in_lanes: int
     in_bits: int
     out_lanes: int
@@ -52,6 +66,9 @@ class Stage:
     cycles: int               # ideal cycles per frame: the most beats it must accept, emit or compute
     roms: dict = field(default_factory=dict)   # parameter name -> (word bits, [word ints])
     info: dict = field(default_factory=dict)   # extra facts for the resource estimate
+    inputs: list = field(default_factory=list)        # stream ids read (cf_add: [a, b])
+    outputs: list = field(default_factory=list)       # stream ids written (cf_fork: two)
+    fifo_depths: list = field(default_factory=list)   # depth of the cf_fifo after each output
 
 
 def signed_bits(values: np.ndarray) -> int:
@@ -75,18 +92,48 @@ def pack_words(matrix: np.ndarray, bits: int) -> list:
 
 
 class _Chain:
+    """Builds the stage list; ``cur`` is the stream the next stage reads (set per IR node by ``plan``)."""
+
     def __init__(self, graph: Graph):
         t = graph.input_tensor
-        self.lanes, self.bits, self.signed = 1, t.dtype.bits, t.dtype.signed
-        self.elems = int(np.prod(t.shape))
+        self.count = 0
+        self.cur = Stream("st_in", 1, t.dtype.bits, t.dtype.signed, int(np.prod(t.shape)))
         self.stages: list = []
 
-    def add(self, stage: Stage):
+    @property
+    def lanes(self):
+        return self.cur.lanes
+
+    @property
+    def bits(self):
+        return self.cur.bits
+
+    @property
+    def signed(self):
+        return self.cur.signed
+
+    @property
+    def elems(self):
+        return self.cur.elems
+
+    @elems.setter
+    def elems(self, value):
+        self.cur.elems = value
+
+    def add(self, stage: Stage, inputs=None, n_out=1, depths=None):
+        stage.inputs = [s.id for s in (inputs or [self.cur])]
+        outs = []
+        for _ in range(n_out):
+            self.count += 1
+            outs.append(Stream(f"w{self.count}", stage.out_lanes, stage.out_bits, stage.out_signed, self.elems))
+        stage.outputs = [s.id for s in outs]
+        stage.fifo_depths = list(depths or [FIFO_DEPTH_DEFAULT] * n_out)
         self.stages.append(stage)
-        self.lanes, self.bits, self.signed = stage.out_lanes, stage.out_bits, stage.out_signed
+        self.cur = outs[0]
+        return outs
 
     def adapt(self, lanes: int, label: str):
-        """Insert width converters so the stream carries ``lanes`` elements per beat."""
+        """Insert width converters so the current stream carries ``lanes`` elements per beat."""
         if lanes == self.lanes:
             return
         mid = math.gcd(lanes, self.lanes)
@@ -145,14 +192,49 @@ def _mvu(chain: _Chain, node, label, matrix, bias, vectors, acc_type: IntType):
 
 def plan(graph: Graph) -> list:
     """The list of Stages implementing ``graph`` (input: 1 element per beat; output: 1 element per beat)."""
+    return plan_with_output(graph)[0]
+
+
+def plan_with_output(graph: Graph) -> tuple:
+    """(stages, id of the stream that leaves the design as m_data; "st_in" is the design's input stream)."""
     chain = _Chain(graph)
+    streams = {}          # (tensor name, consumer node name or None for the graph output) -> Stream
+
+    def publish(tensor_name: str):
+        """Make the current stream the source of ``tensor_name`` for each of its consumers (forking it when there
+        are two: the branch read by an Add gets a FIFO deep enough for a whole frame, so the other branch can take
+        all the time it needs without stalling the fork)."""
+        readers = [n.name for n in graph.consumers(tensor_name)] + ([None] if tensor_name == graph.output else [])
+        if len(readers) == 1:
+            streams[(tensor_name, readers[0])] = chain.cur
+            return
+        if len(readers) != 2:
+            raise UnsupportedOp(f"tensor {tensor_name!r} feeds {len(readers)} consumers; the RTL backend forks a "
+                                "stream in two at most (use the hls backend)")
+        src = chain.cur
+        frame = -(-src.elems // src.lanes) + 4
+        depths = [frame if _is_add(graph, r) else FIFO_DEPTH_DEFAULT for r in readers]
+        if depths == [FIFO_DEPTH_DEFAULT] * 2:
+            depths[1] = frame
+        params = {"WIDTH": src.lanes * src.bits}
+        outs = chain.add(Stage("cf_fork", f"{tensor_name}_fork", None, src.lanes, src.bits, src.lanes, src.bits,
+                               src.signed, params, -(-src.elems // src.lanes)), n_out=2, depths=depths)
+        for reader, out in zip(readers, outs):
+            streams[(tensor_name, reader)] = out
+
+    publish(graph.input)
     for node in graph.nodes:
-        if len(node.inputs) != 1:
-            raise UnsupportedOp(f"{node.op} {node.name!r}: the RTL backend streams a single chain of layers; "
-                                f"{len(node.inputs)}-input ops are not supported yet (use the hls backend)")
-        tin = graph.tensors[node.inputs[0]]
         tout = graph.tensors[node.output]
         elems_out = int(np.prod(tout.shape))
+        if isinstance(node, Add):
+            _add(chain, graph, node, [streams[(t, node.name)] for t in node.inputs], tout)
+            chain.elems = elems_out
+            publish(node.output)
+            continue
+        if len(node.inputs) != 1:
+            raise UnsupportedOp(f"{node.op} {node.name!r}: {len(node.inputs)} inputs; no RTL stage for that")
+        tin = graph.tensors[node.inputs[0]]
+        chain.cur = streams[(node.inputs[0], node.name)]
         if isinstance(node, Conv2D):
             if node.depthwise:
                 raise UnsupportedOp(f"Conv2D {node.name!r}: depthwise convolution has no RTL stage yet "
@@ -218,6 +300,32 @@ def plan(graph: Graph) -> list:
             pass
         else:
             raise UnsupportedOp(f"{node.op} {node.name!r}: no RTL stage for this op (use the hls backend)")
+        if chain.cur.id == streams[(node.inputs[0], node.name)].id:
+            # a no-op on the stream (Flatten): a new name for the same stream
+            chain.cur = Stream(chain.cur.id, chain.lanes, chain.bits, chain.signed, elems_out)
         chain.elems = elems_out
+        publish(node.output)
+    chain.cur = streams[(graph.output, None)]
     chain.adapt(1, "output")
-    return chain.stages
+    return chain.stages, chain.cur.id
+
+
+def _is_add(graph: Graph, consumer_name) -> bool:
+    return any(n.name == consumer_name and isinstance(n, Add) for n in graph.nodes)
+
+
+def _add(chain: _Chain, graph: Graph, node, inputs: list, tout):
+    """cf_add: both input streams brought to a common lane count, then joined beat by beat."""
+    c = tout.shape[-1]
+    lanes = math.gcd(c, math.gcd(inputs[0].lanes, inputs[1].lanes))
+    adapted = []
+    for stream in inputs:
+        chain.cur = stream
+        chain.adapt(lanes, node.name)
+        adapted.append(chain.cur)
+    a, b = adapted
+    params = {"L": lanes, "ABITS": a.bits, "ASIGNED": int(a.signed), "BBITS": b.bits, "BSIGNED": int(b.signed),
+              "OBITS": tout.dtype.bits, "MUL_A": int(node.mul_a), "MUL_B": int(node.mul_b)}
+    chain.cur = a
+    chain.add(Stage("cf_add", node.name, node, lanes, a.bits, lanes, tout.dtype.bits, tout.dtype.signed, params,
+                    int(np.prod(tout.shape)) // lanes), inputs=[a, b])

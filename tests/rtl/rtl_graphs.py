@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.graph import (Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Tensor,
+from convflow.compiler.ir.graph import (Add, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Tensor,
                                         Threshold)
 from convflow.compiler.ir.interpret import run_graph
 from convflow.runtime.artifact import Artifact
@@ -25,9 +25,9 @@ class GraphBuilder:
         self.sample = self.rng.integers(dtype.min, dtype.max + 1, size=(samples, *shape))
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def _add(self, node, shape, lo, hi, dtype=None):
+    def _add(self, node, shape, lo, hi, dtype=None, inputs=None):
         out = f"t{len(self.nodes)}"
-        node.inputs, node.output = [self.cur], out
+        node.inputs, node.output = list(inputs or [self.cur]), out
         self.tensors[out] = Tensor(out, tuple(shape), dtype or IntType.for_range(lo, hi), np.ones(()))
         self.range[out] = (lo, hi)
         self.nodes.append(node)
@@ -110,6 +110,19 @@ class GraphBuilder:
         lo, hi = self.range[self.cur]
         node = SumPool(name or f"sumpool{len(self.nodes)}", [], "", kernel=(k, k), stride=(stride, stride))
         return self._add(node, ((h - k) // stride + 1, (w - k) // stride + 1, c), min(0, lo * k * k), hi * k * k)
+
+    def add(self, other: str, mul_a=1, mul_b=1, name=None):
+        """Add(other, current): a residual join; ``other`` is an earlier tensor name (see ``mark``)."""
+        alo, ahi = self.range[other]
+        blo, bhi = self.range[self.cur]
+        cands = [alo * mul_a, ahi * mul_a]
+        dands = [blo * mul_b, bhi * mul_b]
+        node = Add(name or f"add{len(self.nodes)}", [], "", mul_a=mul_a, mul_b=mul_b)
+        return self._add(node, self.shape, min(cands) + min(dands), max(cands) + max(dands),
+                         inputs=[other, self.cur])
+
+    def mark(self) -> str:
+        return self.cur
 
     def flatten(self, name=None):
         return self._add(Flatten(name or f"flatten{len(self.nodes)}", [], ""), (int(np.prod(self.shape)),),
