@@ -51,6 +51,8 @@ def test_target_errors(tmp_path):
         ecp5.build(tmp_path, board=None, device="LFE5U-85F", package="TQFP144")
     with pytest.raises(ecp5_board.UnknownTarget, match="unknown ECP5 part"):
         ecp5.build(tmp_path, board=None, device="LFE5U-99F")
+    with pytest.raises(ecp5_board.TargetError, match="baud"):
+        ecp5.build(tmp_path, board=None, device="LFE5U-25F", clock_mhz=0.3)
     assert not list(tmp_path.glob("*bitstream*"))
 
 

@@ -12,8 +12,11 @@ BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 WRAPPER_TOP = "cf_top"
 
 
-class UnknownTarget(ConvflowError, ValueError):
-    """A board or part name convflow has no data for."""
+class TargetError(ConvflowError, ValueError):
+    """A board, part, package, speed grade, clock or baud rate the flow cannot build for."""
+
+
+UnknownTarget = TargetError
 
 
 @dataclass(frozen=True)
