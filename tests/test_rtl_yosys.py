@@ -27,7 +27,8 @@ def yosys_exe():
 def test_synth_ecp5_tiny_design(tmp_path):
     b = GraphBuilder("tiny", (6, 6, 2), IntType(8, False), seed=1)
     b.conv(4, pe=2, simd=2, wbits=6, name="conv 1").threshold(2, name="act").maxpool(name="pool")
-    b.shift(0, lo=0, hi=3, name="shift").sumpool(k=3, stride=3, name="gap").flatten()
+    skip = b.mark()
+    b.shift(0, lo=0, hi=3, name="shift").add(skip, mul_a=3, name="res").sumpool(k=3, stride=3, name="gap").flatten()
     b.dense(3, pe=1, simd=4, wbits=3, name="fc")
     graph = b.graph()
     rtl = tmp_path / "rtl"

