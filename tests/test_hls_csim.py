@@ -147,6 +147,9 @@ def test_project_files_and_headers(tmp_path):
     assert "set_part {xc7z010clg400-1}" in tcl and "csynth_design" in tcl and "export_design" in tcl
     weights = (tmp_path / "hls" / "weights" / "conv4_weights.h").read_text()
     assert "ap_int<3>" in weights                                  # the exact width for synthesis
+    again = write_hls_project(graph, tmp_path / "again", part="xc7z010clg400-1", model_name="LeNet 5 (test)")
+    for a, b in zip(files, again):                                 # deterministic: the csim cache key is stable
+        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_missing_compiler_is_tool_missing(tmp_path, monkeypatch):
