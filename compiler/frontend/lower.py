@@ -405,7 +405,8 @@ class Lowering:
                                 "(quantised) constant")
         return value
 
-    def mvu_scale(self, node, x: IntVal, w_scale: np.ndarray, out_axis_size: int, out_axis: int) -> np.ndarray:
+    def mvu_scale(self, node, x: IntVal, w_ints: np.ndarray, w_scale: np.ndarray, out_axis: int) -> np.ndarray:
+        """The accumulator's scale: input scale x weight scale, per tensor or per output channel."""
         s_in = np.asarray(self.ir(x).scale, np.float64)
         if s_in.size > 1:
             raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input has per-channel scales; a layer "
@@ -413,12 +414,12 @@ class Lowering:
         ws = np.asarray(w_scale, np.float64)
         if ws.size == 1:
             return s_in * ws.reshape(())
-        ws = np.moveaxis(ws.reshape(ws.shape + (1,) * 0), out_axis, -1) if ws.ndim > 1 else ws
-        ws = ws.reshape(-1)
-        if ws.size != out_axis_size:
-            raise UnsupportedOp(f"node {node.name!r}: weight scale of shape {np.shape(w_scale)} is neither per "
-                                "tensor nor per output channel")
-        return s_in * ws
+        # broadcast as the Quant node did, then demand one value per output channel
+        full = np.moveaxis(np.broadcast_to(ws, w_ints.shape), out_axis, 0).reshape(w_ints.shape[out_axis], -1)
+        if not np.all(full == full[:, :1]):
+            raise UnsupportedOp(f"node {node.name!r}: weight scale of shape {ws.shape} is neither per tensor nor "
+                                "per output channel")
+        return s_in * full[:, 0]
 
     def on_matmul(self, node):
         x = self.as_int(node, 0)
@@ -450,7 +451,7 @@ class Lowering:
         if weights.shape[0] != t.shape[0]:
             raise ModelError(f"node {node.name!r}: weights have {weights.shape[0]} rows, input has {t.shape[0]}")
         cout = weights.shape[1]
-        scale = self.mvu_scale(node, x, w_scale, cout, out_axis)
+        scale = self.mvu_scale(node, x, w_ints, w_scale, out_axis)
         acc_type = IntType(32, True)            # refined by infer_bitwidths
         out = self.new_tensor(node.output[0], (cout,), acc_type, scale)
         self.nodes.append(Dense(node.name, [x.ir], out, weights=weights.astype(np.int64),
@@ -490,7 +491,7 @@ class Lowering:
         pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
         stride = tuple(attrs.get("strides", [1, 1]))
         weights = np.transpose(w.ints, (2, 3, 1, 0))              # (KH, KW, Cin/g, Cout)
-        scale = self.mvu_scale(node, x, w.scale, cout, 0)
+        scale = self.mvu_scale(node, x, w.ints, w.scale, 0)
         oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
         ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
         out = self.new_tensor(node.output[0], (oh, ow, cout), IntType(32, True), scale)
