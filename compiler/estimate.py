@@ -27,8 +27,9 @@ from .ir.graph import Graph
 
 # ECP5 EBR block configurations (depth, width) of one 18 kbit block
 EBR_SHAPES = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
-# memories up to this many bits are built from LUTs (distributed RAM / ROM) rather than a block RAM
+# memories up to this many bits, or this shallow, are built from LUTs (distributed RAM / ROM) rather than block RAM
 LUTRAM_MAX_BITS = 2048
+LUTRAM_MAX_DEPTH = 32
 
 
 def memory_cost(depth: int, width: int) -> dict:
@@ -36,7 +37,7 @@ def memory_cost(depth: int, width: int) -> dict:
     bits = depth * width
     if bits == 0:
         return {"lut": 0, "bram": 0}
-    if bits <= LUTRAM_MAX_BITS:
+    if bits <= LUTRAM_MAX_BITS or depth <= LUTRAM_MAX_DEPTH:
         return {"lut": math.ceil(depth / 16) * width, "bram": 0}      # one LUT4 stores 16 x 1 bit
     return {"lut": 0, "bram": min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)}
 
