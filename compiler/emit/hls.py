@@ -260,13 +260,13 @@ def _emit_conv(p: _Project, node: Conv2D) -> None:
         bias = node.bias.reshape(cout)
         acc = _mvu_acc_type(x_type, w, bias, y_type)
         tw, tb = _range_type(w), _range_type(bias)
-        wv, tw_name = p.weight_array(f"{label}_weights", node.name, tw, w, "depthwise weights [ky*KW+kx][c]")
-        bv, tb_name = p.weight_array(f"{label}_bias", node.name, tb, bias, "bias [c]")
+        wv, _ = p.weight_array(f"{label}_weights", node.name, tw, w, "depthwise weights [ky*KW+kx][c]")
+        bv, _ = p.weight_array(f"{label}_bias", node.name, tb, bias, "bias [c]")
         cfg = p.config(f"{label}_cfg", {"KK": ("unsigned", kh * kw), "C": ("unsigned", cout),
                                        "SIMD": ("unsigned", simd), "PE": ("unsigned", pe),
                                        "VECTORS": ("unsigned", oh * ow)})
         ta = p.extra_type(f"{label}_acc_t", acc, f"accumulator of '{comment_safe(node.name)}'")
-        p.emit(f"cf::depthwise_vector<{cfg}, {t_in}, {tw_name}, {tb_name}, {ta}, {t_out}>"
+        p.emit(f"cf::depthwise_vector<{cfg}, {t_in}, {ctype(tw)}, {ctype(tb)}, {ta}, {t_out}>"
                f"({windows}, {out}, {wv}, {bv});")
     else:
         matrix = node.weights.reshape(kh * kw * cin, cout)           # row (ky*KW + kx)*Cin + c
@@ -284,12 +284,12 @@ def _emit_mvu_core(p, node, matrix, bias, x_type, y_type, t_in, t_out, stream_in
     folded_bias = np.asarray(bias).reshape(nf, pe).T
     tw, tb = _range_type(matrix), _range_type(bias)
     acc = _mvu_acc_type(x_type, matrix, np.asarray(bias), y_type)
-    wv, tw_name = p.weight_array(f"{node.name}_weights", node.name, tw, folded, "weights [PE][NF*SF][SIMD]")
-    bv, tb_name = p.weight_array(f"{node.name}_bias", node.name, tb, folded_bias, "bias [PE][NF]")
+    wv, _ = p.weight_array(f"{node.name}_weights", node.name, tw, folded, "weights [PE][NF*SF][SIMD]")
+    bv, _ = p.weight_array(f"{node.name}_bias", node.name, tb, folded_bias, "bias [PE][NF]")
     cfg = p.config(f"{node.name}_cfg", {"K": ("unsigned", k), "N": ("unsigned", n), "SIMD": ("unsigned", simd),
                                         "PE": ("unsigned", pe), "VECTORS": ("unsigned", vectors)})
     ta = p.extra_type(f"{node.name}_acc_t", acc, f"accumulator of '{comment_safe(node.name)}'")
-    p.emit(f"cf::matrix_vector<{cfg}, {t_in}, {tw_name}, {tb_name}, {ta}, {t_out}>"
+    p.emit(f"cf::matrix_vector<{cfg}, {t_in}, {ctype(tw)}, {ctype(tb)}, {ta}, {t_out}>"
            f"({stream_in}, {stream_out}, {wv}, {bv});")
 
 
@@ -324,13 +324,13 @@ def _emit_threshold(p: _Project, node: Threshold) -> None:
     p.emit(f"// Threshold '{comment_safe(node.name)}': {t.shape[1]} thresholds x {t.shape[0]} rows, "
            f"out_base {node.out_base}")
     tt = _range_type(t)
-    tv, tt_name = p.weight_array(f"{node.name}_thresholds", node.name, tt, t, "thresholds [row][j], ascending")
+    tv, _ = p.weight_array(f"{node.name}_thresholds", node.name, tt, t, "thresholds [row][j], ascending")
     cfg = p.config(f"{node.name}_cfg", {"C": ("unsigned", c), "N": ("unsigned", t.shape[1]),
                                         "ROWS": ("unsigned", t.shape[0]), "LANES": ("unsigned", lanes),
                                         "WORDS": ("unsigned", p.elems(node.inputs[0]) // lanes),
                                         "OUT_BASE": ("int", int(node.out_base))})
     out = p.stream(node.name, t_out, lanes)
-    p.emit(f"cf::threshold<{cfg}, {t_in}, {tt_name}, {t_out}>({stream_in}, {out}, {tv});")
+    p.emit(f"cf::threshold<{cfg}, {t_in}, {ctype(tt)}, {t_out}>({stream_in}, {out}, {tv});")
     p.emit()
     p.produce(node.output, out, lanes)
 

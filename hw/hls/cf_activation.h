@@ -8,11 +8,12 @@ namespace cf {
 
 // Multi-threshold activation: out = OUT_BASE + #{ j : in >= thresholds[c][j] } for the element's channel c.
 // ROWS is C (per-channel thresholds) or 1 (one row for every channel).  A frame is WORDS words of LANES lanes.
+// TT: the thresholds' exact type (the array may store them in any integer type holding it: TTS, deduced).
 //
 // CFG: C, N, ROWS, LANES, WORDS (unsigned), OUT_BASE (int)
-template <class CFG, typename TI, typename TT, typename TO>
+template <class CFG, typename TI, typename TT, typename TO, typename TTS>
 void threshold(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::LANES> > &out,
-               const TT thresholds[CFG::ROWS][CFG::N]) {
+               const TTS thresholds[CFG::ROWS][CFG::N]) {
     static_assert(CFG::C % CFG::LANES == 0, "lanes must divide the channels");
     static_assert(CFG::ROWS == 1 || CFG::ROWS == CFG::C, "thresholds: one row, or one per channel");
     for (unsigned w = 0; w < CFG::WORDS; w++) {
@@ -24,7 +25,7 @@ void threshold(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::L
             const unsigned row = CFG::ROWS == 1 ? 0 : first_channel + l;
             int count = CFG::OUT_BASE;
             for (unsigned j = 0; j < CFG::N; j++) {
-                if (x[l] >= thresholds[row][j]) count++;
+                if (x[l] >= TT(thresholds[row][j])) count++;
             }
             y[l] = TO(count);
         }

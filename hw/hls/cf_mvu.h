@@ -14,13 +14,15 @@ namespace cf {
 // multipliers each work on one output channel.  The weights are stored per PE, fold by fold:
 //     weights[p][nf * SF + sf][s] = W[sf * SIMD + s][nf * PE + p]      bias[p][nf] = bias[nf * PE + p]
 // The input vector is read once (during the first output fold) and kept for the others.
-// TA is the accumulator: wide enough for every partial sum; TO (the IR's output type) holds the final sums.
+// TW, TB are the weights' and biases' exact types; the arrays may store them in any integer type that holds them
+// (TWS, TBS: deduced).  TA is the accumulator: wide enough for every partial sum; TO (the IR's output type) holds
+// the final sums.
 //
 // CFG: K, N, SIMD, PE, VECTORS (unsigned)
-template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO>
+template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO, typename TWS, typename TBS>
 void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
-                   const TW weights[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
-                   const TB bias[CFG::PE][CFG::N / CFG::PE]) {
+                   const TWS weights[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
+                   const TBS bias[CFG::PE][CFG::N / CFG::PE]) {
     static_assert(CFG::K % CFG::SIMD == 0, "SIMD must divide the matrix rows");
     static_assert(CFG::N % CFG::PE == 0, "PE must divide the output channels");
     const unsigned NF = CFG::N / CFG::PE;
@@ -34,7 +36,7 @@ void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG
             TA acc[CFG::PE];
 #pragma HLS ARRAY_PARTITION variable = acc complete
             for (unsigned p = 0; p < CFG::PE; p++) {
-                acc[p] = bias[p][nf];
+                acc[p] = TB(bias[p][nf]);
             }
             for (unsigned sf = 0; sf < SF; sf++) {
 #pragma HLS PIPELINE II = 1
@@ -43,7 +45,7 @@ void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG
                 for (unsigned p = 0; p < CFG::PE; p++) {
                     TA dot = 0;
                     for (unsigned s = 0; s < CFG::SIMD; s++) {
-                        dot += x[s] * weights[p][nf * SF + sf][s];
+                        dot += x[s] * TW(weights[p][nf * SF + sf][s]);
                     }
                     acc[p] += dot;
                 }
@@ -61,17 +63,19 @@ void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG
 // channels (words of SIMD lanes, in the window generator's (ky, kx, c) order) and writes C outputs per window in
 // words of PE lanes: out[c] = bias[c] + sum_k in[k][c] * weights[k][c].
 //
+// TW, TB: exact types of the weights and biases, as for matrix_vector.
+//
 // CFG: KK, C, SIMD, PE, VECTORS (unsigned)
-template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO>
+template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO, typename TWS, typename TBS>
 void depthwise_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
-                      const TW weights[CFG::KK][CFG::C], const TB bias[CFG::C]) {
+                      const TWS weights[CFG::KK][CFG::C], const TBS bias[CFG::C]) {
     static_assert(CFG::C % CFG::SIMD == 0 && CFG::C % CFG::PE == 0, "SIMD and PE must divide the channels");
 #pragma HLS ARRAY_PARTITION variable = weights cyclic factor = CFG::SIMD dim = 2
     for (unsigned v = 0; v < CFG::VECTORS; v++) {
         TA acc[CFG::C];
 #pragma HLS ARRAY_PARTITION variable = acc cyclic factor = CFG::SIMD
         for (unsigned c = 0; c < CFG::C; c++) {
-            acc[c] = bias[c];
+            acc[c] = TB(bias[c]);
         }
         for (unsigned k = 0; k < CFG::KK; k++) {
             for (unsigned cf = 0; cf < CFG::C / CFG::SIMD; cf++) {
@@ -79,7 +83,7 @@ void depthwise_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, 
                 const vec<TI, CFG::SIMD> x = in.read();
                 for (unsigned s = 0; s < CFG::SIMD; s++) {
                     const unsigned c = cf * CFG::SIMD + s;
-                    acc[c] += x[s] * weights[k][c];
+                    acc[c] += x[s] * TW(weights[k][c]);
                 }
             }
         }

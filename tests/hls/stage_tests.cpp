@@ -101,7 +101,7 @@ int run_mvu(int frames) {
         hls::stream<cf::vec<ap_uint<4>, mvu_a::SIMD> > in;
         hls::stream<cf::vec<ap_int<12>, mvu_a::PE> > out;
         feed(in, mvu_a::K * mvu_a::VECTORS);
-        cf::matrix_vector<mvu_a, ap_uint<4>, int8_t, int8_t, ap_int<12>, ap_int<12> >(in, out, w, b);
+        cf::matrix_vector<mvu_a, ap_uint<4>, ap_int<3>, ap_int<5>, ap_int<12>, ap_int<12> >(in, out, w, b);
         if (!in.empty()) return 1;
         if (drain(out, mvu_a::N * mvu_a::VECTORS)) return 1;
     }
@@ -121,7 +121,7 @@ int run_dw(int frames) {
         hls::stream<cf::vec<ap_int<4>, dw_a::SIMD> > in;
         hls::stream<cf::vec<ap_int<10>, dw_a::PE> > out;
         feed(in, dw_a::KK * dw_a::C * dw_a::VECTORS);
-        cf::depthwise_vector<dw_a, ap_int<4>, int8_t, int8_t, ap_int<10>, ap_int<10> >(in, out, w, b);
+        cf::depthwise_vector<dw_a, ap_int<4>, ap_int<4>, ap_int<4>, ap_int<10>, ap_int<10> >(in, out, w, b);
         if (!in.empty()) return 1;
         if (drain(out, dw_a::C * dw_a::VECTORS)) return 1;
     }
@@ -142,7 +142,7 @@ int run_thr(int frames) {
         hls::stream<cf::vec<ap_int<9>, 2> > in;
         hls::stream<cf::vec<ap_int<3>, 2> > out;
         feed(in, 30);
-        cf::threshold<thr_cfg<R>, ap_int<9>, int16_t, ap_int<3> >(in, out, t);
+        cf::threshold<thr_cfg<R>, ap_int<9>, ap_int<9>, ap_int<3> >(in, out, t);
         if (drain(out, 30)) return 1;
     }
     return 0;
