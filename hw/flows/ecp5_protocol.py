@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convflow.hw.errors import ConvflowError
+
 SYNC = b"\xA5\x5A"
 T_INFER, T_INFO = 0x01, 0x02                      # host -> board
 T_RESULT, T_INFO_REPLY, T_ERROR = 0x81, 0x82, 0xEE  # board -> host
@@ -142,3 +144,45 @@ class FrameParser:
             else:
                 self.dropped += 1
                 del self.buf[:1]
+
+
+class BoardError(ConvflowError):
+    """The board answered with an ERROR frame, or not at all."""
+
+
+class Client:
+    """Stop-and-wait requests over a byte stream: `port` is anything with write(bytes) and read(n) -> bytes that
+    returns b"" (or fewer bytes) when its own read time-out passes, e.g. serial.Serial(path, baud, timeout=0.1)."""
+
+    def __init__(self, port, timeout: float = 5.0):
+        self.port = port
+        self.timeout = timeout
+        self.parser = FrameParser()
+
+    def request(self, frame: bytes) -> Frame:
+        import time
+        self.port.write(frame)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            waiting = getattr(self.port, "in_waiting", 0) or 1
+            got = self.parser.feed(self.port.read(waiting))
+            if got:
+                if len(got) > 1:
+                    raise BoardError(f"{len(got)} frames answered one request: {[hex(f.ftype) for f in got]}")
+                if got[0].ftype == T_ERROR:
+                    raise BoardError(f"board answered ERROR: {got[0].error}")
+                return got[0]
+        raise BoardError(f"no answer from the board within {self.timeout:g} s")
+
+    def info(self) -> BoardInfo:
+        reply = self.request(info_frame())
+        if reply.ftype != T_INFO_REPLY:
+            raise BoardError(f"INFO answered with frame type {reply.ftype:#x}")
+        return decode_info(reply.payload)
+
+    def infer(self, x, info: BoardInfo) -> np.ndarray:
+        """One input frame (in_elems values) -> the out_elems output values."""
+        reply = self.request(infer_frame(x, info.in_bits, info.in_signed))
+        if reply.ftype != T_RESULT:
+            raise BoardError(f"INFER answered with frame type {reply.ftype:#x}")
+        return unpack_elements(reply.payload, info.out_bits, info.out_signed)
