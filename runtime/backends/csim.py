@@ -3,7 +3,8 @@
 The artifact's ``hls/`` project (written by compiler/emit/hls.py) is compiled once into a shared library --
 ``g++ -O2 -std=c++14 -shared -fPIC -Wall -Werror`` with the ap_int headers of hls4ml's wheel on the system include
 path -- and cached under a hash of the sources and the compiler command (``<artifact>/hls/.csim_cache``, or
-``$CONVFLOW_CACHE/csim``).  A batch is one ctypes call to ``convflow_run``; no subprocess per image.
+``$CONVFLOW_CACHE/csim``).  A batch is one ctypes call to ``convflow_run_parallel`` (frames spread over threads;
+each frame's simulation is independent); no subprocess per image.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
 from .base import Backend
 
 # -Wno-unknown-pragmas: the `#pragma HLS` lines are for Vitis HLS; g++ rightly does not know them.
-CXX_FLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas"]
+CXX_FLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra", "-Werror",
+             "-Wno-unknown-pragmas"]
 HEADER_DIR = "convflow_hls"       # the copy of hw/hls inside a generated project
 
 
@@ -126,8 +128,10 @@ def compile_library(hls_dir, cache_dir=None, extra_flags=()) -> tuple:
 class CsimBackend(Backend):
     name = "csim"
 
-    def __init__(self, artifact, cache_dir=None, **options):
+    def __init__(self, artifact, cache_dir=None, threads=None, **options):
+        """``threads``: frames simulated concurrently (default: the CPUs this process may use)."""
         super().__init__(artifact, **options)
+        self.threads = int(threads) if threads else len(os.sched_getaffinity(0))
         self.hls_dir = Path(artifact.source_path("hls"))
         library, seconds = compile_library(self.hls_dir, cache_dir)
         self.library_path = library
@@ -136,6 +140,9 @@ class CsimBackend(Backend):
         self._lib.convflow_run.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64),
                                            ctypes.c_int]
         self._lib.convflow_run.restype = ctypes.c_int
+        self._lib.convflow_run_parallel.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64),
+                                                    ctypes.c_int, ctypes.c_int]
+        self._lib.convflow_run_parallel.restype = ctypes.c_int
         self.in_elems = int(np.prod(self.graph.input_tensor.shape))
         self.out_elems = int(np.prod(self.graph.output_tensor.shape))
         if self._lib.convflow_in_elems() != self.in_elems or self._lib.convflow_out_elems() != self.out_elems:
@@ -156,9 +163,12 @@ class CsimBackend(Backend):
         flat = np.ascontiguousarray(x.reshape(n, -1), dtype=np.int64)
         result = np.zeros((n, self.out_elems), dtype=np.int64)
         start = time.perf_counter()
-        status = self._lib.convflow_run(flat.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
-                                        result.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), n)
+        # one call for the whole batch; ctypes releases the GIL while the C++ threads run
+        status = self._lib.convflow_run_parallel(flat.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+                                                 result.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), n,
+                                                 self.threads)
         self.stats["run_s"] = time.perf_counter() - start
+        self.stats["frames_per_s"] = n / self.stats["run_s"] if self.stats["run_s"] > 0 else None
         if status != 0:
             raise ToolFailed(f"csim of {self.hls_dir}: frame {-status - 1} left the streams inconsistent "
                              "(a bug in the HLS stages; please report it with the model)")
