@@ -73,10 +73,12 @@ def test_mlp_signed_inputs_cache_and_session(tmp_path):
     graph = mlp(seed=1, fold=((4, 8), (2, 4)))
     check_csim(graph, tmp_path / "a", 1000)
     artifact = make_artifact(graph, tmp_path / "b")                # same sources elsewhere: same hash
-    with Session(artifact, backend="csim", cache_dir=tmp_path / "a" / "hls" / ".csim_cache") as session:
-        assert session.stats["compile_s"] == 0.0
-        x = random_inputs(graph, 50, seed=9)
-        np.testing.assert_array_equal(session.run(x), run_graph(graph, x))
+    for threads in (1, 3):                                         # frames on several threads: same outputs
+        with Session(artifact, backend="csim", cache_dir=tmp_path / "a" / "hls" / ".csim_cache",
+                     threads=threads) as session:
+            assert session.stats["compile_s"] == 0.0
+            x = random_inputs(graph, 50, seed=9)
+            np.testing.assert_array_equal(session.run(x), run_graph(graph, x))
 
 
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
