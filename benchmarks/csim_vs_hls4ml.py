@@ -3,7 +3,8 @@
 For one zoo model (trained quickly here if no trained copy is given) and N test images:
 
 * convflow: compile_model(QONNX export) -> Session(backend="csim") -- time to the first batch's result (compile +
-  g++ + one image), then images/s over N images; outputs compared with the QKeras logits (exact: logits / scale).
+  g++ + one image), then images/s over N images on one thread (and on all usable CPUs); outputs compared with the
+  QKeras logits.
 * hls4ml 1.3: config_from_keras_model + convert_from_keras_model(io_type="io_stream", backend="Vitis") +
   compile() + predict() -- the same two times; outputs compared with the QKeras logits (exact matches, max |error|).
 
@@ -52,14 +53,18 @@ def run_convflow(onnx_path: Path, work: Path, x: np.ndarray, logits: np.ndarray)
 
     start = time.perf_counter()
     artifact = compile_model(onnx_path, work / "convflow", emit_rtl=False)
-    session = Session(artifact, backend="csim", cache_dir=work / "convflow_cache")
+    session = Session(artifact, backend="csim", cache_dir=work / "convflow_cache", threads=1)
     first = session.run(x[:1])
     first_s = time.perf_counter() - start
     compile_s = session.stats["compile_s"]
-    ints, run_s = _timed(lambda: session.run(x))
+    ints, run_s = _timed(lambda: session.run(x))           # one thread, as hls4ml's predict
     session.close()
+    threads = Session(artifact, backend="csim", cache_dir=work / "convflow_cache")
+    ints_threads, threads_s = _timed(lambda: threads.run(x))
+    assert np.array_equal(ints, ints_threads)
     out = ints.astype(np.float64) * session.output_tensor.scale + session.output_tensor.offset
     result = {"compile_and_first_image_s": first_s, "gxx_compile_s": compile_s, "images_per_s": len(x) / run_s,
+              "threads": threads.backend.threads, "images_per_s_all_threads": len(x) / threads_s,
               **compare(out, logits)}
     # the integer contract: logits == scale * ints exactly
     result["first_image_consistent"] = bool(np.array_equal(first, ints[:1]))
@@ -127,7 +132,8 @@ def main(argv=None) -> int:
     rows = [("", "convflow csim", "hls4ml (io_stream, Vitis)"),
             ("compile + first image [s]", f"{ours['compile_and_first_image_s']:.1f}",
              f"{theirs['compile_and_first_image_s']:.1f}"),
-            ("images / s", f"{ours['images_per_s']:.0f}", f"{theirs['images_per_s']:.0f}"),
+            ("images / s (1 thread)", f"{ours['images_per_s']:.0f}", f"{theirs['images_per_s']:.0f}"),
+            (f"images / s ({ours['threads']} threads)", f"{ours['images_per_s_all_threads']:.0f}", "-"),
             ("images equal to QKeras", f"{ours['exact_images']}/{ours['images']}",
              f"{theirs['exact_images']}/{theirs['images']}"),
             ("max |logit error|", f"{ours['max_abs_error']:.3g}", f"{theirs['max_abs_error']:.3g}"),
