@@ -110,10 +110,11 @@ def _pll(build_dir: Path, in_mhz: float, out_mhz: float) -> float:
 
 
 def _yosys_estimate(stat: dict) -> dict:
-    """Logic cells nextpnr will need, from yosys's cell counts (a CCU2C carry cell is two LUT4 slots, a distributed
-    RAM DPR16X4 two)."""
+    """Resources nextpnr will need at least, from yosys's cell counts: a CCU2C carry cell takes two LUT4 sites, a
+    distributed RAM TRELLIS_DPR16X4 six (four RAM + two write-port LUTs); this equals nextpnr's "Total LUT4s"
+    before packing, which packing then raises by a few to 20 % (route-through LUTs)."""
     cells = stat.get("design", {}).get("num_cells_by_type", {})
-    return {"LUT4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0),
+    return {"LUT4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 6 * cells.get("TRELLIS_DPR16X4", 0),
             "FF": cells.get("TRELLIS_FF", 0), "MULT18X18D": cells.get("MULT18X18D", 0),
             "EBR": cells.get("DP16KD", 0)}
 
