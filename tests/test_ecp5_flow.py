@@ -188,3 +188,19 @@ def test_bitstream_generated_lenet(tmp_path):
     rep = ecp5.build(art, board="ulx3s-85f")
     _check_report(rep, art, "ulx3s-85f", "LFE5U-85F")
     assert rep["resources"]["LUT4"]["used"] > 1000
+
+
+@pytest.mark.bitstream
+def test_nextpnr_overflow_is_design_does_not_fit(tmp_path, monkeypatch):
+    """With the yosys pre-check out of the way, nextpnr's own overflow is reported as DesignDoesNotFit too."""
+    _big_multiplier_artifact(tmp_path)
+    real, calls = ecp5._check_fit, []
+
+    def skip_yosys_check(*args):
+        calls.append(args)
+        if len(calls) > 1:
+            real(*args)
+    monkeypatch.setattr(ecp5, "_check_fit", skip_yosys_check)
+    with pytest.raises(DesignDoesNotFit, match=r"\(nextpnr\): MULT18X18D 30 > 28"):
+        ecp5.build(tmp_path, board=None, device="LFE5U-25F")
+    assert not (tmp_path / "bitstream").exists()
