@@ -28,8 +28,8 @@ module cf_mvu #(
     parameter WBITS   = 8,
     parameter ABITS   = 24,       // accumulator = output element bits (signed)
     parameter USE_DSP = 1,        // 1: `*` (yosys maps it to MULT18X18D); 0: shift-and-add in LUTs (narrow operands)
-    parameter WFILE   = "weights.hex",
-    parameter BFILE   = "bias.hex"
+    parameter WFILE   = "",       // set by the generated top; "" (the default) leaves the ROM empty, so tools
+    parameter BFILE   = ""        // that elaborate modules with default parameters do not look for a file
 ) (
     input  wire                  clk,
     input  wire                  rst,
@@ -51,8 +51,10 @@ module cf_mvu #(
     reg [WWORD-1:0]    wrom [0:WDEP-1];
     reg [PE*ABITS-1:0] brom [0:NF-1];
     initial begin
-        $readmemh(WFILE, wrom);
-        $readmemh(BFILE, brom);
+        if (WFILE != "")
+            $readmemh(WFILE, wrom);
+        if (BFILE != "")
+            $readmemh(BFILE, brom);
     end
 
     reg [XW-1:0] ibuf [0:SF-1];

@@ -15,7 +15,7 @@ module cf_thresh #(
     parameter TBITS   = 18,
     parameter OBITS   = 4,
     parameter OBASE   = 0,
-    parameter TFILE   = "thresholds.hex"
+    parameter TFILE   = ""        // set by the generated top ("" leaves the ROM empty)
 ) (
     input  wire               clk,
     input  wire               rst,
@@ -31,7 +31,9 @@ module cf_thresh #(
     localparam TW = L * N * TBITS;
 
     reg [TW-1:0] trom [0:G-1];
-    initial $readmemh(TFILE, trom);
+    initial
+        if (TFILE != "")
+            $readmemh(TFILE, trom);
 
     reg [GW-1:0]      g;
     reg               v1, out_valid;
