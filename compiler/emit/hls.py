@@ -4,9 +4,11 @@
 
     <top>.h             stream / element types of every tensor, the top function's declaration
     <top>.cpp           the top function: ``#pragma HLS DATAFLOW``, one stage per IR node, hls::stream between them
-    weights/<layer>.h   weights, biases and thresholds as constant arrays of ap_int of exactly their widths
+    weights/<layer>.h   weights, biases and thresholds as constant arrays: ap_int of exactly their widths for
+                        synthesis; for C simulation the same values in C integers (see _Project.weight_array)
     <top>_tb.cpp        C++ testbench: reads inputs from a file, writes outputs, compares with expected outputs
-    convflow_csim.cpp   ``extern "C" int convflow_run(const int64_t *in, int64_t *out, int n)`` for the csim backend
+    convflow_csim.cpp   ``extern "C" int convflow_run(const int64_t *in, int64_t *out, int n)`` (and
+                        ``convflow_run_parallel(in, out, n, threads)``) for the csim backend
     tb_data/            a few random inputs and the reference interpreter's outputs for them
     build_prj.tcl       vitis_hls script: csim, csynth, cosim, export IP for the named part
     convflow_hls/       a copy of convflow's header library (hw/hls), so the project builds on its own
