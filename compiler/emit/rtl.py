@@ -26,13 +26,12 @@ import numpy as np
 from convflow.compiler.ir.graph import Graph
 
 from .names import comment_safe, sanitize_identifier
-from .rtl_plan import FIFO_DEPTH_DEFAULT, plan_with_output
+from .rtl_plan import plan_with_output
 
 LIBRARY_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
 # compile order (no module depends on another, but keep it fixed for reproducible file lists)
 LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_thresh", "cf_shift", "cf_pool",
                  "cf_add"]
-FIFO_DEPTH = FIFO_DEPTH_DEFAULT
 TOP = "cf_accel"
 
 
