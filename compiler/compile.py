@@ -36,6 +36,8 @@ def import_model(source, name: str | None = None, float_input=None) -> Graph:
     graph = lower(model, name, float_input)
     graph = infer_bitwidths(graph)
     graph.meta["source_onnx"] = model
+    if isinstance(source, (str, Path)):
+        graph.meta["source_path"] = Path(source).name     # named in generated files' banners
     return graph
 
 
