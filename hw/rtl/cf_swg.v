@@ -68,59 +68,66 @@ module cf_swg #(
         end
     endfunction
 
+    // first row needed by output row oy (clamped into the image), as a function of iy0 = oy*SH - PT
+    function signed [31:0] row_lo;
+        input signed [31:0] y0;
+        begin
+            row_lo = (y0 < 0) ? 0 : ((y0 > H) ? H : y0);
+        end
+    endfunction
+    // rows (from rd_base = row_lo(y0)) that must be complete before output row oy can start
+    function signed [31:0] rows_needed;
+        input signed [31:0] y0;
+        reg signed [31:0] hi;
+        begin
+            hi = y0 + KH - 1;
+            if (hi > H - 1)
+                hi = H - 1;
+            rows_needed = hi - row_lo(y0) + 1;
+        end
+    endfunction
+
     wire [EW-1:0] pad_elem = PAD;
     wire [WW-1:0] pad_word = {L{pad_elem}};
 
     reg [WW-1:0] mem [0:DEPTHM-1];
 
-    // ---- writer -------------------------------------------------------------------------------------------
+    // ---- writer: rows arrive in order, so the write address simply runs round the ring ----------------------
     reg [15:0]           wx, wcf;
-    reg [SLW-1:0]        wslot;
+    reg [AW-1:0]         waddr;
     reg signed [31:0]    filled;
     assign s_ready = (filled < NR);
     wire wfire     = s_valid && s_ready;
     wire wrow_done = wfire && (wx == W - 1) && (wcf == CF - 1);
-    wire [31:0] waddr_full = mulc(wslot, ROWW) + mulc(wx, CF) + wcf;
-    wire [AW-1:0] waddr = waddr_full[AW-1:0];
 
     // ---- reader -------------------------------------------------------------------------------------------
+    // Every position is kept in registers updated by one small addition per step (no multiplier, no long
+    // chain of adders between two registers): iy0 = oy*SH - PT, ix0 = ox*SW - PL, iy = iy0 + ky,
+    // ix = ix0 + kx, col = ix*CF + cf, col0 = ix0*CF.
     reg [15:0]        oy, ox, ky, kx, cf;
-    reg [15:0]        rd_base;
+    reg signed [31:0] iy0, ix0, iy, ix, col, col0;
+    reg signed [31:0] rd_base, need;
     reg [SLW-1:0]     rslot;
     reg               out_valid;
     reg               pad_r;
     reg [WW-1:0]      rdata;
 
-    reg signed [31:0] i_oy, i_ox, i_ky, i_kx, i_cf, i_rb;
-    reg signed [31:0] iy, ix, hi, need, lo_next, nfree, slot_i, addr_i;
-    reg               can_issue, pad_now, last_in_row, last_row;
-    reg [AW-1:0]      raddr;
+    wire last_cf  = (cf == CF - 1);
+    wire last_kx  = (kx == KW - 1);
+    wire last_ky  = (ky == KH - 1);
+    wire last_ox  = (ox == OW - 1);
+    wire last_row = (oy == OH - 1);
+    wire last_in_row = last_ox && last_ky && last_kx && last_cf;
 
-    always @* begin
-        i_oy = oy; i_ox = ox; i_ky = ky; i_kx = kx; i_cf = cf; i_rb = rd_base;
-        iy = mulc(i_oy, SH) + i_ky - PT;
-        ix = mulc(i_ox, SW) + i_kx - PL;
-        hi = mulc(i_oy, SH) - PT + KH - 1;
-        if (hi > H - 1)
-            hi = H - 1;
-        need = hi - i_rb + 1;
-        can_issue = (filled >= need);
-        pad_now = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
-        slot_i = rslot + (iy - i_rb);
-        addr_i = mulc(slot_i & (NR - 1), ROWW) + mulc(ix, CF) + i_cf;
-        raddr = addr_i[AW-1:0];
-        last_in_row = (ox == OW - 1) && (ky == KH - 1) && (kx == KW - 1) && (cf == CF - 1);
-        last_row = (oy == OH - 1);
-        lo_next = mulc(i_oy + 1, SH) - PT;
-        if (lo_next < 0)
-            lo_next = 0;
-        if (lo_next > H)
-            lo_next = H;
-        if (last_row)
-            nfree = H - i_rb;
-        else
-            nfree = lo_next - i_rb;
-    end
+    wire can_issue = (filled >= need);
+    wire pad_now   = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
+    wire [31:0] dy = iy - rd_base;
+    wire [SLW-1:0] slot = rslot + dy[SLW-1:0];
+    wire [31:0] addr_full = mulc(slot, ROWW) + col;
+    wire [AW-1:0] raddr = addr_full[AW-1:0];
+
+    wire signed [31:0] lo_next = row_lo(iy0 + SH);
+    wire signed [31:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
 
     wire en    = !out_valid || m_ready;
     wire issue = en && can_issue;
@@ -137,22 +144,22 @@ module cf_swg #(
 
     always @(posedge clk) begin
         if (rst) begin
-            wx <= 0; wcf <= 0; wslot <= 0;
+            wx <= 0; wcf <= 0; waddr <= 0;
             oy <= 0; ox <= 0; ky <= 0; kx <= 0; cf <= 0;
+            iy0 <= -PT; ix0 <= -PL; iy <= -PT; ix <= -PL;
+            col0 <= -mulc(PL, CF); col <= -mulc(PL, CF);
             rd_base <= 0; rslot <= 0;
+            need <= rows_needed(-PT);
             filled <= 0;
             out_valid <= 1'b0;
             pad_r <= 1'b0;
         end else begin
             // writer
             if (wfire) begin
+                waddr <= (waddr == DEPTHM - 1) ? {AW{1'b0}} : waddr + 1'b1;
                 if (wcf == CF - 1) begin
                     wcf <= 0;
-                    if (wx == W - 1) begin
-                        wx <= 0;
-                        wslot <= wslot + 1'b1;
-                    end else
-                        wx <= wx + 1'b1;
+                    wx <= (wx == W - 1) ? 16'd0 : wx + 1'b1;
                 end else
                     wcf <= wcf + 1'b1;
             end
@@ -163,23 +170,41 @@ module cf_swg #(
                 pad_r <= pad_now;
             end
             if (issue) begin
-                if (cf != CF - 1) cf <= cf + 1'b1;
-                else begin
+                if (!last_cf) begin
+                    cf <= cf + 1'b1;
+                    col <= col + 1;
+                end else if (!last_kx) begin           // next kernel column: the next pixel's channel 0
                     cf <= 0;
-                    if (kx != KW - 1) kx <= kx + 1'b1;
-                    else begin
-                        kx <= 0;
-                        if (ky != KH - 1) ky <= ky + 1'b1;
-                        else begin
-                            ky <= 0;
-                            if (ox != OW - 1) ox <= ox + 1'b1;
-                            else begin
-                                ox <= 0;
-                                oy <= last_row ? 16'd0 : oy + 1'b1;
-                                rd_base <= last_row ? 16'd0 : lo_next[15:0];
-                                rslot <= rslot + nfree[SLW-1:0];
-                            end
-                        end
+                    kx <= kx + 1'b1;
+                    ix <= ix + 1;
+                    col <= col + 1;
+                end else if (!last_ky) begin           // next kernel row of the same window
+                    cf <= 0; kx <= 0;
+                    ky <= ky + 1'b1;
+                    iy <= iy + 1;
+                    ix <= ix0;
+                    col <= col0;
+                end else if (!last_ox) begin           // next window in the output row
+                    cf <= 0; kx <= 0; ky <= 0;
+                    ox <= ox + 1'b1;
+                    iy <= iy0;
+                    ix0 <= ix0 + SW; ix <= ix0 + SW;
+                    col0 <= col0 + mulc(SW, CF); col <= col0 + mulc(SW, CF);
+                end else begin                          // next output row (or the next frame)
+                    cf <= 0; kx <= 0; ky <= 0; ox <= 0;
+                    ix0 <= -PL; ix <= -PL;
+                    col0 <= -mulc(PL, CF); col <= -mulc(PL, CF);
+                    rslot <= rslot + nfree[SLW-1:0];
+                    if (last_row) begin
+                        oy <= 0;
+                        iy0 <= -PT; iy <= -PT;
+                        rd_base <= 0;
+                        need <= rows_needed(-PT);
+                    end else begin
+                        oy <= oy + 1'b1;
+                        iy0 <= iy0 + SH; iy <= iy0 + SH;
+                        rd_base <= lo_next;
+                        need <= rows_needed(iy0 + SH);
                     end
                 end
             end
