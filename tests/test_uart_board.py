@@ -198,3 +198,22 @@ def test_pyserial_over_pty(board):
             client.request(bytes(bad))
         np.testing.assert_array_equal(client.infer(x, info), accel_fixture.model(x, board.spec))
         port.close()
+
+
+def test_post_synthesis_netlist(tmp_path, objdir):
+    """The ECP5 netlist yosys makes of the board top (+ fixture), simulated with yosys's ECP5 cell models: power-on
+    reset, frame buffer RAM, UART and protocol behave as in the RTL simulation."""
+    spec = accel_fixture.write_test_artifact(tmp_path / "art")
+    exe = sim.build_netlist(tmp_path / "art" / "rtl", spec, tmp_path, cpb=CPB, timeout_clks=TIMEOUT,
+                            design_id=0x1234ABCD, prefix="Vgate", objdir=objdir)
+    x = np.arange(12) * 9 - 50
+    bad = bytearray(P.infer_frame(x, 8, True))
+    bad[6] ^= 1
+    e, r = P.HEADER + 1 + P.TRAILER, P.HEADER + 8 + P.TRAILER
+    script = (sim.send(P.info_frame()) + "expect 27\n" + sim.send(bytes(bad)) + f"expect {27 + e}\n" +
+              sim.send(b"\x13\xa5\x00") + sim.send(P.infer_frame(x, 8, True)) + f"expect {27 + e + r}\n")
+    frames = P.FrameParser().feed(sim.run(exe, script, tmp_path, cpb=CPB))
+    assert [f.ftype for f in frames] == [P.T_INFO_REPLY, P.T_ERROR, P.T_RESULT]
+    assert P.decode_info(frames[0].payload).design_id == 0x1234ABCD
+    assert frames[1].payload == bytes([P.E_CRC])
+    np.testing.assert_array_equal(P.unpack_elements(frames[2].payload, 12, True), accel_fixture.model(x, spec))
