@@ -180,7 +180,7 @@ def cmd_build(args):
     else:
         from convflow.hw.flows.ecp5 import build
         result = build(args.artifact, board=None if args.device else args.board, device=args.device,
-                       package=args.package, clock_mhz=args.clock_mhz, hard_clock=args.hard_clock)
+                       package=args.package, clock_mhz=args.clock_mhz, hard_clock=args.hard_clock, baud=args.baud)
     print(json.dumps(result, indent=1, default=str))
 
 
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--package", help="package for --device (default CABGA381)")
     b.add_argument("--clock-mhz", type=float)
     b.add_argument("--hard-clock", action="store_true", help="fail if the clock is not met")
+    b.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
     b.add_argument("--part", help="Xilinx part (vitis flow)")
     b.set_defaults(func=cmd_build)
 
