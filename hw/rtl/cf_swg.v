@@ -53,6 +53,9 @@ module cf_swg #(
     localparam ROWW   = W * CF;
     localparam DEPTHM = NR * ROWW;
     localparam AW     = (DEPTHM <= 2) ? 1 : $clog2(DEPTHM);
+    // signed width of row / column positions and row counts (short carry chains: these sit on the
+    // issue path); holds +-2^(RW-1), far beyond any image edge plus padding
+    localparam RW     = 18;
 
     // x * c for a constant c as shifts and adds: address arithmetic must not take a DSP block (synthesis maps a
     // plain `*` to MULT18X18D even when one operand is a constant)
@@ -69,16 +72,16 @@ module cf_swg #(
     endfunction
 
     // first row needed by output row oy (clamped into the image), as a function of iy0 = oy*SH - PT
-    function signed [31:0] row_lo;
-        input signed [31:0] y0;
+    function signed [RW-1:0] row_lo;
+        input signed [RW-1:0] y0;
         begin
             row_lo = (y0 < 0) ? 0 : ((y0 > H) ? H : y0);
         end
     endfunction
     // rows (from rd_base = row_lo(y0)) that must be complete before output row oy can start
-    function signed [31:0] rows_needed;
-        input signed [31:0] y0;
-        reg signed [31:0] hi;
+    function signed [RW-1:0] rows_needed;
+        input signed [RW-1:0] y0;
+        reg signed [RW-1:0] hi;
         begin
             hi = y0 + KH - 1;
             if (hi > H - 1)
@@ -95,7 +98,7 @@ module cf_swg #(
     // ---- writer: rows arrive in order, so the write address simply runs round the ring ----------------------
     reg [15:0]           wx, wcf;
     reg [AW-1:0]         waddr;
-    reg signed [31:0]    filled;
+    reg signed [RW-1:0]  filled;
     assign s_ready = (filled < NR);
     wire wfire     = s_valid && s_ready;
     wire wrow_done = wfire && (wx == W - 1) && (wcf == CF - 1);
@@ -105,8 +108,8 @@ module cf_swg #(
     // chain of adders between two registers): iy0 = oy*SH - PT, ix0 = ox*SW - PL, iy = iy0 + ky,
     // ix = ix0 + kx, col = ix*CF + cf, col0 = ix0*CF.
     reg [15:0]        oy, ox, ky, kx, cf;
-    reg signed [31:0] iy0, ix0, iy, ix, col, col0;
-    reg signed [31:0] rd_base, need;
+    reg signed [RW-1:0] iy0, ix0, iy, ix, rd_base, need;
+    reg signed [31:0]   col, col0;
     reg [SLW-1:0]     rslot;
     reg               out_valid;
     reg               pad_r;
@@ -126,8 +129,8 @@ module cf_swg #(
     wire [31:0] addr_full = mulc(slot, ROWW) + col;
     wire [AW-1:0] raddr = addr_full[AW-1:0];
 
-    wire signed [31:0] lo_next = row_lo(iy0 + SH);
-    wire signed [31:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
+    wire signed [RW-1:0] lo_next = row_lo(iy0 + SH);
+    wire signed [RW-1:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
 
     wire en    = !out_valid || m_ready;
     wire issue = en && can_issue;
