@@ -32,13 +32,15 @@ LUTRAM_MAX_BITS = 2048
 LUTRAM_MAX_DEPTH = 32
 
 
-def memory_cost(depth: int, width: int) -> dict:
-    """LUT4s or EBR blocks for a depth x width memory (ROM or simple dual-port RAM)."""
+def memory_cost(depth: int, width: int, ram: bool = False) -> dict:
+    """LUT4s or EBR blocks for a depth x width memory (a ROM, or with ``ram`` a simple dual-port RAM)."""
     bits = depth * width
     if bits == 0:
         return {"lut": 0, "bram": 0}
     if bits <= LUTRAM_MAX_BITS or depth <= LUTRAM_MAX_DEPTH:
-        return {"lut": math.ceil(depth / 16) * width, "bram": 0}      # one LUT4 stores 16 x 1 bit
+        if ram:    # TRELLIS_DPR16X4: 16 x 4 bits in 6 LUT sites (as the ECP5 flow counts them)
+            return {"lut": math.ceil(depth / 16) * math.ceil(width / 4) * 6, "bram": 0}
+        return {"lut": math.ceil(depth / 16) * width, "bram": 0}      # ROM: one LUT4 holds 16 x 1 bit
     return {"lut": 0, "bram": min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)}
 
 
@@ -63,12 +65,12 @@ def stage_resources(stage) -> dict:
         ff += simd * p["IBITS"] + mults * (wb + pw) + 4 * pe * ab + 3 * 16   # pipeline, acc, bias, out, counters
         wrom = memory_cost(nf * sf, pe * simd * wb)
         brom = memory_cost(nf, pe * ab)
-        ibuf = memory_cost(sf, simd * p["IBITS"]) if nf > 1 else {"lut": 0, "bram": 0}
+        ibuf = memory_cost(sf, simd * p["IBITS"], ram=True) if nf > 1 else {"lut": 0, "bram": 0}
         lut += wrom["lut"] + brom["lut"] + ibuf["lut"]
         bram += wrom["bram"] + brom["bram"] + ibuf["bram"]
     elif stage.kind == "cf_swg":
         word = p["L"] * p["EW"]
-        buf = memory_cost(info["buffer_words"], word)
+        buf = memory_cost(info["buffer_words"], word, ram=True)
         lut += buf["lut"] + 250 + word                                  # address arithmetic, counters, pad mux
         ff += word + 8 * 16 + 32
         bram += buf["bram"]
@@ -84,7 +86,7 @@ def stage_resources(stage) -> dict:
         ff += p["L"] * p["OBITS"] + 1
     elif stage.kind == "cf_pool":
         xw = max(p["IBITS"], p["OBITS"]) + 1
-        bank = memory_cost(p["CF"], p["L"] * xw)
+        bank = memory_cost(p["CF"], p["L"] * xw, ram=True)
         lut += p["L"] * 2 * xw + bank["lut"] + 32
         ff += p["L"] * p["OBITS"] + 32
         bram += bank["bram"]
@@ -99,7 +101,7 @@ def stage_resources(stage) -> dict:
         lut += 4
     width = stage.out_lanes * stage.out_bits                            # the FIFO after each output
     for depth in stage.fifo_depths or [FIFO_DEPTH_DEFAULT]:
-        fifo = memory_cost(depth, width)
+        fifo = memory_cost(depth, width, ram=depth > 2)
         lut += fifo["lut"] + (width if depth <= 2 else 0)
         bram += fifo["bram"]
         ff += 8 + 2 * _counter_bits(depth)
