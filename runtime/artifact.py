@@ -25,7 +25,7 @@ class Artifact:
 
     @classmethod
     def load(cls, path) -> "Artifact":
-        path = Path(path)
+        path = Path(path).resolve()     # backends run tools from other working directories
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise ArtifactError(f"{path}: no {MANIFEST} here; create one with `convflow compile MODEL -o {path}`")

@@ -55,6 +55,15 @@ def test_output_dtype_and_float_inputs(backend, artifact, inputs):
         assert np.array_equal(session.run(real.astype(np.float32)), expected[:64])
 
 
+@pytest.mark.parametrize("backend", CONTRACT_BACKENDS)
+def test_relative_artifact_path(backend, artifact, inputs, monkeypatch):
+    """Tools run from other working directories: a relative artifact path must still work."""
+    x, expected = inputs
+    monkeypatch.chdir(artifact.parent)
+    with Session(artifact.name, backend) as session:
+        assert np.array_equal(session.run(x[:50]), expected[:50])
+
+
 def test_unknown_backend_lists_known():
     with pytest.raises(ConvflowError, match="known backends: reference, qonnx"):
         get_backend("fpga-magic")

@@ -239,14 +239,14 @@ class RtlsimBackend(Backend):
         why = artifact.manifest.get("sources_unavailable", {}).get("rtl")
         if why:
             raise UnsupportedOp(f"{artifact.path}: no RTL for this model: {why}")
-        self.rtl_dir = Path(artifact.source_path("rtl"))
+        self.rtl_dir = Path(artifact.source_path("rtl")).resolve()   # Verilator runs with cwd = rtl/
         desc_path = self.rtl_dir / "accel.json"
         if not desc_path.is_file():
             from convflow.hw.errors import ArtifactError
             raise ArtifactError(f"{self.rtl_dir}: no accel.json; recompile the model with this convflow")
         self.desc = json.loads(desc_path.read_text())
         cache = options.get("cache_dir")
-        self.exe, self.build_seconds = build_model(self.rtl_dir, self.desc, Path(cache) if cache else None)
+        self.exe, self.build_seconds = build_model(self.rtl_dir, self.desc, Path(cache).resolve() if cache else None)
         self.stats = {"build_seconds": self.build_seconds}
 
     def run(self, x: np.ndarray) -> np.ndarray:
