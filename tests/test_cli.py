@@ -32,9 +32,11 @@ def test_compile_run_verify_tfc(tmp_path):
     from convflow.runtime import Session
     assert np.array_equal(np.load(tmp_path / "y.npy"), Session(out).run(x))
 
-    r = convflow("verify", out, "--backends", "reference,qonnx", "--count", "1000")
+    r = convflow("verify", out, "--backends", "reference,qonnx,csim,rtlsim", "--count", "1000")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "qonnx" in r.stdout and "bit-exact" in r.stdout and "1000 inputs" in r.stdout
+    for backend in ("qonnx", "csim", "rtlsim"):
+        assert any(line.startswith(backend) and "bit-exact" in line for line in r.stdout.splitlines()), r.stdout
+    assert "1000 inputs" in r.stdout and "cycles_per_frame=" in r.stdout
 
 
 def test_verify_exits_nonzero_on_a_difference(tmp_path):
