@@ -69,8 +69,9 @@ def layer_table(graph: Graph, estimate: dict | None) -> list:
 
 def compile_model(source, out_dir, *, name: str | None = None, target_cycles: int | None = None,
                   folding: dict | None = None, part: str = DEFAULT_PART, float_input=None,
-                  emit_hls: bool = True, emit_rtl: bool = True) -> Path:
-    """Compile ``source`` into the artifact directory ``out_dir`` (replaced if it exists).  Returns its path."""
+                  emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None) -> Path:
+    """Compile ``source`` into the artifact directory ``out_dir`` (replaced if it exists).  Returns its path.
+    ``dataset`` names the bundled data set the model was trained on (run/verify then default to its test split)."""
     out_dir = Path(out_dir)
     graph = import_model(source, name, float_input)
     source_onnx = graph.meta.pop("source_onnx")
@@ -116,6 +117,7 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "input": tensor_to_dict(graph.input_tensor),
             "output": tensor_to_dict(graph.output_tensor),
             "part": part,
+            "dataset": dataset,
             "target_cycles": graph.meta.get("target_cycles"),
             "layers": layer_table(graph, estimate),
             "estimate": estimate,

@@ -101,10 +101,7 @@ def cmd_compile(args):
         float_input = {"bits": args.input_bits or 16, "signed": True,
                        "scale": 2.0 ** -(args.input_frac_bits if args.input_frac_bits is not None else 8)}
     out = compile_model(model, args.out, target_cycles=args.target_cycles, folding=folding, part=args.part,
-                        float_input=float_input)
-    _, dataset = zoo_of(model)
-    if dataset:
-        _add_to_manifest(out, {"dataset": dataset})
+                        float_input=float_input, dataset=zoo_of(model)[1])
     from convflow.runtime.artifact import Artifact
 
     artifact = Artifact.load(out)
@@ -116,13 +113,6 @@ def cmd_compile(args):
     for note in artifact.manifest.get("notes", []):
         print(f"note: {note}")
     print(f"artifact written to {out}")
-
-
-def _add_to_manifest(out: Path, fields: dict):
-    path = Path(out) / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest.update(fields)
-    path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 def cmd_run(args):
@@ -156,10 +146,7 @@ def cmd_verify(args):
         out = model
     else:
         model = resolve_model(args.model, args.zoo_dir)
-        out = compile_model(model, args.out)
-        _, dataset = zoo_of(model)
-        if dataset:
-            _add_to_manifest(out, {"dataset": dataset})
+        out = compile_model(model, args.out, dataset=zoo_of(model)[1])
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     session = Session(out, "reference")
     x, y, desc = load_inputs(args, session)

@@ -43,11 +43,8 @@ def run_demo(model: str, out: Path, quick: bool = False, bitstream: bool = True,
 
     print("[2/5] compile: QONNX -> integer IR -> HLS C++ + Verilog + estimate")
     started = time.perf_counter()
-    artifact = compile_model(out / "zoo" / model / f"{model}.onnx", out / "artifact", name=model)
-    manifest_path = artifact / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["dataset"] = spec.dataset
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    artifact = compile_model(out / "zoo" / model / f"{model}.onnx", out / "artifact", name=model,
+                             dataset=spec.dataset)
     compile_s = time.perf_counter() - started
 
     _, _, x_test, y_test = load_dataset(spec.dataset)

@@ -75,3 +75,13 @@ def test_import_runtime_does_not_pull_tensorflow():
     code = ("import convflow.runtime, convflow.compiler.ir, sys; "
             "bad = [m for m in ('tensorflow', 'qkeras', 'onnxruntime') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_verify_zoo_name_uses_its_test_split(trained_zoo, tmp_path):
+    zoo_dir = trained_zoo("cnn-digits").parent
+    r = convflow("verify", "cnn-digits", "--zoo-dir", zoo_dir, "-o", tmp_path / "v", "--backends", "reference,qonnx")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "360 inputs (digits test split)" in r.stdout
+    assert json.loads((tmp_path / "v" / "manifest.json").read_text())["dataset"] == "digits"
+    r = convflow("run", tmp_path / "v", "--count", "20")
+    assert r.returncode == 0 and "accuracy:" in r.stdout
