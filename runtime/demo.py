@@ -114,7 +114,8 @@ def summary_table(model, dataset, record, results, estimate, report, compile_s) 
         res = report["resources"]
         clock = report["clock"]
         fmax = clock.get("fmax_mhz")
-        cycles = estimate.get("cycles_per_frame")
+        measured = [r.stats.get("cycles_per_frame") for r in results if r.backend == "rtlsim" and r.exact]
+        cycles = (measured or [None])[0] or estimate.get("cycles_per_frame")
         fps = f", {fmax * 1e6 / cycles:,.0f} frames/s at Fmax" if fmax and cycles else ""
         lines.append(f"bitstream {report['device']} ({report['board']}): "
                      + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items() if k != "IO")
