@@ -20,7 +20,7 @@ from convflow.compiler.ir.graph import (Add, Conv2D, Dense, Flatten, Graph, IntT
                                         Tensor, Threshold)
 from convflow.compiler.passes.absorb_scales import absorb_leading_ops
 from convflow.compiler.passes.fold_batchnorm import fold_batchnorm
-from convflow.compiler.passes.infer_bitwidths import mvu_range
+from convflow.compiler.passes.infer_bitwidths import mvu_node_range
 from convflow.compiler.passes.requantize import as_shift, derive_thresholds
 from convflow.hw.errors import ModelError, UnsupportedOp
 
@@ -307,13 +307,7 @@ class Lowering:
 
     def mvu_acc_range(self, node):
         t_in = self.tensors[node.inputs[0]].dtype
-        w = node.weights.reshape(-1, node.weights.shape[-1])
-        if isinstance(node, Conv2D):
-            kh, kw, cin, cout = node.weights.shape
-            w = node.weights.reshape(kh * kw * cin if not node.depthwise else kh * kw, cout)
-            lo_in, hi_in = min(t_in.min, node.pad_value), max(t_in.max, node.pad_value)
-            return mvu_range(w, node.bias, lo_in, hi_in)
-        return mvu_range(w, node.bias, t_in.min, t_in.max)
+        return mvu_node_range(node, t_in.min, t_in.max)
 
     def value_range(self, value: IntVal):
         """Per-channel integer range of an IR tensor (exact for MVU outputs, the type's range otherwise)."""

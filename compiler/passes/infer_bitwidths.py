@@ -24,20 +24,21 @@ def mvu_range(weights_matrix: np.ndarray, bias: np.ndarray, in_lo: int, in_hi: i
     return lo, hi
 
 
+def mvu_node_range(node, in_lo: int, in_hi: int):
+    """Per output channel [lo, hi] of a Conv2D / Dense node whose inputs lie in [in_lo, in_hi].  Every weight
+    matrix row meets one input value (a convolution's padding counts as one), so the (KH, KW, Cin | 1, Cout)
+    kernel is simply its (rows, Cout) matrix here."""
+    if isinstance(node, Conv2D):
+        in_lo, in_hi = min(in_lo, node.pad_value), max(in_hi, node.pad_value)
+    return mvu_range(node.weights.reshape(-1, node.weights.shape[-1]), node.bias, in_lo, in_hi)
+
+
 def node_range(node, graph: Graph, ranges: dict):
     """(lo, hi) of node's output: scalars, or (C,) arrays for MVU outputs."""
     in_lo, in_hi = ranges[node.inputs[0]]
     in_lo, in_hi = int(np.min(in_lo)), int(np.max(in_hi))
-    if isinstance(node, Conv2D):
-        kh, kw, cin, cout = node.weights.shape
-        lo_v, hi_v = min(in_lo, node.pad_value), max(in_hi, node.pad_value)
-        if node.depthwise:
-            w = node.weights.reshape(kh * kw, cout)
-        else:
-            w = node.weights.reshape(kh * kw * cin, cout)
-        return mvu_range(w, node.bias, lo_v, hi_v)
-    if isinstance(node, Dense):
-        return mvu_range(node.weights, node.bias, in_lo, in_hi)
+    if isinstance(node, (Conv2D, Dense)):
+        return mvu_node_range(node, in_lo, in_hi)
     if isinstance(node, (Threshold, Shift)):
         t = graph.tensors[node.output].dtype
         return t.min, t.max
