@@ -1,6 +1,7 @@
 """End to end: IR graph -> HLS project -> g++ csim, bit for bit equal to the reference interpreter."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import numpy as np
@@ -88,7 +89,8 @@ def test_residual_shift_depthwise_pools(tmp_path, seed):
     check_csim(resnet_block(seed), tmp_path, 300, seed=seed)
 
 
-def test_hostile_names(tmp_path):
+def hostile_names_graph():
+    """A small net whose layer, tensor and model names hold C++ punctuation, keywords, comment ends, non-ASCII."""
     names = ["class", "int", "conv */ /* x", "3x3 conv", "Ünïcode-層", "input", "dense.weights[0]", "module",
              "__reserved", "a\\", "s_conv1"]
     b = Builder("model \"*/\" 名前 class", (6, 6, 2), IntType_uint(4), seed=5, names=names)
@@ -111,7 +113,11 @@ def test_hostile_names(tmp_path):
             other.inputs = [tensor_name if i == old else i for i in other.inputs]
         if graph.output == old:
             graph.output = tensor_name
-    check_csim(graph, tmp_path, 200)
+    return graph
+
+
+def test_hostile_names(tmp_path):
+    check_csim(hostile_names_graph(), tmp_path, 200)
     source = next((tmp_path / "hls").glob("*_tb.cpp")).name
     assert source.isascii()
 
@@ -121,17 +127,30 @@ def IntType_uint(bits):
     return IntType(bits, False)
 
 
-def test_testbench_builds_warning_free_and_passes(tmp_path):
+# Every warning an error, no precompiled header (the csim backend's fast builds relax two ap_int-header warnings):
+# the generated code itself must be warning-free for Dense, conv/pool/threshold, depthwise/residual/shift stages
+# and sanitised hostile names.
+STRICT_GRAPHS = {
+    "mlp": lambda: mlp(seed=4, fold=((8, 4), (5, 2))),
+    "lenet": lambda: lenet(seed=2, fold=((2, 1), (4, 2), (2, 4)), size=12),
+    "resnet_block": lambda: resnet_block(0),
+    "hostile_names": hostile_names_graph,
+}
+
+
+@pytest.mark.parametrize("name", list(STRICT_GRAPHS))
+def test_testbench_builds_warning_free_and_passes(tmp_path, name):
     """The Vitis testbench (what csim_design runs) compiles with -Wall -Wextra -Werror and matches the expected
     outputs the emitter wrote from the reference interpreter."""
-    graph = mlp(seed=4, fold=((8, 4), (5, 2)))
+    graph = STRICT_GRAPHS[name]()
     write_hls_project(graph, tmp_path / "hls")
     hls = tmp_path / "hls"
     top = next(hls.glob("*_tb.cpp")).name[:-len("_tb.cpp")]
     binary = compile_cpp([hls / f"{top}.cpp", hls / f"{top}_tb.cpp"], tmp_path / "tb", extra=["-I", str(hls)])
     result = subprocess.run([str(binary)], cwd=hls, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 frames, 0 mismatches" in result.stdout
+    checked = re.search(r"(\d+) frames, 0 mismatches", result.stdout)
+    assert checked and int(checked.group(1)) > 0, result.stdout
 
 
 def test_project_files_and_headers(tmp_path):
