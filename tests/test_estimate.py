@@ -59,3 +59,14 @@ def test_measured_cycles_per_frame_match_estimate(tmp_path):
     predicted = estimate(graph)["cycles_per_frame"]
     assert abs(measured - predicted) / predicted < 0.05, (measured, predicted)
     assert backend.stats["latency_cycles"] >= predicted
+
+
+@pytest.mark.parametrize("depth, width, ram, where", [
+    (72, 48, False, "lut"), (72, 64, False, "bram"), (1152, 3, False, "bram"), (64, 256, False, "lut"),
+    (25, 768, False, "lut"), (640, 3, False, "lut"), (640, 12, False, "bram"),
+    (240, 4, True, "lut"), (384, 4, True, "bram"), (96, 16, True, "lut"), (64, 32, True, "bram"),
+    (8, 784, True, "lut")])
+def test_memory_placement_follows_yosys(depth, width, ram, where):
+    """Where yosys synth_ecp5 put memories of these shapes in the designs the estimate was calibrated on."""
+    cost = memory_cost(depth, width, ram=ram)
+    assert (cost["bram"] > 0) == (where == "bram") and (cost["lut"] > 0) == (where == "lut")

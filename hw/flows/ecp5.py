@@ -109,12 +109,15 @@ def _pll(build_dir: Path, in_mhz: float, out_mhz: float) -> float:
     return float(m.group(1)) if m else out_mhz
 
 
-def _yosys_estimate(stat: dict) -> dict:
-    """Resources nextpnr will need at least, from yosys's cell counts: a CCU2C carry cell takes two LUT4 sites, a
-    distributed RAM TRELLIS_DPR16X4 six (four RAM + two write-port LUTs); this equals nextpnr's "Total LUT4s"
-    before packing, which packing then raises by a few to 20 % (route-through LUTs)."""
-    cells = stat.get("design", {}).get("num_cells_by_type", {})
-    return {"LUT4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 6 * cells.get("TRELLIS_DPR16X4", 0),
+# LUT4 sites a yosys ECP5 cell takes: a CCU2C carry cell two, a distributed RAM TRELLIS_DPR16X4 six (four RAM + two
+# write-port LUTs); PFUMX / L6MUX21 use none of their own
+LUT_SITES = {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 6}
+
+
+def yosys_resources(cells: dict) -> dict:
+    """Resources nextpnr will need at least, from yosys's cell counts by type.  The LUT4 figure equals nextpnr's
+    "Total LUT4s" before packing, which packing then raises by a few to 20 % (route-through LUTs)."""
+    return {"LUT4": sum(n * cells.get(kind, 0) for kind, n in LUT_SITES.items()),
             "FF": cells.get("TRELLIS_FF", 0), "MULT18X18D": cells.get("MULT18X18D", 0),
             "EBR": cells.get("DP16KD", 0)}
 
@@ -200,7 +203,7 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         r = tools.run("yosys", ["synth.ys"], tmp, "yosys.log")
         times["synth"] = round(r.seconds, 2)
         stat = json.loads((tmp / "stat.json").read_text())
-        estimate = _yosys_estimate(stat)
+        estimate = yosys_resources(stat.get("design", {}).get("num_cells_by_type", {}))
         _check_fit(estimate, p.resources, f"{p.name}", "yosys cell counts, before place and route")
 
         # ---- place and route ----
