@@ -27,7 +27,7 @@ from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
 from . import csim_pch
 from .base import Backend
 
-# -O1: as fast per image as -O2 on these designs (~5% slower) and ~0.8 s quicker to build.
+# -O1: within about 5 % of -O2 in images per second on these designs, and about 0.8 s quicker to build.
 # -Wno-unknown-pragmas: the `#pragma HLS` lines are for Vitis HLS; g++ rightly does not know them.
 CXX_FLAGS = ["-O1", "-std=c++14", "-fPIC", "-pthread", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas"]
 HEADER_DIR = "convflow_hls"       # the copy of hw/hls inside a generated project
