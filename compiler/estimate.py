@@ -30,8 +30,9 @@ from .ir.graph import Graph
 
 # ECP5 EBR block configurations (depth, width) of one 18 kbit block
 EBR_SHAPES = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
-# Where yosys's memory mapping (memory_libmap) puts a memory.  A ROM goes to block RAM when that is cheaper by
-# yosys's own costs (128 per EBR block against 1/16 per bit of logic; a tie stays in logic).  For a RAM the rule is
+# Where yosys's memory mapping (memory_libmap) puts a memory.  A ROM goes to block RAM when that is cheaper: 128 per
+# EBR block (the cost yosys's ECP5 block-RAM library gives) against 1/16 per bit of logic (our fit: it reproduces
+# every ROM placement seen; a tie stays in logic).  For a RAM the rule is
 # the one seen in synth_ecp5 results on 14 designs (distributed RAM otherwise): deep and at least 1 kbit, or not
 # shallow and at least 2 kbit.
 EBR_COST = 128
