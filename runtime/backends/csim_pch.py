@@ -24,6 +24,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from convflow.hw import user_cache_dir
+
 HEADER_NAME = "cf_csim_pch.h"
 # the headers every generated project includes (convflow.h and convflow_csim.cpp), parsed once here
 HEADER_TEXT = """// Precompiled for convflow's csim backend (runtime/backends/csim_pch.py); do not edit.
@@ -46,13 +48,6 @@ def is_gnu(compiler_version: str) -> bool:
     return "Free Software Foundation" in compiler_version and "clang" not in compiler_version.lower()
 
 
-def cache_root() -> Path:
-    base = os.environ.get("CONVFLOW_CACHE")
-    if base:
-        return Path(base) / "csim_pch"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "convflow" / "csim_pch"
-
-
 def header_key(cxx: str, compiler_version: str, flags, ap_types: Path) -> str:
     """Everything the precompiled header depends on: compiler, flags, header text and the ap_types contents."""
     digest = hashlib.sha256("\0".join([cxx, compiler_version, *flags, HEADER_TEXT]).encode())
@@ -70,7 +65,7 @@ class PrecompiledHeader:
         self.cxx = cxx
         self.flags = [*flags, *PCH_WARNING_FLAGS]
         self.ap_types = Path(ap_types)
-        self.root = Path(root) if root is not None else cache_root()
+        self.root = Path(root) if root is not None else user_cache_dir("csim_pch")
         self.include_dir = self.root / header_key(cxx, compiler_version, self.flags, self.ap_types)
         self._process = None
         self._staging = None

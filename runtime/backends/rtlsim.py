@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convflow.hw import user_cache_dir
 from convflow.hw.errors import ToolFailed, ToolMissing, UnsupportedOp
 
 from .base import Backend
@@ -154,10 +155,8 @@ RUNTIME_OBJECTS = ["verilated.o", "verilated_threads.o"]
 
 def _runtime_cache(root: Path) -> Path:
     """Where the compiled Verilator runtime library (the same for every model, ~15 s to build) is kept."""
-    base = os.environ.get("CONVFLOW_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "convflow")
     key = hashlib.sha256((str(root) + CXX_OPT + " ".join(VERILATOR_FLAGS)).encode()).hexdigest()[:16]
-    return Path(base) / "verilator_runtime" / key
+    return user_cache_dir("verilator_runtime") / key
 
 
 def _run(cmd, cwd, env, what, log_dir):
