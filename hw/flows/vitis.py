@@ -17,6 +17,8 @@ from pathlib import Path
 from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
 
 STEPS = ("csim", "csynth", "cosim", "export")
+# The Xilinx part a Vitis HLS project targets unless the user names one: the PYNQ-Z2's Zynq-7020.
+DEFAULT_PART = "xc7z020clg400-1"
 
 
 def _hls_dir(artifact_dir: Path) -> Path:

@@ -1,0 +1,84 @@
+"""What several sub-commands share: zoo models by name, and the inputs of run / verify."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from convflow.hw.errors import ConvflowError
+
+DEFAULT_ZOO_DIR = Path(os.environ.get("CONVFLOW_ZOO_DIR", "build/zoo"))
+
+
+def zoo_names() -> list:
+    from convflow.models.zoo import ZOO
+
+    return sorted(ZOO)
+
+
+def zoo_model_path(name: str, zoo_dir: Path, quick: bool = False, epochs=None, seed: int = 0) -> Path:
+    """The QONNX export of zoo model ``name`` under zoo_dir, training it first if it is not there yet."""
+    onnx_path = zoo_dir / name / f"{name}.onnx"
+    if not onnx_path.is_file():
+        from convflow.models.train import train
+
+        print(f"convflow: {name} is not trained in {zoo_dir}; training it now", file=sys.stderr)
+        train(name, str(zoo_dir / name), epochs=epochs, seed=seed, quick=quick)
+    return onnx_path
+
+
+def resolve_model(spec: str, zoo_dir: Path) -> Path:
+    """A model file path, or a zoo name."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    if spec in zoo_names():
+        return zoo_model_path(spec, zoo_dir)
+    raise ConvflowError(f"{spec}: neither a model file nor a zoo model (zoo: {', '.join(zoo_names())})")
+
+
+def zoo_of(model_path: Path):
+    """(zoo name, data set) when ``model_path`` is a zoo export, else (None, None)."""
+    try:
+        from convflow.models.zoo import ZOO
+    except ImportError:
+        return None, None
+    stem = model_path.stem
+    if stem in ZOO:
+        return stem, ZOO[stem].dataset
+    return None, None
+
+
+def add_input_args(parser) -> None:
+    parser.add_argument("--input", help=".npy batch (integers or floats), or .npz with x (and y labels)")
+    parser.add_argument("--count", type=int, help="number of inputs (default: all / 1000 random)")
+    parser.add_argument("--random", action="store_true", help="seeded random integers even if a data set is known")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Inputs for run/verify: an .npy/.npz file, a zoo model's test split, or seeded random integers."""
+    if getattr(args, "input", None):
+        path = Path(args.input)
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                x = data["x"]
+                y = data["y"] if "y" in data.files else None
+        else:
+            x, y = np.load(path, allow_pickle=False), None
+        return x[: args.count] if args.count else x, (y[: args.count] if (y is not None and args.count) else y), \
+            f"from {path}"
+    dataset = session.artifact.manifest.get("dataset")
+    if dataset and not getattr(args, "random", False):
+        from convflow.models.data import load_dataset
+
+        _, _, x_test, y_test = load_dataset(dataset)
+        n = args.count or len(x_test)
+        return x_test[:n], y_test[:n], f"{dataset} test split"
+    lo, hi = session.input_range
+    rng = np.random.default_rng(args.seed)
+    n = args.count or 1000
+    x = rng.integers(lo, hi + 1, size=(n,) + tuple(session.input_tensor.shape), dtype=np.int64)
+    return x, None, f"seeded random integers in [{lo}, {hi}], seed {args.seed}"
