@@ -1,14 +1,14 @@
 """`convflow compile`: model file -> artifact directory.
 
-load (qonnx clean-up) -> lower to the integer IR -> infer bit widths -> choose folding -> estimate -> write
-manifest.json, weights.npz, source.onnx (the cleaned source model, for the qonnx backend), hls/ and rtl/.
+load (qonnx clean-up) -> lower to the integer IR -> the passes of PASSES, in order -> choose folding -> the dataflow
+plan -> estimate -> write manifest.json, weights.npz, source.onnx (the cleaned source model, for the qonnx backend),
+hls/ and rtl/ (both printed from the one plan).
 The artifact is written into a temporary directory beside the target and moved into place only when complete,
 so a failed compile never leaves a half-written artifact.
 """
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import shutil
 import tempfile
@@ -16,40 +16,65 @@ from pathlib import Path
 
 import numpy as np
 
+from convflow.compiler.dataflow import build_plan
+from convflow.compiler.emit.hls import write_hls_project
+from convflow.compiler.emit.rtl import write_rtl
+from convflow.compiler.estimate import estimate as estimate_design
 from convflow.compiler.frontend.load import file_hash, load_model
 from convflow.compiler.frontend.lower import lower
 from convflow.compiler.ir.graph import Graph
-from convflow.compiler.ir.serialize import graph_to_dict, tensor_to_dict
+from convflow.compiler.ir.serialize import FORMAT_VERSION, MANIFEST, WEIGHTS, graph_to_dict, tensor_to_dict
+from convflow.compiler.passes.absorb_into_accumulator import absorb_into_accumulator
 from convflow.compiler.passes.choose_folding import choose_folding
+from convflow.compiler.passes.dequantize_output import dequantize_output
+from convflow.compiler.passes.flip_decreasing_channels import flip_decreasing_channels
 from convflow.compiler.passes.infer_bitwidths import infer_bitwidths
+from convflow.compiler.passes.requantize_to_thresholds import requantize_to_thresholds
+from convflow.hw import VERSION
 from convflow.hw.errors import UnsupportedOp
+from convflow.hw.flows.vitis import DEFAULT_PART
+# The passes from the lowered graph to the integer IR an artifact holds, in order (each: graph -> graph).
+PASSES = (
+    absorb_into_accumulator,     # exact float ops after a layer -> its integer bias and accumulator scale
+    flip_decreasing_channels,    # decreasing float paths -> negated channels
+    requantize_to_thresholds,    # every Requantize -> Threshold or Shift
+    dequantize_output,           # float ops after the last layer -> the output's scale and offset (host)
+    infer_bitwidths,             # every computed tensor -> the smallest type holding its range
+)
 
-FORMAT_VERSION = 1
-CONVFLOW_VERSION = "0.1.0"
-DEFAULT_PART = "xc7z020clg400-1"
 
-
-def import_model(source, name: str | None = None, float_input=None) -> Graph:
-    """Model file (or onnx.ModelProto) -> integer IR graph with bit widths (no folding yet)."""
+def import_model(source, name: str | None = None, float_input=None) -> tuple:
+    """Model file (or onnx.ModelProto) -> (integer IR graph with bit widths, no folding yet; the cleaned QONNX
+    model it came from)."""
     model = load_model(source)
     name = name or (Path(source).stem if isinstance(source, (str, Path)) else "model")
     graph = lower(model, name, float_input)
-    graph = infer_bitwidths(graph)
-    graph.meta["source_onnx"] = model
+    for compile_pass in PASSES:
+        graph = compile_pass(graph)
     if isinstance(source, (str, Path)):
         graph.meta["source_path"] = Path(source).name     # named in generated files' banners
-    return graph
+    return graph, model
 
 
-def _optional_emitter(module: str, function: str):
-    """The emitter function, or None while that backend is not part of this build."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return getattr(mod, function)
+def emit_sources(graph: Graph, out_dir, plan, part: str = DEFAULT_PART, keys=("hls", "rtl")) -> tuple:
+    """Print ``plan`` (None: it could not be built; the last note says why) into out_dir/hls and out_dir/rtl.
+    Returns ({key: folder}, {key: why not}) -- one backend not covering a layer does not stop the others: the
+    artifact records why, and that backend's Session raises the message."""
+    printers = {"hls": lambda folder: write_hls_project(graph, folder, part=part, model_name=graph.name, plan=plan),
+                "rtl": lambda folder: write_rtl(graph, folder, model_name=graph.name, plan=plan)}
+    sources, unavailable = {}, {}
+    for key in keys:
+        if plan is None:
+            unavailable[key] = graph.meta["notes"][-1]
+            continue
+        try:
+            printers[key](Path(out_dir) / key)
+            sources[key] = key
+        except UnsupportedOp as exc:
+            shutil.rmtree(Path(out_dir) / key, ignore_errors=True)
+            unavailable[key] = str(exc)
+            graph.meta["notes"].append(f"no {key} sources: {exc}")
+    return sources, unavailable
 
 
 def layer_table(graph: Graph, estimate: dict | None) -> list:
@@ -73,43 +98,28 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
     """Compile ``source`` into the artifact directory ``out_dir`` (replaced if it exists).  Returns its path.
     ``dataset`` names the bundled data set the model was trained on (run/verify then default to its test split)."""
     out_dir = Path(out_dir)
-    graph = import_model(source, name, float_input)
-    source_onnx = graph.meta.pop("source_onnx")
+    graph, source_onnx = import_model(source, name, float_input)
     choose_folding(graph, target_cycles, folding)
-    estimate_fn = _optional_emitter("convflow.compiler.estimate", "estimate")
-    estimate = None
-    if estimate_fn:
-        try:
-            estimate = estimate_fn(graph)
-        except UnsupportedOp as exc:
-            graph.meta.setdefault("notes", []).append(f"no cycle/resource estimate: {exc}")
+    notes = graph.meta.setdefault("notes", [])
+    try:
+        plan = build_plan(graph)
+    except UnsupportedOp as exc:
+        plan = None
+        notes.append(f"no hardware plan: {exc}")
+    estimate = estimate_design(graph, plan=plan) if plan is not None else None
+    keys = [key for key, wanted in (("hls", emit_hls), ("rtl", emit_rtl)) if wanted]
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        sources = {"source_onnx": "source.onnx"}
-        unavailable = {}
         source_onnx.save(str(staging / "source.onnx"))
-        emitters = [("hls", emit_hls, "convflow.compiler.emit.hls", "write_hls_project", {"part": part}),
-                    ("rtl", emit_rtl, "convflow.compiler.emit.rtl", "write_rtl", {})]
-        for key, wanted, module, function, extra in emitters:
-            emit = _optional_emitter(module, function) if wanted else None
-            if emit is None:
-                continue
-            try:
-                emit(graph, staging / key, model_name=graph.name, **extra)
-                sources[key] = key
-            except UnsupportedOp as exc:
-                # one backend not covering a layer must not stop the others: the artifact says why, and
-                # that backend's Session raises this message
-                shutil.rmtree(staging / key, ignore_errors=True)
-                unavailable[key] = str(exc)
-                graph.meta.setdefault("notes", []).append(f"no {key} sources: {exc}")
+        sources, unavailable = emit_sources(graph, staging, plan, part, keys)
+        sources["source_onnx"] = "source.onnx"
         desc, arrays = graph_to_dict(graph)
-        np.savez(staging / "weights.npz", **arrays)
+        np.savez(staging / WEIGHTS, **arrays)
         manifest = {
             "format_version": FORMAT_VERSION,
-            "convflow_version": CONVFLOW_VERSION,
+            "convflow_version": VERSION,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "model": graph.name,
             "source": {"path": str(source) if isinstance(source, (str, Path)) else None,
@@ -121,13 +131,13 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "target_cycles": graph.meta.get("target_cycles"),
             "layers": layer_table(graph, estimate),
             "estimate": estimate,
-            "notes": graph.meta.get("notes", []),
-            "weights": "weights.npz",
+            "notes": notes,
+            "weights": WEIGHTS,
             "sources": sources,
             "sources_unavailable": unavailable,
             "graph": desc,
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)

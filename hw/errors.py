@@ -28,3 +28,7 @@ class ToolFailed(ConvflowError):
 
 class DesignDoesNotFit(ConvflowError):
     """A design needs more resources than the target device has."""
+
+
+class FoldingError(UnsupportedOp):
+    """A PE / SIMD folding the hardware cannot implement (PE must divide a layer's outputs, SIMD its inputs)."""

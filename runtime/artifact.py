@@ -9,12 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from convflow.compiler.ir.graph import Graph
-from convflow.compiler.ir.serialize import graph_from_dict
+from convflow.compiler.ir.serialize import FORMAT_VERSION, MANIFEST, WEIGHTS, graph_from_dict
 from convflow.hw.errors import ArtifactError
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-WEIGHTS = "weights.npz"
 
 
 @dataclass

@@ -42,7 +42,7 @@ class Session:
 
     @property
     def input_quantizer(self) -> InputQuantizer:
-        return InputQuantizer.from_dict(self.graph.meta["input_quantizer"])
+        return self.graph.host.input.quantizer
 
     @property
     def input_range(self) -> tuple:

@@ -114,6 +114,25 @@ def residual_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
     return b.model([1, 4, 6, 6], out, [1, 3], "residual")
 
 
+def concat_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
+    """x(1,3,8,8) -> Quant u8 -> Conv1x1 -> Relu -> Quant u4 (a) -> [Conv3x3 pad1 -> Relu -> Quant u4 (b)]
+    -> Concat(a, b) on channels (an Inception / DenseNet join; both share one scale) -> Conv1x1 -> Relu -> Quant u4
+    -> GlobalAveragePool -> Quant -> Flatten -> MatMul -> out"""
+    b = Builder(seed, name_prefix)
+    x = b.quant("x", np.float32(2.0 ** -8), 8, signed=False)
+    a = b.node("Conv", [x, b.qweights((4, 3, 1, 1), 4)], kernel_shape=[1, 1])
+    a = b.quant(b.node("Relu", [a]), np.float32(2.0 ** -3), 4, signed=False)
+    c = b.node("Conv", [a, b.qweights((6, 4, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    c = b.quant(b.node("Relu", [c]), np.float32(2.0 ** -3), 4, signed=False)
+    j = b.node("Concat", [a, c], axis=1)
+    m = b.node("Conv", [j, b.qweights((8, 10, 1, 1), 4)], kernel_shape=[1, 1])
+    m = b.quant(b.node("Relu", [m]), np.float32(2.0 ** -2), 4, signed=False)
+    g = b.quant(b.node("GlobalAveragePool", [m]), np.float32(2.0 ** -4), 8, signed=False)
+    f = b.node("Flatten", [g], axis=1)
+    out = b.node("MatMul", [f, b.qweights((8, 4), 4)])
+    return b.model([1, 3, 8, 8], out, [1, 4], "concat")
+
+
 def non_monotonic_model() -> onnx.ModelProto:
     """Dense -> Relu -> Mul(-1) -> Relu -> Quant: the float path is not monotonic in the accumulator... after
     the first Relu it is flat then decreasing, which thresholds cannot express when followed by a second

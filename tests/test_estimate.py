@@ -8,7 +8,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "rtl"))
 from rtl_graphs import GraphBuilder, artifact_for, lenet, random_inputs  # noqa: E402
 
-from convflow.compiler.estimate import estimate, memory_cost  # noqa: E402
+from convflow.compiler.dataflow.memory import memory_cost  # noqa: E402
+from convflow.compiler.estimate import estimate  # noqa: E402
 from convflow.compiler.ir.graph import IntType  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from convflow.runtime import Session
 from convflow.runtime.verify import verify
 
 from conftest import JET, QKERAS_3LAYER, TFC
-from qonnx_builders import conv_bn_model, non_monotonic_model, residual_model, unsupported_op_model
+from qonnx_builders import concat_model, conv_bn_model, non_monotonic_model, residual_model, unsupported_op_model
 
 
 def assert_bit_exact(artifact, inputs, labels=None):
@@ -78,7 +78,7 @@ def test_qkeras_3layer_equals_keras_and_qonnx(compiled):
     assert np.array_equal(keras_out / session.output_tensor.scale, expected)
 
 
-@pytest.mark.parametrize("builder", [conv_bn_model, residual_model])
+@pytest.mark.parametrize("builder", [conv_bn_model, residual_model, concat_model])
 def test_hand_built_models(builder, tmp_path):
     artifact = compile_model(builder(seed=5), tmp_path / "a", name=builder.__name__)
     session = Session(artifact)
@@ -141,3 +141,25 @@ def test_unquantised_weights_are_refused(tmp_path):
     model.graph.node.remove(quant)
     with pytest.raises(UnsupportedOp, match="not quantised"):
         compile_model(model, tmp_path / "a")
+
+
+def test_artifact_with_the_host_interface_in_meta_still_loads(tmp_path):
+    """Artifacts written before the host interface became a record kept it as keys of the graph's meta; they load
+    and run the same."""
+    import json
+
+    artifact = compile_model(conv_bn_model(seed=2), tmp_path / "a", name="cbn")
+    session = Session(artifact)
+    x = np.random.default_rng(3).normal(size=(50, 3, 8, 8)).astype(np.float32)
+    want = session.run(x)
+    manifest_path = artifact / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    host = manifest["graph"].pop("host")
+    manifest["graph"]["meta"].update({
+        "input_quantizer": host["input"]["quantizer"], "source_input_shape": host["input"]["source_shape"],
+        "source_to_ir": {"onnx_shape": host["input"]["onnx_shape"], "perm": host["input"]["perm"]},
+        "source_output": host["output"]["source_output"], "source_int_tap": host["output"]["tap"]})
+    manifest_path.write_text(json.dumps(manifest))
+    legacy = Session(artifact)
+    assert np.array_equal(legacy.run(x), want)
+    assert np.array_equal(Session(artifact, "qonnx").run(legacy.quantize_input(x)), want)

@@ -12,7 +12,7 @@ from convflow.compiler.ir.interpret import run_graph
 from convflow.hw.errors import ToolMissing
 from convflow.runtime.backends.csim import CsimBackend
 
-from hls.graphs import Builder, lenet, mlp, resnet_block
+from hls.graphs import Builder, branches, lenet, mlp, resnet_block
 from hls.toolchain import compile_cpp, make_artifact, toolchain
 
 
@@ -114,6 +114,12 @@ def hostile_names_graph():
         if graph.output == old:
             graph.output = tensor_name
     return graph
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_branches_joined_by_add_and_concat(tmp_path, seed):
+    """Forks into convolution branches, an Add of two convolutions, a three-way Concat: csim equals the reference."""
+    check_csim(branches(seed), tmp_path, 300, seed=seed)
 
 
 def test_hostile_names(tmp_path):

@@ -113,3 +113,38 @@ def test_serialise_round_trip():
     x = rng.integers(-8, 8, size=(4, 5, 5, 2))
     assert np.array_equal(run_graph(g, x), run_graph(back, x))
     assert back.nodes[0].pe == 2 and back.nodes[0].pads == (1, 1, 1, 1) and back.nodes[0].name == "conv */ weird"
+
+
+def test_concat_kernel_range_and_round_trip():
+    """Concat joins channels in input order; its range rule is the union of the inputs'; it survives serialising."""
+    from convflow.compiler.ir.graph import Concat
+    from convflow.compiler.numerics.ranges import node_range
+
+    rng = np.random.default_rng(4)
+    x = rng.integers(-8, 8, size=(5, 3, 3, 2))
+    nodes = [Shift("s", ["in"], "s", shift=1, lo=-2, hi=3), Concat("cat", ["in", "s", "in"], "cat")]
+    g = chain_graph(nodes, [(3, 3, 2), (3, 3, 2), (3, 3, 6)])
+    got = run_graph(g, x)
+    half = np.clip(round_half_even_shift(x, 1), -2, 3)
+    assert np.array_equal(got, np.concatenate([x, half, x], axis=-1))
+    assert node_range(nodes[1], g, {"in": (-8, 7), "s": (-2, 3)}) == (-8, 7)
+    desc, arrays = graph_to_dict(g)
+    assert np.array_equal(run_graph(graph_from_dict(desc, arrays), x), got)
+
+
+def test_requantize_is_the_source_models_float_path():
+    """The lowering's Requantize node evaluates its float ops and quantiser exactly as floatops does, per channel,
+    and no artifact can hold one (passes must replace it)."""
+    from convflow.compiler.ir.floatops import F32, FloatOp, Quantizer, apply_chain
+    from convflow.compiler.ir.graph import Requantize
+
+    q = Quantizer("quant", np.asarray([0.5, 0.25], F32), bits=3, signed=True)
+    ops = [FloatOp("add", np.asarray([0.1, -0.3], F32)), FloatOp("relu")]
+    node = Requantize("rq", ["in"], "rq", ops=ops, quantizer=q)
+    g = chain_graph([node], [(4, 2), (4, 2)])
+    g.tensors["in"].scale = np.asarray([0.125, 0.5])
+    x = np.random.default_rng(5).integers(-8, 8, size=(6, 4, 2))
+    want = q.levels(apply_chain(ops, (x * np.array([0.125, 0.5])).astype(F32)))
+    assert np.array_equal(run_graph(g, x), want)
+    with pytest.raises(TypeError, match="cannot be stored"):
+        graph_to_dict(g)

@@ -4,11 +4,12 @@ import pytest
 
 from convflow.compiler.ir.floatops import F32, FloatOp, Quantizer, apply_chain
 from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType, Tensor, Threshold
-from convflow.compiler.passes.absorb_scales import absorb_leading_ops, is_power_of_two
-from convflow.compiler.passes.choose_folding import choose_folding, mvu_cycles, mvu_shape
-from convflow.compiler.passes.fold_batchnorm import fold_batchnorm
+from convflow.compiler.dataflow.mvu import mvu_cycles, mvu_shape
+from convflow.compiler.numerics.absorb import absorb_leading_ops, is_power_of_two
+from convflow.compiler.numerics.batchnorm import fold_batchnorm
+from convflow.compiler.numerics.thresholds import apply_thresholds, as_shift, derive_thresholds, shift_thresholds
+from convflow.compiler.passes.choose_folding import choose_folding
 from convflow.compiler.passes.infer_bitwidths import infer_bitwidths
-from convflow.compiler.passes.requantize import apply_thresholds, as_shift, derive_thresholds, shift_thresholds
 from convflow.hw.errors import ModelError, UnsupportedOp
 
 
@@ -162,3 +163,90 @@ def test_choose_folding_meets_target_and_respects_divisors():
     assert (conv.pe, conv.simd) == (2, 1)
     with pytest.raises(ModelError, match="must divide"):
         choose_folding(g, overrides={"conv": (3, 1)})
+
+
+# ------------------------------------------------------------------ the passes from the lowered graph to the IR
+def requantize_graph(bias_add, gammas, q_scale=0.25):
+    """in (int4) -> Dense 6 -> Requantize(add bias_add, BatchNorm-like mul, relu, Quant u3): the lowering's form."""
+    from convflow.compiler.ir.graph import Requantize
+
+    rng = np.random.default_rng(11)
+    w = rng.integers(-4, 5, size=(6, 4))
+    dense = Dense("fc", ["in"], "acc", weights=w, bias=np.zeros(4, np.int64))
+    ops = [FloatOp("add", np.asarray(bias_add, F32)), FloatOp("mul", np.asarray(gammas, F32)), FloatOp("relu")]
+    rq = Requantize("act", ["acc"], "out", ops=ops, quantizer=Quantizer("quant", np.asarray(q_scale, F32), bits=3,
+                                                                        signed=False), source="node 'act'")
+    tensors = {"in": Tensor("in", (6,), IntType(4, True), np.asarray(0.5)),
+               "acc": Tensor("acc", (4,), IntType(32, True), np.asarray(0.125)),
+               "out": Tensor("out", (4,), IntType(3, False), np.asarray(q_scale))}
+    return Graph("rq", tensors, [dense, rq], "in", "out")
+
+
+def test_absorb_into_accumulator_moves_exact_bias_and_keeps_the_numbers():
+    from convflow.compiler.ir.interpret import run_graph
+    from convflow.compiler.passes.absorb_into_accumulator import absorb_into_accumulator
+
+    g = requantize_graph(bias_add=[0.25, -0.5, 0.375, 1.0], gammas=[1.5, 0.75, 2.0, 1.0])
+    x = np.random.default_rng(1).integers(-8, 8, size=(4000, 6))
+    before = run_graph(g, x)
+    absorb_into_accumulator(g)
+    assert np.array_equal(g.nodes[0].bias, [2, -4, 3, 8])       # 0.25 / 0.125 ... whole accumulator units
+    assert [op.kind for op in g.nodes[1].ops] == ["mul", "relu"]
+    assert np.array_equal(run_graph(g, x), before)
+    # a bias that is not a whole number of accumulator units stays in the float path
+    g = requantize_graph(bias_add=[0.1, 0, 0, 0], gammas=[1, 1, 1, 1])
+    absorb_into_accumulator(g)
+    assert [op.kind for op in g.nodes[1].ops] == ["add", "mul", "relu"]
+
+
+def test_flip_and_thresholds_passes_equal_the_float_path_exactly():
+    """Negative gammas: the flip pass negates those channels, the threshold pass then derives exact thresholds;
+    every integer input gives the same outputs as the lowering's float Requantize node."""
+    from convflow.compiler.ir.interpret import run_graph
+    from convflow.compiler.passes.flip_decreasing_channels import flip_decreasing_channels
+    from convflow.compiler.passes.requantize_to_thresholds import requantize_to_thresholds
+
+    g = requantize_graph(bias_add=[0.3, -0.2, 0.1, 0.0], gammas=[-1.5, 0.75, -2.0, 1.0])
+    x = np.random.default_rng(2).integers(-8, 8, size=(5000, 6))
+    before = run_graph(g, x)
+    flip_decreasing_channels(g)
+    assert np.array_equal(np.sign(g.tensors["acc"].scale), [-1, 1, -1, 1])
+    assert np.array_equal(run_graph(g, x), before)
+    requantize_to_thresholds(g)
+    assert isinstance(g.nodes[1], Threshold)
+    assert np.array_equal(run_graph(g, x), before)
+
+
+def test_requantize_of_a_power_of_two_ratio_becomes_a_shift():
+    from convflow.compiler.ir.graph import Requantize, Shift
+    from convflow.compiler.ir.interpret import run_graph
+    from convflow.compiler.passes.requantize_to_thresholds import requantize_to_thresholds
+
+    q = Quantizer("quant", np.asarray(1.0, F32), bits=4, signed=True)
+    g = Graph("sh", {"in": Tensor("in", (3,), IntType(8, True), np.asarray(0.125)),
+                     "out": Tensor("out", (3,), IntType(4, True), np.asarray(1.0))},
+              [Requantize("q", ["in"], "out", ops=[], quantizer=q)], "in", "out")
+    x = np.arange(-128, 128)[:, None].repeat(3, 1)
+    before = run_graph(g, x)
+    requantize_to_thresholds(g)
+    assert isinstance(g.nodes[0], Shift) and g.nodes[0].shift == 3
+    assert np.array_equal(run_graph(g, x), before)
+
+
+def test_dequantize_output_turns_the_float_tail_into_scale_and_offset():
+    from convflow.compiler.ir.floatops import InputQuantizer
+    from convflow.compiler.ir.host import HostInput, HostInterface, HostOutput, IntTap
+    from convflow.compiler.passes.dequantize_output import dequantize_output
+
+    g = requantize_graph(bias_add=[0, 0, 0, 0], gammas=[1, 1, 1, 1])
+    g.nodes.pop()
+    g.output = "acc"
+    tail = [FloatOp("mul", np.asarray([2.0, 3.0, 0.5, 1.0], F32)), FloatOp("sub", np.asarray(0.25, F32))]
+    host_in = HostInput(InputQuantizer([], Quantizer("quant", np.asarray(0.5, F32), bits=4)), (6,), (6,))
+    g.host = HostInterface(host_in, HostOutput("y", IntTap("acc_onnx", [0, 1]), pending_ops=tail,
+                                               pending_taps=[None, "y"], pending_names=["Mul_0", "Sub_0"]))
+    dequantize_output(g)
+    t = g.tensors["acc"]
+    assert np.allclose(t.scale, 0.125 * np.array([2.0, 3.0, 0.5, 1.0])) and np.allclose(t.offset, -0.25)
+    assert g.host.output.tap.scale == 0.125 and not g.host.output.pending_ops
+    assert "Mul_0, Sub_0" in g.meta["notes"][-1]

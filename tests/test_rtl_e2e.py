@@ -149,3 +149,23 @@ def test_compiled_residual_qonnx_model(tmp_path):
         assert any(s["kind"] == "cf_add" for s in session.backend.desc["stages"])
         x = random_inputs(session.graph, 1000, seed=9)
         assert np.array_equal(session.run(x), run_graph(session.graph, x))
+
+
+@needs_verilator
+def test_compiled_concat_qonnx_model(tmp_path):
+    """A QONNX model with a Concat of a tensor and a convolution of it, through the real frontend: the reference
+    equals the QONNX execution, and csim and rtlsim (under back-pressure) equal the reference."""
+    from qonnx_builders import concat_model
+
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime import Session
+    from convflow.runtime.verify import verify
+
+    art = compile_model(concat_model(seed=2), tmp_path / "art", name="concat")
+    with Session(art, "reference") as session:
+        x = random_inputs(session.graph, 400, seed=4)
+    expected, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
+    assert len(np.unique(expected)) > 10
+    kinds = {s["kind"] for s in json.loads((art / "rtl" / "accel.json").read_text())["stages"]}
+    assert {"cf_concat", "cf_fork"} <= kinds

@@ -1,9 +1,10 @@
-"""The HLS emitter: an IR graph -> a complete Vitis HLS project of the streaming dataflow accelerator.
+"""The HLS printer of the dataflow plan: a complete Vitis HLS project of the streaming dataflow accelerator.
 
-``write_hls_project(graph, out_dir, part=..., model_name=...)`` writes into ``out_dir``:
+``write_hls_project(graph, out_dir, part=..., model_name=...)`` prints the plan (dataflow/: the same stages, lanes,
+width converters, forks and FIFO depths the RTL printer instantiates) into ``out_dir``:
 
     <top>.h             stream / element types of every tensor, the top function's declaration
-    <top>.cpp           the top function: ``#pragma HLS DATAFLOW``, one stage per IR node, hls::stream between them
+    <top>.cpp           the top function: ``#pragma HLS DATAFLOW``, one call per plan stage, hls::stream between them
     weights/<layer>.h   weights, biases and thresholds as constant arrays: ap_int of exactly their widths for
                         synthesis; for C simulation the same values in C integers (see _Project.weight_array)
     <top>_tb.cpp        C++ testbench: reads inputs from a file, writes outputs, compares with expected outputs
@@ -13,36 +14,42 @@
     build_prj.tcl       vitis_hls script: csim, csynth, cosim, export IP for the named part
     convflow_hls/       a copy of convflow's header library (hw/hls), so the project builds on its own
 
-The stages come from hw/hls (header-only, ``namespace cf``).  A tensor travels as a stream of ``cf::vec<T, L>``
-words in NHWC order, T the tensor's IR type and L (lanes) dividing its channel count; the emitter inserts width
-converters where a consumer wants another L (an MVU reads SIMD lanes and writes PE lanes) and forks where a tensor
-has two readers (residual blocks).  The top function's AXI-Stream ports carry one element per beat.
+The stages come from hw/hls (header-only, ``namespace cf``); STAGES below holds each plan stage's call.  A tensor
+travels as a stream of ``cf::vec<T, L>`` words in NHWC order, T the tensor's IR type and L the plan's lanes.  The
+static files (testbench, csim entry, Tcl) are templates under hw/templates.
 
 Exactness: stream element types are the IR's types.  Internal accumulators are sized here from the operands'
 ranges (never smaller than the IR type), so partial sums cannot wrap whatever order the folding adds them in.
 """
 from __future__ import annotations
 
-import math
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from convflow.compiler.ir.graph import (Add, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool,
-                                        Threshold)
-from convflow.hw import HLS_DIR
-from convflow.hw.errors import ModelError, UnsupportedOp
+from convflow.compiler.dataflow import Plan, Stream, build_plan
+from convflow.compiler.dataflow.activation import ShiftUnit, ThresholdUnit
+from convflow.compiler.dataflow.add import AddUnit
+from convflow.compiler.dataflow.concat import ConcatUnit
+from convflow.compiler.dataflow.mvu import DepthwiseUnit, MatrixVectorUnit
+from convflow.compiler.dataflow.plumbing import StreamFork, WidthConverter
+from convflow.compiler.dataflow.window import PoolUnit, SlidingWindowGen
+from convflow.compiler.ir.graph import Graph, IntType
+from convflow.hw import HLS_DIR, HLS_PROJECT_HEADER_DIR, render_template
+from convflow.hw.errors import ConvflowError, ModelError
+from convflow.hw.flows.vitis import DEFAULT_PART
 
 from .names import c_string, comment_safe, sanitize_identifier
 
-DEFAULT_PART = "xc7z020clg400-1"      # PYNQ-Z2
 DEFAULT_CLOCK_NS = 10.0
-HEADER_DIR = "convflow_hls"
 TB_INPUTS = 8
 
 # Names the generated code defines itself; no sanitised model name may take them.
 _FIXED_NAMES = ("in_stream", "out_stream", "in_port_t", "out_port_t", "IN_ELEMS", "OUT_ELEMS")
+# what a Xilinx part name may hold (it lands in the Tcl script)
+_PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 
 
 def ctype(t: IntType) -> str:
@@ -82,7 +89,7 @@ def _array_text(values: np.ndarray, indent: int = 0) -> str:
 
 
 class _Project:
-    """Collects the pieces of the generated project while walking the graph once."""
+    """Collects the pieces of the generated project while printing the plan once."""
 
     def __init__(self, graph: Graph, model_name: str):
         self.graph = graph
@@ -95,8 +102,7 @@ class _Project:
         self.body_lines: list = []
         self.weight_files: dict = {}      # relative path -> text
         self.type_of: dict = {}           # tensor name -> C type name
-        self.pending: dict = {}           # tensor name -> [(stream, lanes)], one entry per remaining reader
-        self.stream_count = 0
+        self.var_of: dict = {}            # plan Stream -> its hls::stream variable
 
     # --- names, types, streams ---------------------------------------------------------------------------
     def name(self, text: str) -> str:
@@ -116,11 +122,19 @@ class _Project:
         self.type_lines.append(f"typedef {ctype(t)} {type_name};  // {why}")
         return type_name
 
-    def stream(self, label: str, elem_type: str, lanes: int, depth: int = 2) -> str:
+    def declare(self, stream: Stream, label: str) -> str:
+        """The hls::stream variable of a plan stream, with the plan's FIFO depth."""
         var = self.name(f"s_{label}")
-        self.decl_lines.append(f"hls::stream<cf::vec<{elem_type}, {lanes}> > {var}({c_string(var)});")
-        self.decl_lines.append(f"#pragma HLS STREAM variable = {var} depth = {max(2, int(depth))}")
+        self.decl_lines.append(f"hls::stream<{self.word(stream)} > {var}({c_string(var)});")
+        self.decl_lines.append(f"#pragma HLS STREAM variable = {var} depth = {max(2, int(stream.fifo_depth))}")
+        self.var_of[stream] = var
         return var
+
+    def word(self, stream: Stream) -> str:
+        return f"cf::vec<{self.tensor_type(stream.tensor)}, {stream.lanes}>"
+
+    def var(self, stream: Stream) -> str:
+        return self.var_of[stream]
 
     def config(self, label: str, fields: dict) -> str:
         struct = self.name(label)
@@ -135,46 +149,6 @@ class _Project:
 
     def elems(self, tensor_name: str) -> int:
         return int(np.prod(self.graph.tensors[tensor_name].shape))
-
-    # --- producing and consuming tensors -----------------------------------------------------------------
-    def produce(self, tensor_name: str, stream: str, lanes: int) -> None:
-        """Register the stream holding ``tensor_name``; fork it when several stages read the tensor."""
-        readers = sum(n.inputs.count(tensor_name) for n in self.graph.nodes)
-        if tensor_name == self.graph.output:
-            readers += 1
-        if readers == 0:
-            raise ModelError(f"tensor {tensor_name!r} is computed but never read; run the clean-up passes")
-        copies = [stream]
-        if readers > 1:
-            words = self.elems(tensor_name) // lanes
-            word = f"cf::vec<{self.tensor_type(tensor_name)}, {lanes}>"
-            self.emit(f"// fork: '{comment_safe(tensor_name)}' is read by {readers} stages")
-            copies = []
-            source = stream
-            for k in range(readers - 1):
-                a = self.stream(f"{tensor_name}_copy{k}", self.tensor_type(tensor_name), lanes, depth=words)
-                b = self.stream(f"{tensor_name}_rest{k}", self.tensor_type(tensor_name), lanes, depth=words)
-                self.emit(f"cf::fork2<{word}, {words}>({source}, {a}, {b});")
-                copies.append(a)
-                source = b
-            copies.append(source)
-            self.emit()
-        self.pending[tensor_name] = [(s, lanes) for s in copies]
-
-    def consume(self, tensor_name: str, lanes: int = None) -> tuple:
-        """A stream of ``tensor_name`` for one reader, converted to ``lanes`` lanes if given.  -> (stream, lanes)"""
-        stream, have = self.pending[tensor_name].pop(0)
-        if lanes is None or lanes == have:
-            return stream, have
-        elem = self.tensor_type(tensor_name)
-        elems = self.elems(tensor_name)
-        steps = [lanes] if (have % lanes == 0 or lanes % have == 0) else [math.gcd(have, lanes), lanes]
-        for step in steps:
-            out = self.stream(f"{tensor_name}_x{step}", elem, step)
-            self.emit(f"cf::convert_width<{elem}, {have}, {step}, {elems}>({stream}, {out});  "
-                      f"// width: {have} -> {step} lanes")
-            stream, have = out, step
-        return stream, have
 
     # --- weights -----------------------------------------------------------------------------------------
     def weight_array(self, label: str, layer: str, t: IntType, values: np.ndarray, what: str) -> tuple:
@@ -210,12 +184,6 @@ class _Project:
         return var, type_name
 
 
-def _fits(value, lanes_name: str, node) -> None:
-    if value[0] % value[1] != 0:
-        raise ModelError(f"layer {node.name!r}: {lanes_name}={value[1]} does not divide {value[0]}; "
-                         "choose a folding that divides the channel counts")
-
-
 def _mvu_acc_type(x_type: IntType, weights: np.ndarray, bias: np.ndarray, out_type: IntType) -> IntType:
     """A type for every partial sum of bias + sum x*w, whatever order the terms are added in."""
     x_abs = max(abs(x_type.min), abs(x_type.max))
@@ -224,221 +192,156 @@ def _mvu_acc_type(x_type: IntType, weights: np.ndarray, bias: np.ndarray, out_ty
     return _widest(IntType.for_range(-bound, bound), out_type)
 
 
-def _range_type(values: np.ndarray) -> IntType:
-    values = np.asarray(values)
-    if values.size == 0:
-        return IntType(1, False)
-    return IntType.for_range(int(values.min()), int(values.max()))
+
+# ----------------------------------------------------------------------------------------------- stage calls
+def _layer(stage) -> str:
+    return comment_safe(stage.node.name) if stage.node is not None else ""
 
 
-def _emit_conv(p: _Project, node: Conv2D) -> None:
-    g = p.graph
-    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
-    (ih, iw, cin), (oh, ow, cout) = x.shape, y.shape
-    kh, kw = node.kernel
-    simd, pe = int(node.simd), int(node.pe)
-    _fits((cin, simd), "simd", node)
-    _fits((cout, pe), "pe", node)
-    stream_in, lanes_in = p.consume(node.inputs[0])
-    t_in, t_out = p.tensor_type(node.inputs[0]), p.tensor_type(node.output)
-    label = f"{node.name}"
-    p.emit(f"// Conv2D '{comment_safe(node.name)}': {kh}x{kw} stride {tuple(node.stride)} pads {tuple(node.pads)}"
-           f"{' depthwise' if node.depthwise else ''}, {cin} -> {cout} channels, PE={pe} SIMD={simd}")
-    swg = p.config(f"{label}_swg_cfg", {
-        "IFM_H": ("unsigned", ih), "IFM_W": ("unsigned", iw), "C": ("unsigned", cin),
-        "K_H": ("unsigned", kh), "K_W": ("unsigned", kw), "S_H": ("unsigned", node.stride[0]),
-        "S_W": ("unsigned", node.stride[1]), "PAD_T": ("unsigned", node.pads[0]), "PAD_L": ("unsigned", node.pads[1]),
-        "OFM_H": ("unsigned", oh), "OFM_W": ("unsigned", ow), "IN_L": ("unsigned", lanes_in),
-        "OUT_L": ("unsigned", simd), "PAD_VALUE": ("long long", _literal(node.pad_value))})
-    windows = p.stream(f"{label}_windows", t_in, simd)
-    p.emit(f"cf::sliding_window<{swg}, {t_in}>({stream_in}, {windows});")
-    out = p.stream(label, t_out, pe)
-    x_type, y_type = x.dtype, y.dtype
-    if node.depthwise:
-        if cin != cout or node.weights.shape[2] != 1:
-            raise UnsupportedOp(f"layer {node.name!r}: depthwise convolution with {cin} inputs and {cout} outputs "
-                                "(a channel multiplier) is not supported by the HLS backend")
-        w = node.weights[:, :, 0, :].reshape(kh * kw, cout)
-        bias = node.bias.reshape(cout)
-        acc = _mvu_acc_type(x_type, w, bias, y_type)
-        tw, tb = _range_type(w), _range_type(bias)
-        wv, _ = p.weight_array(f"{label}_weights", node.name, tw, w, "depthwise weights [ky*KW+kx][c]")
-        bv, _ = p.weight_array(f"{label}_bias", node.name, tb, bias, "bias [c]")
-        cfg = p.config(f"{label}_cfg", {"KK": ("unsigned", kh * kw), "C": ("unsigned", cout),
-                                       "SIMD": ("unsigned", simd), "PE": ("unsigned", pe),
-                                       "VECTORS": ("unsigned", oh * ow)})
-        ta = p.extra_type(f"{label}_acc_t", acc, f"accumulator of '{comment_safe(node.name)}'")
-        p.emit(f"cf::depthwise_vector<{cfg}, {t_in}, {ctype(tw)}, {ctype(tb)}, {ta}, {t_out}>"
-               f"({windows}, {out}, {wv}, {bv});")
+def _print_width_converter(p: _Project, stage: WidthConverter) -> None:
+    src, dst = stage.input, stage.output
+    elem = p.tensor_type(src.tensor)
+    p.emit(f"cf::convert_width<{elem}, {src.lanes}, {dst.lanes}, {src.elems}>({p.var(src)}, {p.var(dst)});  "
+           f"// width: {src.lanes} -> {dst.lanes} lanes ({comment_safe(stage.label)})")
+
+
+def _print_fork(p: _Project, stage: StreamFork) -> None:
+    src = stage.input
+    a, b = stage.outputs
+    p.emit(f"// fork: '{comment_safe(src.tensor)}' goes to two readers")
+    p.emit(f"cf::fork2<{p.word(src)}, {src.words}>({p.var(src)}, {p.var(a)}, {p.var(b)});")
+
+
+def _print_sliding_window(p: _Project, stage: SlidingWindowGen) -> None:
+    (kh, kw), (sh, sw), pads = stage.kernel, stage.stride, stage.pads
+    oh, ow = stage.out_hw
+    p.emit(f"// {stage.node.op} '{_layer(stage)}': {kh}x{kw} window, stride {(sh, sw)} pads {tuple(pads)}")
+    cfg = p.config(f"{stage.label}_cfg", {
+        "IFM_H": ("unsigned", stage.h), "IFM_W": ("unsigned", stage.w), "C": ("unsigned", stage.c),
+        "K_H": ("unsigned", kh), "K_W": ("unsigned", kw), "S_H": ("unsigned", sh), "S_W": ("unsigned", sw),
+        "PAD_T": ("unsigned", pads[0]), "PAD_L": ("unsigned", pads[1]), "OFM_H": ("unsigned", oh),
+        "OFM_W": ("unsigned", ow), "IN_L": ("unsigned", stage.lanes), "OUT_L": ("unsigned", stage.lanes),
+        "PAD_VALUE": ("long long", _literal(stage.pad_value))})
+    p.emit(f"cf::sliding_window<{cfg}, {p.tensor_type(stage.input.tensor)}>({p.var(stage.input)}, "
+           f"{p.var(stage.output)});")
+
+
+def _print_matrix_vector(p: _Project, stage: MatrixVectorUnit) -> None:
+    node = stage.node
+    k, n = stage.matrix.shape
+    p.emit(f"// {node.op} '{_layer(stage)}': {k} x {n} matrix, PE={stage.pe} SIMD={stage.simd}, "
+           f"{stage.vectors} vectors per frame")
+    tw, tb = IntType(stage.wbits, True), stage.acc
+    acc = _mvu_acc_type(stage.input.dtype, stage.matrix, stage.bias, stage.output.dtype)
+    wv, _ = p.weight_array(f"{node.name}_weights", node.name, tw, stage.weight_tiles().transpose(1, 0, 2),
+                           "weights [PE][NF*SF][SIMD]")
+    bv, _ = p.weight_array(f"{node.name}_bias", node.name, tb, stage.bias_tiles().T, "bias [PE][NF]")
+    cfg = p.config(f"{node.name}_cfg", {"K": ("unsigned", k), "N": ("unsigned", n), "SIMD": ("unsigned", stage.simd),
+                                        "PE": ("unsigned", stage.pe), "VECTORS": ("unsigned", stage.vectors)})
+    ta = p.extra_type(f"{node.name}_acc_t", acc, f"accumulator of '{_layer(stage)}'")
+    p.emit(f"cf::matrix_vector<{cfg}, {p.tensor_type(stage.input.tensor)}, {ctype(tw)}, {ctype(tb)}, {ta}, "
+           f"{p.tensor_type(stage.output.tensor)}>({p.var(stage.input)}, {p.var(stage.output)}, {wv}, {bv});")
+
+
+def _print_depthwise(p: _Project, stage: DepthwiseUnit) -> None:
+    node = stage.node
+    p.emit(f"// {node.op} '{_layer(stage)}' (depthwise): {stage.kk} taps x {stage.channels} channels, "
+           f"PE={stage.pe} SIMD={stage.simd}")
+    tw, tb = IntType(stage.wbits, True), stage.acc
+    acc = _mvu_acc_type(stage.input.dtype, stage.weights, stage.bias, stage.output.dtype)
+    wv, _ = p.weight_array(f"{node.name}_weights", node.name, tw, stage.weights, "depthwise weights [ky*KW+kx][c]")
+    bv, _ = p.weight_array(f"{node.name}_bias", node.name, tb, stage.bias, "bias [c]")
+    cfg = p.config(f"{node.name}_cfg", {"KK": ("unsigned", stage.kk), "C": ("unsigned", stage.channels),
+                                        "SIMD": ("unsigned", stage.simd), "PE": ("unsigned", stage.pe),
+                                        "VECTORS": ("unsigned", stage.vectors)})
+    ta = p.extra_type(f"{node.name}_acc_t", acc, f"accumulator of '{_layer(stage)}'")
+    p.emit(f"cf::depthwise_vector<{cfg}, {p.tensor_type(stage.input.tensor)}, {ctype(tw)}, {ctype(tb)}, {ta}, "
+           f"{p.tensor_type(stage.output.tensor)}>({p.var(stage.input)}, {p.var(stage.output)}, {wv}, {bv});")
+
+
+def _print_threshold(p: _Project, stage: ThresholdUnit) -> None:
+    node = stage.node
+    rows = stage.thresholds
+    p.emit(f"// Threshold '{_layer(stage)}': {stage.n} thresholds x {rows.shape[0]} rows, out_base {stage.out_base}")
+    tt = IntType(stage.tbits, True)
+    tv, _ = p.weight_array(f"{node.name}_thresholds", node.name, tt, rows, "thresholds [row][j], ascending")
+    cfg = p.config(f"{node.name}_cfg", {"C": ("unsigned", stage.channels), "N": ("unsigned", stage.n),
+                                        "ROWS": ("unsigned", rows.shape[0]), "LANES": ("unsigned", stage.lanes),
+                                        "WORDS": ("unsigned", stage.input.words),
+                                        "OUT_BASE": ("int", int(stage.out_base))})
+    p.emit(f"cf::threshold<{cfg}, {p.tensor_type(stage.input.tensor)}, {ctype(tt)}, "
+           f"{p.tensor_type(stage.output.tensor)}>({p.var(stage.input)}, {p.var(stage.output)}, {tv});")
+
+
+def _print_shift(p: _Project, stage: ShiftUnit) -> None:
+    node = stage.node
+    right, left = max(stage.shift, 0), max(-stage.shift, 0)
+    wide = IntType(max(stage.input.bits, right) + left + 3, True)
+    p.emit(f"// Shift '{_layer(stage)}': round_half_even(x * 2^{-stage.shift}), clip to [{stage.lo}, {stage.hi}]")
+    tw = p.extra_type(f"{node.name}_wide_t", wide, f"shift working type of '{_layer(stage)}'")
+    cfg = p.config(f"{node.name}_cfg", {"SHIFT": ("int", stage.shift), "LO": ("long long", _literal(stage.lo)),
+                                        "HI": ("long long", _literal(stage.hi)), "LANES": ("unsigned", stage.lanes),
+                                        "WORDS": ("unsigned", stage.input.words)})
+    p.emit(f"cf::shift<{cfg}, {p.tensor_type(stage.input.tensor)}, {tw}, {p.tensor_type(stage.output.tensor)}>"
+           f"({p.var(stage.input)}, {p.var(stage.output)});")
+
+
+def _print_pool(p: _Project, stage: PoolUnit) -> None:
+    node = stage.node
+    x, y = stage.input.dtype, stage.output.dtype
+    kind = "MaxPool" if stage.is_max else "SumPool"
+    p.emit(f"// {kind} '{_layer(stage)}': reduce windows of {stage.kk} positions")
+    if stage.is_max:
+        acc = x
     else:
-        matrix = node.weights.reshape(kh * kw * cin, cout)           # row (ky*KW + kx)*Cin + c
-        _emit_mvu_core(p, node, matrix, node.bias, x_type, y_type, t_in, t_out, windows, out, oh * ow)
-    p.emit()
-    p.produce(node.output, out, pe)
+        acc = _widest(IntType.for_range(stage.kk * min(x.min, 0), stage.kk * max(x.max, 0)), y)
+    ta = p.extra_type(f"{node.name}_acc_t", acc, f"{kind.lower()} accumulator of '{_layer(stage)}'")
+    cfg = p.config(f"{node.name}_cfg", {"KK": ("unsigned", stage.kk), "C": ("unsigned", stage.channels),
+                                        "LANES": ("unsigned", stage.lanes),
+                                        "VECTORS": ("unsigned", stage.output.elems // stage.channels),
+                                        "IS_MAX": ("bool", "true" if stage.is_max else "false")})
+    p.emit(f"cf::window_reduce<{cfg}, {p.tensor_type(stage.input.tensor)}, {ta}, {p.tensor_type(stage.output.tensor)}>"
+           f"({p.var(stage.input)}, {p.var(stage.output)});")
 
 
-def _emit_mvu_core(p, node, matrix, bias, x_type, y_type, t_in, t_out, stream_in, stream_out, vectors) -> None:
-    k, n = matrix.shape
-    simd, pe = int(node.simd), int(node.pe)
-    nf, sf = n // pe, k // simd
-    # weights[p][nf*SF + sf][s] = W[sf*SIMD + s][nf*PE + p]
-    folded = matrix.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1).reshape(pe, nf * sf, simd)
-    folded_bias = np.asarray(bias).reshape(nf, pe).T
-    tw, tb = _range_type(matrix), _range_type(bias)
-    acc = _mvu_acc_type(x_type, matrix, np.asarray(bias), y_type)
-    wv, _ = p.weight_array(f"{node.name}_weights", node.name, tw, folded, "weights [PE][NF*SF][SIMD]")
-    bv, _ = p.weight_array(f"{node.name}_bias", node.name, tb, folded_bias, "bias [PE][NF]")
-    cfg = p.config(f"{node.name}_cfg", {"K": ("unsigned", k), "N": ("unsigned", n), "SIMD": ("unsigned", simd),
-                                        "PE": ("unsigned", pe), "VECTORS": ("unsigned", vectors)})
-    ta = p.extra_type(f"{node.name}_acc_t", acc, f"accumulator of '{comment_safe(node.name)}'")
-    p.emit(f"cf::matrix_vector<{cfg}, {t_in}, {ctype(tw)}, {ctype(tb)}, {ta}, {t_out}>"
-           f"({stream_in}, {stream_out}, {wv}, {bv});")
-
-
-def _emit_dense(p: _Project, node: Dense) -> None:
-    g = p.graph
-    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
-    cin, cout = node.weights.shape
-    if int(np.prod(x.shape)) != cin or int(np.prod(y.shape)) != cout:
-        raise ModelError(f"layer {node.name!r}: Dense weights {node.weights.shape} do not match "
-                         f"input {x.shape} / output {y.shape}")
-    simd, pe = int(node.simd), int(node.pe)
-    _fits((cin, simd), "simd", node)
-    _fits((cout, pe), "pe", node)
-    p.emit(f"// Dense '{comment_safe(node.name)}': {cin} -> {cout}, PE={pe} SIMD={simd}")
-    stream_in, _ = p.consume(node.inputs[0], simd)
-    t_in, t_out = p.tensor_type(node.inputs[0]), p.tensor_type(node.output)
-    out = p.stream(node.name, t_out, pe)
-    _emit_mvu_core(p, node, node.weights, node.bias, x.dtype, y.dtype, t_in, t_out, stream_in, out, 1)
-    p.emit()
-    p.produce(node.output, out, pe)
-
-
-def _emit_threshold(p: _Project, node: Threshold) -> None:
-    x = p.graph.tensors[node.inputs[0]]
-    t = np.asarray(node.thresholds)
-    c = x.channels
-    if t.ndim != 2 or t.shape[1] == 0 or t.shape[0] not in (1, c):
-        raise UnsupportedOp(f"layer {node.name!r}: thresholds of shape {t.shape} for {c} channels "
-                            "(want (C or 1, N) with N >= 1)")
-    stream_in, lanes = p.consume(node.inputs[0])
-    t_in, t_out = p.tensor_type(node.inputs[0]), p.tensor_type(node.output)
-    p.emit(f"// Threshold '{comment_safe(node.name)}': {t.shape[1]} thresholds x {t.shape[0]} rows, "
-           f"out_base {node.out_base}")
-    tt = _range_type(t)
-    tv, _ = p.weight_array(f"{node.name}_thresholds", node.name, tt, t, "thresholds [row][j], ascending")
-    cfg = p.config(f"{node.name}_cfg", {"C": ("unsigned", c), "N": ("unsigned", t.shape[1]),
-                                        "ROWS": ("unsigned", t.shape[0]), "LANES": ("unsigned", lanes),
-                                        "WORDS": ("unsigned", p.elems(node.inputs[0]) // lanes),
-                                        "OUT_BASE": ("int", int(node.out_base))})
-    out = p.stream(node.name, t_out, lanes)
-    p.emit(f"cf::threshold<{cfg}, {t_in}, {ctype(tt)}, {t_out}>({stream_in}, {out}, {tv});")
-    p.emit()
-    p.produce(node.output, out, lanes)
-
-
-def _emit_shift(p: _Project, node: Shift) -> None:
-    x = p.graph.tensors[node.inputs[0]]
-    stream_in, lanes = p.consume(node.inputs[0])
-    t_in, t_out = p.tensor_type(node.inputs[0]), p.tensor_type(node.output)
-    right, left = max(int(node.shift), 0), max(-int(node.shift), 0)
-    wide = IntType(max(x.dtype.bits, right) + left + 3, True)
-    p.emit(f"// Shift '{comment_safe(node.name)}': round_half_even(x * 2^{-int(node.shift)}), "
-           f"clip to [{node.lo}, {node.hi}]")
-    tw = p.extra_type(f"{node.name}_wide_t", wide, f"shift working type of '{comment_safe(node.name)}'")
-    cfg = p.config(f"{node.name}_cfg", {"SHIFT": ("int", int(node.shift)), "LO": ("long long", _literal(node.lo)),
-                                        "HI": ("long long", _literal(node.hi)), "LANES": ("unsigned", lanes),
-                                        "WORDS": ("unsigned", p.elems(node.inputs[0]) // lanes)})
-    out = p.stream(node.name, t_out, lanes)
-    p.emit(f"cf::shift<{cfg}, {t_in}, {tw}, {t_out}>({stream_in}, {out});")
-    p.emit()
-    p.produce(node.output, out, lanes)
-
-
-def _emit_pool(p: _Project, node) -> None:
-    x, y = p.graph.tensors[node.inputs[0]], p.graph.tensors[node.output]
-    (ih, iw, c), (oh, ow, _) = x.shape, y.shape
-    kh, kw = node.kernel
-    is_max = isinstance(node, MaxPool)
-    stream_in, lanes = p.consume(node.inputs[0])
-    t_in, t_out = p.tensor_type(node.inputs[0]), p.tensor_type(node.output)
-    kind = "MaxPool" if is_max else "SumPool"
-    is_global = (kh, kw) == (ih, iw) and not any(node.pads) and (oh, ow) == (1, 1)
-    p.emit(f"// {kind} '{comment_safe(node.name)}': {'global' if is_global else f'{kh}x{kw}'} "
-           f"stride {tuple(node.stride)} pads {tuple(node.pads)}")
-    if is_global:
-        windows, vectors = stream_in, 1
-    else:
-        pad_value = x.dtype.min if is_max else 0
-        swg = p.config(f"{node.name}_swg_cfg", {
-            "IFM_H": ("unsigned", ih), "IFM_W": ("unsigned", iw), "C": ("unsigned", c),
-            "K_H": ("unsigned", kh), "K_W": ("unsigned", kw), "S_H": ("unsigned", node.stride[0]),
-            "S_W": ("unsigned", node.stride[1]), "PAD_T": ("unsigned", node.pads[0]),
-            "PAD_L": ("unsigned", node.pads[1]), "OFM_H": ("unsigned", oh), "OFM_W": ("unsigned", ow),
-            "IN_L": ("unsigned", lanes), "OUT_L": ("unsigned", lanes), "PAD_VALUE": ("long long", _literal(pad_value))})
-        windows = p.stream(f"{node.name}_windows", t_in, lanes)
-        p.emit(f"cf::sliding_window<{swg}, {t_in}>({stream_in}, {windows});")
-        vectors = oh * ow
-    if is_max:
-        acc = x.dtype
-    else:
-        k = kh * kw
-        acc = _widest(IntType.for_range(k * min(x.dtype.min, 0), k * max(x.dtype.max, 0)), y.dtype)
-    ta = p.extra_type(f"{node.name}_acc_t", acc, f"{kind.lower()} accumulator of '{comment_safe(node.name)}'")
-    cfg = p.config(f"{node.name}_cfg", {"KK": ("unsigned", kh * kw), "C": ("unsigned", c),
-                                        "LANES": ("unsigned", lanes), "VECTORS": ("unsigned", vectors),
-                                        "IS_MAX": ("bool", "true" if is_max else "false")})
-    out = p.stream(node.name, t_out, lanes)
-    p.emit(f"cf::window_reduce<{cfg}, {t_in}, {ta}, {t_out}>({windows}, {out});")
-    p.emit()
-    p.produce(node.output, out, lanes)
-
-
-def _emit_add(p: _Project, node: Add) -> None:
-    g = p.graph
-    a, b, y = (g.tensors[n] for n in (*node.inputs, node.output))
-    if tuple(a.shape) != tuple(b.shape):
-        raise UnsupportedOp(f"layer {node.name!r}: Add of shapes {a.shape} and {b.shape} (no broadcasting)")
-    p.emit(f"// Add '{comment_safe(node.name)}': a * {node.mul_a} + b * {node.mul_b}")
-    stream_a, lanes = p.consume(node.inputs[0])
-    stream_b, _ = p.consume(node.inputs[1], lanes)
-    ends = [v * m for v in (a.dtype.min, a.dtype.max) for m in (node.mul_a,)] + \
-           [v * m for v in (b.dtype.min, b.dtype.max) for m in (node.mul_b,)]
+def _print_add(p: _Project, stage: AddUnit) -> None:
+    node = stage.node
+    a, b = (s.dtype for s in stage.inputs)
+    y = stage.output.dtype
+    p.emit(f"// Add '{_layer(stage)}': a * {stage.mul_a} + b * {stage.mul_b}")
+    ends = [v * stage.mul_a for v in (a.min, a.max)] + [v * stage.mul_b for v in (b.min, b.max)]
     lo = min(ends[:2]) + min(ends[2:])
     hi = max(ends[:2]) + max(ends[2:])
-    wide = _widest(IntType.for_range(min(lo, *ends, node.mul_a, node.mul_b, 0),
-                                     max(hi, *ends, node.mul_a, node.mul_b, 0)), a.dtype, b.dtype, y.dtype)
-    tw = p.extra_type(f"{node.name}_wide_t", wide, f"add working type of '{comment_safe(node.name)}'")
-    cfg = p.config(f"{node.name}_cfg", {"MUL_A": ("long long", _literal(node.mul_a)),
-                                        "MUL_B": ("long long", _literal(node.mul_b)),
-                                        "LANES": ("unsigned", lanes),
-                                        "WORDS": ("unsigned", p.elems(node.output) // lanes)})
-    out = p.stream(node.name, p.tensor_type(node.output), lanes)
-    p.emit(f"cf::add<{cfg}, {p.tensor_type(node.inputs[0])}, {p.tensor_type(node.inputs[1])}, {tw}, "
-           f"{p.tensor_type(node.output)}>({stream_a}, {stream_b}, {out});")
-    p.emit()
-    p.produce(node.output, out, lanes)
+    wide = _widest(IntType.for_range(min(lo, *ends, stage.mul_a, stage.mul_b, 0),
+                                     max(hi, *ends, stage.mul_a, stage.mul_b, 0)), a, b, y)
+    tw = p.extra_type(f"{node.name}_wide_t", wide, f"add working type of '{_layer(stage)}'")
+    cfg = p.config(f"{node.name}_cfg", {"MUL_A": ("long long", _literal(stage.mul_a)),
+                                        "MUL_B": ("long long", _literal(stage.mul_b)),
+                                        "LANES": ("unsigned", stage.lanes), "WORDS": ("unsigned", stage.output.words)})
+    sa, sb = stage.inputs
+    p.emit(f"cf::add<{cfg}, {p.tensor_type(sa.tensor)}, {p.tensor_type(sb.tensor)}, {tw}, "
+           f"{p.tensor_type(stage.output.tensor)}>({p.var(sa)}, {p.var(sb)}, {p.var(stage.output)});")
 
 
-def _emit_flatten(p: _Project, node: Flatten) -> None:
-    x, y = p.graph.tensors[node.inputs[0]], p.graph.tensors[node.output]
-    if x.dtype != y.dtype:
-        raise ModelError(f"layer {node.name!r}: Flatten changes the type {x.dtype} -> {y.dtype}")
-    p.emit(f"// Flatten '{comment_safe(node.name)}': a no-op on the stream (NHWC order is already flat)")
-    p.emit()
-    stream, lanes = p.consume(node.inputs[0])
-    p.type_of[node.output] = p.tensor_type(node.inputs[0])
-    p.produce(node.output, stream, lanes)
+def _print_concat(p: _Project, stage: ConcatUnit) -> None:
+    sa, sb = stage.inputs
+    p.emit(f"// Concat '{_layer(stage)}': {stage.channels_a} + {stage.channels_b} channels per pixel")
+    cfg = p.config(f"{stage.label}_cfg", {"CA": ("unsigned", stage.channels_a), "CB": ("unsigned", stage.channels_b),
+                                         "LANES": ("unsigned", stage.lanes), "PIXELS": ("unsigned", stage.pixels)})
+    p.emit(f"cf::concat<{cfg}, {p.tensor_type(sa.tensor)}, {p.tensor_type(sb.tensor)}, "
+           f"{p.tensor_type(stage.output.tensor)}>({p.var(sa)}, {p.var(sb)}, {p.var(stage.output)});")
 
 
-_EMITTERS = {Conv2D: _emit_conv, Dense: _emit_dense, Threshold: _emit_threshold, Shift: _emit_shift,
-             MaxPool: _emit_pool, SumPool: _emit_pool, Add: _emit_add, Flatten: _emit_flatten}
+# the HLS call of every plan stage
+STAGES = {WidthConverter: _print_width_converter, StreamFork: _print_fork, SlidingWindowGen: _print_sliding_window,
+          MatrixVectorUnit: _print_matrix_vector, DepthwiseUnit: _print_depthwise, ThresholdUnit: _print_threshold,
+          ShiftUnit: _print_shift, PoolUnit: _print_pool, AddUnit: _print_add, ConcatUnit: _print_concat}
 
 
+# ----------------------------------------------------------------------------------------------- the project
 def _banner(p: _Project, what: str) -> str:
-    source = next((p.graph.meta[k] for k in ("source_path", "source", "source_file")
-                   if isinstance(p.graph.meta.get(k), str)), None)
-    origin = f" (source: {comment_safe(source)})" if source else ""
+    source = p.graph.meta.get("source_path")
+    origin = f" (source: {comment_safe(source)})" if isinstance(source, str) else ""
     return (f"// {what}\n"
             f"// Generated by convflow (compiler/emit/hls.py) from model '{comment_safe(p.model_name)}'{origin}.\n"
             f"// Do not edit: recompile the model instead.\n")
@@ -462,7 +365,7 @@ def _top_source(p: _Project) -> str:
     includes = "".join(f"#include \"{path}\"\n" for path in p.weight_files)
     body = "\n".join(p.body_lines).rstrip()
     decls = "\n".join("    " + d for d in p.decl_lines)
-    return (_banner(p, f"{p.top}: the dataflow top function, one stage per IR node.") +
+    return (_banner(p, f"{p.top}: the dataflow top function, one call per stage of the plan.") +
             f"#include \"{p.top}.h\"\n{includes}\n"
             "// Per-stage configuration (shapes, folding, constants).\n" + "\n".join(p.config_lines) + "\n\n"
             f"void {p.top}(hls::stream<in_port_t> &in_stream, hls::stream<out_port_t> &out_stream) {{\n"
@@ -473,173 +376,63 @@ def _top_source(p: _Project) -> str:
             f"{decls}\n\n{body}\n}}\n")
 
 
-_CSIM_ENTRY = """\
-#include <cstdint>
-#include <thread>
-#include <vector>
+def _print_streamless(p: _Project, node) -> None:
+    p.emit(f"// {node.op} '{comment_safe(node.name)}': a no-op on the stream (NHWC order is already flat)")
+    p.emit()
 
-#include "{top}.h"
 
-// Runs frames [first, last) through the top function.  in: IN_ELEMS integers per frame, out: OUT_ELEMS per frame
-// (NHWC order).  Returns 0, or -(i + 1) when frame i left the streams in a state the design never should.
-static int run_frames(const int64_t *in, int64_t *out, int first, int last) {{
-    for (int i = first; i < last; i++) {{
-        hls::stream<in_port_t> in_stream("in_stream");
-        hls::stream<out_port_t> out_stream("out_stream");
-        for (unsigned e = 0; e < IN_ELEMS; e++) {{
-            in_stream.write(in_port_t(in[(int64_t)i * IN_ELEMS + e]));
-        }}
-        {top}(in_stream, out_stream);
-        if (!in_stream.empty() || out_stream.size() != OUT_ELEMS) return -(i + 1);
-        for (unsigned e = 0; e < OUT_ELEMS; e++) {{
-            out[(int64_t)i * OUT_ELEMS + e] = (int64_t)out_stream.read();
-        }}
-    }}
-    return 0;
-}}
-
-extern "C" int convflow_run(const int64_t *in, int64_t *out, int n) {{ return run_frames(in, out, 0, n); }}
-
-// The same on `threads` threads, each on a contiguous share of the batch.  Frames are independent: every stage
-// keeps its state (line buffers, accumulators) in locals of one call, so frames may run concurrently.
-extern "C" int convflow_run_parallel(const int64_t *in, int64_t *out, int n, int threads) {{
-    if (threads > n) threads = n;
-    if (threads <= 1) return run_frames(in, out, 0, n);
-    std::vector<int> status(threads, 0);
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; t++) {{
-        const int first = (int)((int64_t)n * t / threads), last = (int)((int64_t)n * (t + 1) / threads);
-        pool.emplace_back([=, &status]() {{ status[t] = run_frames(in, out, first, last); }});
-    }}
-    for (std::thread &worker : pool) worker.join();
-    for (int s : status) {{
-        if (s != 0) return s;
-    }}
-    return 0;
-}}
-
-extern "C" int convflow_in_elems(void) {{ return (int)IN_ELEMS; }}
-extern "C" int convflow_out_elems(void) {{ return (int)OUT_ELEMS; }}
-"""
-
-_TESTBENCH = """\
-#include <cstdint>
-#include <cstdio>
-#include <fstream>
-#include <iostream>
-
-#include "{top}.h"
-
-// Usage: {top}_tb INPUTS [EXPECTED [OUTPUTS]]
-//   INPUTS:   whitespace-separated integers, IN_ELEMS per frame (NHWC order), as many frames as the file holds
-//   EXPECTED: OUT_ELEMS integers per frame; the testbench fails (exit 1) on any difference
-//   OUTPUTS:  where to write the outputs, one frame per line (default tb_data/outputs.txt)
-int main(int argc, char **argv) {{
-    const char *inputs = argc > 1 ? argv[1] : "tb_data/inputs.txt";
-    const char *expected = argc > 2 ? argv[2] : "tb_data/expected.txt";
-    const char *outputs = argc > 3 ? argv[3] : "tb_data/outputs.txt";
-    std::ifstream in_file(inputs);
-    if (!in_file) {{
-        std::cerr << "cannot read " << inputs << std::endl;
-        return 2;
-    }}
-    std::ifstream expected_file(expected);
-    std::ofstream out_file(outputs);
-    int frames = 0, mismatches = 0;
-    while (true) {{
-        hls::stream<in_port_t> in_stream("in_stream");
-        hls::stream<out_port_t> out_stream("out_stream");
-        long long value;
-        unsigned e = 0;
-        for (; e < IN_ELEMS && (in_file >> value); e++) in_stream.write(in_port_t(value));
-        if (e == 0) break;
-        if (e != IN_ELEMS) {{
-            std::cerr << inputs << ": the last frame is incomplete" << std::endl;
-            return 2;
-        }}
-        {top}(in_stream, out_stream);
-        if (out_stream.size() != OUT_ELEMS) {{
-            std::cerr << "frame " << frames << ": " << out_stream.size() << " outputs, want " << OUT_ELEMS << std::endl;
-            return 1;
-        }}
-        for (unsigned o = 0; o < OUT_ELEMS; o++) {{
-            const long long got = (long long)out_stream.read();
-            out_file << got << (o + 1 < OUT_ELEMS ? " " : "\\n");
-            long long want;
-            if (expected_file && (expected_file >> want) && want != got) {{
-                if (mismatches < 10) {{
-                    std::cerr << "frame " << frames << " output " << o << ": " << got << ", expected " << want
-                              << std::endl;
-                }}
-                mismatches++;
-            }}
-        }}
-        frames++;
-    }}
-    std::cout << frames << " frames, " << mismatches << " mismatches" << std::endl;
-    return mismatches == 0 && frames > 0 ? 0 : 1;
-}}
-"""
-
-_TCL = """\
-# Vitis HLS build script for '{model}'.
-# Generated by convflow (compiler/emit/hls.py).  Run:   vitis_hls -f build_prj.tcl
-# Steps (set CONVFLOW_STEPS to a subset, e.g. "csim csynth"): csim csynth cosim export
-set steps {{csim csynth cosim export}}
-if {{[info exists ::env(CONVFLOW_STEPS)]}} {{ set steps $::env(CONVFLOW_STEPS) }}
-
-open_project -reset {top}_prj
-set_top {top}
-add_files {top}.cpp -cflags "-std=c++14 -I{headers}"
-add_files -tb {top}_tb.cpp -cflags "-std=c++14 -I{headers}"
-add_files -tb tb_data
-open_solution -reset solution1 -flow_target vivado
-set_part {{{part}}}
-create_clock -period {clock} -name default
-
-set tb_args "tb_data/inputs.txt tb_data/expected.txt tb_data/outputs.txt"
-if {{[lsearch $steps csim] >= 0}}   {{ csim_design -argv $tb_args }}
-if {{[lsearch $steps csynth] >= 0}} {{ csynth_design }}
-if {{[lsearch $steps cosim] >= 0}}  {{ cosim_design -argv $tb_args }}
-if {{[lsearch $steps export] >= 0}} {{ export_design -format ip_catalog }}
-exit
-"""
+def _stream_label(stage, index: int) -> str:
+    """A readable stream name: the stage's label, and which output for a fork."""
+    return f"{stage.label}_{index}" if len(stage.outputs) > 1 else stage.label
 
 
 def write_hls_project(graph: Graph, out_dir, part: str = DEFAULT_PART, model_name: str = None,
-                      clock_ns: float = DEFAULT_CLOCK_NS, tb_inputs: int = TB_INPUTS, seed: int = 0) -> list:
-    """Write the Vitis HLS project of ``graph`` into ``out_dir``; returns the list of files written."""
+                      clock_ns: float = DEFAULT_CLOCK_NS, tb_inputs: int = TB_INPUTS, seed: int = 0,
+                      plan: Plan | None = None) -> list:
+    """Write the Vitis HLS project of ``graph`` (printing ``plan``, built here if not given) into ``out_dir``;
+    returns the list of files written."""
     from convflow.compiler.ir.interpret import run_graph
 
+    if not _PART_NAME.fullmatch(str(part)):
+        raise ConvflowError(f"part {part!r} is not a Xilinx part name (letters, digits, '-' and '_'; e.g. "
+                            f"{DEFAULT_PART})")
     out_dir = Path(out_dir)
     model_name = model_name or graph.name
+    plan = plan or build_plan(graph)
     p = _Project(graph, model_name)
     inp, outp = graph.input_tensor, graph.output_tensor
-    in_t, out_t = p.tensor_type(graph.input), None
+    in_t = p.tensor_type(graph.input)
 
     p.emit(f"// input '{comment_safe(graph.input)}' {tuple(inp.shape)} {inp.dtype}: one element per beat")
-    first = p.stream(f"{graph.input}_in", in_t, 1)
-    p.emit(f"cf::from_port<{in_t}, {p.elems(graph.input)}>(in_stream, {first});")
+    first = p.declare(plan.input, f"{graph.input}_in")
+    p.emit(f"cf::from_port<{in_t}, {plan.input.elems}>(in_stream, {first});")
     p.emit()
-    p.produce(graph.input, first, 1)
-    for node in graph.nodes:
-        emit = _EMITTERS.get(type(node))
-        if emit is None:
-            raise UnsupportedOp(f"layer {node.name!r}: the HLS backend has no stage for {node.op}")
-        emit(p, node)
+    # IR nodes with no stage of their own (a Flatten: the same stream) are named where they happen
+    streamless = [node for node in graph.nodes if not plan.stages_of(node)]
+    for stage in plan.stages:
+        if stage.node is not None:
+            position = graph.nodes.index(stage.node)
+            while streamless and graph.nodes.index(streamless[0]) < position:
+                _print_streamless(p, streamless.pop(0))
+        for index, stream in enumerate(stage.outputs):
+            p.declare(stream, _stream_label(stage, index))
+        STAGES[type(stage)](p, stage)
+        p.emit()
+    for node in streamless:
+        _print_streamless(p, node)
     out_t = p.tensor_type(graph.output)
-    last, _ = p.consume(graph.output, 1)
     p.emit(f"// output '{comment_safe(graph.output)}' {tuple(outp.shape)} {outp.dtype}: one element per beat")
-    p.emit(f"cf::to_port<{out_t}, {p.elems(graph.output)}>({last}, out_stream);")
+    p.emit(f"cf::to_port<{out_t}, {plan.output.elems}>({p.var(plan.output)}, out_stream);")
 
     files = {
         f"{p.top}.h": _top_header(p, in_t, out_t, p.elems(graph.input), p.elems(graph.output)),
         f"{p.top}.cpp": _top_source(p),
         "convflow_csim.cpp": _banner(p, "C-callable batch entry for convflow's csim backend.")
-        + _CSIM_ENTRY.format(top=p.top),
-        f"{p.top}_tb.cpp": _banner(p, "C++ testbench (Vitis HLS csim / cosim).") + _TESTBENCH.format(top=p.top),
-        "build_prj.tcl": _TCL.format(model=comment_safe(model_name), top=p.top, headers=HEADER_DIR, part=part,
-                                     clock=clock_ns),
+        + render_template("csim_entry.cpp", top=p.top),
+        f"{p.top}_tb.cpp": _banner(p, "C++ testbench (Vitis HLS csim / cosim).")
+        + render_template("hls_testbench.cpp", top=p.top),
+        "build_prj.tcl": render_template("build_prj.tcl", model=comment_safe(model_name), top=p.top,
+                                         headers=HLS_PROJECT_HEADER_DIR, part=part, clock=float(clock_ns)),
     }
     files.update(p.weight_files)
     rng = np.random.default_rng(seed)
@@ -654,17 +447,10 @@ def write_hls_project(graph: Graph, out_dir, part: str = DEFAULT_PART, model_nam
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
-    headers = out_dir / HEADER_DIR
+    headers = out_dir / HLS_PROJECT_HEADER_DIR
     headers.mkdir(parents=True, exist_ok=True)
     for header in sorted(HLS_DIR.glob("*.h")):
         shutil.copyfile(header, headers / header.name)
         written.append(headers / header.name)
     return written
 
-
-def top_name(out_dir) -> str:
-    """The top function's name of a project written by write_hls_project (the .cpp next to convflow_csim.cpp)."""
-    tops = [f.stem for f in Path(out_dir).glob("*_tb.cpp")]
-    if len(tops) != 1:
-        raise ModelError(f"{out_dir}: expected one <top>_tb.cpp, found {len(tops)}")
-    return tops[0][:-3]

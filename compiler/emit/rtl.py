@@ -1,8 +1,9 @@
-"""Verilog emitter: an IR graph -> a directory with the streaming dataflow accelerator ``cf_accel``.
+"""Verilog printer of the dataflow plan: a directory with the streaming dataflow accelerator ``cf_accel``.
 
 Writes copies of the hand-written library modules it uses (``convflow/hw/rtl/cf_*.v``), the generated top
-``cf_accel.v`` (one stage per hardware stage of ``rtl_plan.plan``, a cf_fifo after each), one ``.hex`` file per ROM,
-and ``accel.json`` describing the top for tool-flow drivers that do not import the compiler.
+``cf_accel.v`` (one instance per stage of the plan, dataflow/, with the cf_fifo behind each output at the depth the
+plan gives), one ``.hex`` file per ROM (ROMS: how each stage's constants are packed into words), and
+``accel.json`` describing the top for tool-flow drivers that do not import the compiler.
 
 The top-level interface is a contract with the board top (UART wrapper) and the simulators:
 
@@ -23,28 +24,56 @@ from pathlib import Path
 
 import numpy as np
 
+from convflow.compiler.dataflow import Plan, build_plan
+from convflow.compiler.dataflow.activation import ThresholdUnit
+from convflow.compiler.dataflow.add import AddUnit
+from convflow.compiler.dataflow.concat import ConcatUnit
+from convflow.compiler.dataflow.mvu import MatrixVectorUnit
+from convflow.compiler.dataflow.plumbing import StreamFork
 from convflow.compiler.ir.graph import Graph
+from convflow.hw import RTL_DIR
+from convflow.hw.errors import UnsupportedOp
 
 from .names import comment_safe, sanitize_identifier
-from .rtl_plan import plan_with_output
 
-LIBRARY_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
 # compile order (no module depends on another, but keep it fixed for reproducible file lists)
 LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_thresh", "cf_shift", "cf_pool",
-                 "cf_add"]
+                 "cf_add", "cf_concat"]
 TOP = "cf_accel"
 
 
-def library_dir() -> Path:
-    """The installed Verilog library (convflow.hw's rtl/ folder)."""
-    try:
-        import convflow.hw as hw_pkg
-        path = Path(hw_pkg.__file__).resolve().parent / "rtl"
-        if path.is_dir():
-            return path
-    except ImportError:
-        pass
-    return LIBRARY_DIR
+def pack_words(matrix: np.ndarray, bits: int) -> list:
+    """Rows of an integer matrix -> ints, element j at bits [j*bits, (j+1)*bits) in two's complement."""
+    mask = (1 << bits) - 1
+    words = []
+    for row in np.asarray(matrix, dtype=np.int64):
+        word = 0
+        for j, value in enumerate(row.tolist()):
+            word |= (int(value) & mask) << (j * bits)
+        words.append(word)
+    return words
+
+
+def _mvu_roms(stage: MatrixVectorUnit) -> dict:
+    # word nf*SF + sf, lane p*SIMD + s = matrix[sf*SIMD + s, nf*PE + p]; bias word nf, lane p
+    tiles = stage.weight_tiles()
+    return {"WFILE": (stage.pe * stage.simd * stage.wbits,
+                      pack_words(tiles.reshape(tiles.shape[0], -1), stage.wbits)),
+            "BFILE": (stage.pe * stage.acc.bits, pack_words(stage.bias_tiles(), stage.acc.bits))}
+
+
+def _threshold_roms(stage: ThresholdUnit) -> dict:
+    # word w: the thresholds of the L channels w*L .. w*L + L - 1, N per channel
+    lanes, n = stage.lanes, stage.n
+    rows = stage.per_channel().reshape(stage.channels // lanes, lanes * n)
+    return {"TFILE": (lanes * n * stage.tbits, pack_words(rows, stage.tbits))}
+
+
+# the constants each stage kind reads from ROM files: module parameter -> (word bits, words)
+ROMS = {MatrixVectorUnit: _mvu_roms, ThresholdUnit: _threshold_roms}
+# port names of the stages that do not have one input (s) and one output (m)
+IN_PORTS = {AddUnit: ["a", "b"], ConcatUnit: ["a", "b"]}
+OUT_PORTS = {StreamFork: ["m0", "m1"]}
 
 
 def _vparam(value) -> str:
@@ -61,13 +90,18 @@ def _hex_lines(width: int, words: list) -> str:
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
 
-def write_rtl(graph: Graph, out_dir, model_name: str = None) -> list:
-    """Write the RTL of ``graph`` into ``out_dir``; returns the written files (Paths): Verilog in compile order,
-    then the ROM hex files, then accel.json."""
+def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None = None) -> list:
+    """Write the RTL of ``graph`` (printing ``plan``, built here if not given) into ``out_dir``; returns the written
+    files (Paths): Verilog in compile order, then the ROM hex files, then accel.json."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model_name = model_name or graph.name
-    stages, last = plan_with_output(graph)
+    plan = plan or build_plan(graph)
+    stages, last = plan.stages, plan.output.id
+    for stage in stages:
+        if stage.kind not in LIBRARY_ORDER:
+            what = f"{stage.node.op} {stage.node.name!r}" if stage.node is not None else stage.label
+            raise UnsupportedOp(f"{what}: no RTL module for its {stage.kind} stage yet (use the hls backend)")
+    out_dir.mkdir(parents=True, exist_ok=True)
     tin, tout = graph.input_tensor, graph.output_tensor
     in_bits, out_bits = tin.dtype.bits, tout.dtype.bits
 
@@ -98,35 +132,37 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None) -> list:
         base = sanitize_identifier(f"s{index}_{stage.label}", used)
         modules.add(stage.kind)
         params = dict(stage.params)
-        for pname, (width, words) in stage.roms.items():
+        roms = ROMS[type(stage)](stage) if type(stage) in ROMS else {}
+        for pname, (width, words) in roms.items():
             fname = f"{base}_{pname[0].lower()}.hex"
             (out_dir / fname).write_text(_hex_lines(width, words))
             hex_files.append(fname)
             params[pname] = fname
         what = (f"IR node {stage.node.op} '{comment_safe(stage.node.name)}'" if stage.node is not None
-                else ("stream fork" if stage.kind == "cf_fork" else "stream width converter"))
+                else ("stream fork" if isinstance(stage, StreamFork) else "stream width converter"))
         lines.append("")
         lines.append(f"    // stage {index}: {stage.kind} -- {what}; "
-                     f"{stage.in_lanes}x{stage.in_bits}b -> {stage.out_lanes}x{stage.out_bits}b per beat, "
-                     f"ideal {stage.cycles} cycles/frame")
-        width = stage.out_lanes * stage.out_bits
+                     f"{stage.input.lanes}x{stage.input.bits}b -> {stage.output.lanes}x{stage.output.bits}b per "
+                     f"beat, ideal {stage.cycles} cycles/frame")
+        width = stage.output.width
         for out in stage.outputs:
-            wires(f"{out}_o", width)
-            wires(out, width)
+            wires(f"{out.id}_o", width)
+            wires(out.id, width)
         plist = ",\n".join(f"        .{k}({_vparam(v)})" for k, v in params.items())
         lines.append(f"    {stage.kind} #(\n{plist}\n    ) u_{base} (")
         lines.append("        .clk(clk), .rst(rst),")
-        in_ports = ["a", "b"] if stage.kind == "cf_add" else ["s"]
-        out_ports = ["m0", "m1"] if stage.kind == "cf_fork" else ["m"]
-        conns = [f"        .{p}_data({w}_data), .{p}_valid({w}_valid), .{p}_ready({w}_ready)"
+        in_ports = IN_PORTS.get(type(stage), ["s"])
+        out_ports = OUT_PORTS.get(type(stage), ["m"])
+        conns = [f"        .{p}_data({w.id}_data), .{p}_valid({w.id}_valid), .{p}_ready({w.id}_ready)"
                  for p, w in zip(in_ports, stage.inputs)]
-        conns += [f"        .{p}_data({w}_o_data), .{p}_valid({w}_o_valid), .{p}_ready({w}_o_ready)"
+        conns += [f"        .{p}_data({w.id}_o_data), .{p}_valid({w.id}_o_valid), .{p}_ready({w.id}_o_ready)"
                   for p, w in zip(out_ports, stage.outputs)]
         lines.append(",\n".join(conns))
         lines.append("    );")
         modules.add("cf_fifo")
-        for out, depth in zip(stage.outputs, stage.fifo_depths):
-            instance("cf_fifo", f"u_{base}_{out}_fifo", {"WIDTH": width, "DEPTH": depth}, f"{out}_o", out)
+        for out in stage.outputs:
+            instance("cf_fifo", f"u_{base}_{out.id}_fifo", {"WIDTH": width, "DEPTH": out.fifo_depth},
+                     f"{out.id}_o", out.id)
     lines.append("")
     lines.append(f"    // output stream: {int(np.prod(tout.shape))} elements of {tout.dtype} per frame")
     lines.append(f"    assign m_data = {last}_data;")
@@ -155,11 +191,10 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None) -> list:
     top_text = "\n".join(header + lines + ["endmodule", ""])
     (out_dir / "cf_accel.v").write_text(top_text)
 
-    lib = library_dir()
     verilog = []
     for name in LIBRARY_ORDER:
         if name in modules:
-            text = (lib / f"{name}.v").read_text()
+            text = (RTL_DIR / f"{name}.v").read_text()
             (out_dir / f"{name}.v").write_text(text)
             verilog.append(f"{name}.v")
     verilog.append("cf_accel.v")

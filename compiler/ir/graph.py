@@ -20,6 +20,15 @@ Semantics of each op (the reference kernels in ``interpret.py`` are the executab
 * ``SumPool``  sum over each window (an average pool: the 1/k goes into the output scale); global when kernel = H,W
 * ``Add``      out = a * mul_a + b * mul_b  (integer multipliers that bring both inputs to the output scale)
 * ``Flatten``  (H, W, C) -> (H*W*C,) in NHWC order: a no-op on the stream
+* ``Concat``   out = the inputs' channels one after the other (the last axis; every other axis equal)
+* ``Requantize`` out = quantizer level of chain(in * scale): the source model's own float path from an integer
+               tensor to its next quantiser, as the frontend finds it.  Compile passes turn it into a Threshold or
+               a Shift (passes/requantize_to_thresholds.py); it never reaches an emitter or an artifact.
+
+Per-op knowledge lives in tables keyed by these classes, one per layer of the stack: the frontend handlers
+(frontend/handlers.py), reference kernels (ir/interpret.py), range rules (numerics/ranges.py), stage builders
+(dataflow/builders.py), and the HLS and RTL printers of each hardware stage (emit/hls.py, emit/rtl.py);
+docs/adding-a-layer.md walks through them.
 """
 from __future__ import annotations
 
@@ -28,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+
+from .host import HostInterface
 
 
 @dataclass(frozen=True)
@@ -178,7 +189,23 @@ class Flatten(Node):
     op = "Flatten"
 
 
-NODE_TYPES = {cls.op: cls for cls in (Conv2D, Dense, Threshold, Shift, MaxPool, SumPool, Add, Flatten)}
+@dataclass
+class Concat(Node):
+    op = "Concat"
+
+
+@dataclass
+class Requantize(Node):
+    """The float ops between an integer tensor and the next quantiser, and that quantiser, exactly as the source
+    model evaluates them (floatops.py).  Scales and constants are per IR channel.  Lowered by compile passes."""
+    ops: list = field(default_factory=list)        # FloatOps applied to the real value in * scale, in order
+    quantizer: object = None                         # floatops.Quantizer
+    source: str = ""                                 # the ONNX nodes it came from, for messages
+    op = "Requantize"
+
+
+# The node types an artifact may hold (Requantize never does: passes replace it).
+NODE_TYPES = {cls.op: cls for cls in (Conv2D, Dense, Threshold, Shift, MaxPool, SumPool, Add, Flatten, Concat)}
 
 
 @dataclass
@@ -189,6 +216,7 @@ class Graph:
     input: str
     output: str
     meta: dict = field(default_factory=dict)   # provenance: source file, hash, notes from the frontend
+    host: Optional[HostInterface] = None         # what runs on the host around the accelerator (ir/host.py)
 
     def tensor(self, name: str) -> Tensor:
         return self.tensors[name]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Add, Conv2D, Dense, Flatten, Graph, MaxPool, Shift, SumPool, Threshold
+from .floatops import F32, apply_chain
+from .graph import Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Requantize, Shift, SumPool, Threshold
 
 
 def round_half_even_shift(x: np.ndarray, shift: int) -> np.ndarray:
@@ -31,7 +32,7 @@ def _windows(x: np.ndarray, kernel, stride, pads, pad_value) -> np.ndarray:
     return win[:, ::stride[0], ::stride[1]]
 
 
-def conv2d(node: Conv2D, x: np.ndarray) -> np.ndarray:
+def conv2d(node: Conv2D, graph: Graph, x: np.ndarray) -> np.ndarray:
     win = _windows(x, node.kernel, node.stride, node.pads, node.pad_value)   # N, OH, OW, C, KH, KW
     w = node.weights.astype(np.int64)                                          # KH, KW, Cin, Cout
     if node.depthwise:
@@ -41,11 +42,11 @@ def conv2d(node: Conv2D, x: np.ndarray) -> np.ndarray:
     return acc + node.bias.astype(np.int64)
 
 
-def dense(node: Dense, x: np.ndarray) -> np.ndarray:
+def dense(node: Dense, graph: Graph, x: np.ndarray) -> np.ndarray:
     return x @ node.weights.astype(np.int64) + node.bias.astype(np.int64)
 
 
-def threshold(node: Threshold, x: np.ndarray) -> np.ndarray:
+def threshold(node: Threshold, graph: Graph, x: np.ndarray) -> np.ndarray:
     t = node.thresholds.astype(np.int64)
     if t.shape[0] == 1:
         t = np.broadcast_to(t, (x.shape[-1], t.shape[1]))
@@ -56,20 +57,42 @@ def threshold(node: Threshold, x: np.ndarray) -> np.ndarray:
     return count + node.out_base
 
 
-def shift(node: Shift, x: np.ndarray) -> np.ndarray:
+def shift(node: Shift, graph: Graph, x: np.ndarray) -> np.ndarray:
     return np.clip(round_half_even_shift(x, node.shift), node.lo, node.hi)
 
 
-def maxpool(node: MaxPool, x: np.ndarray, pad_value: int) -> np.ndarray:
+def maxpool(node: MaxPool, graph: Graph, x: np.ndarray) -> np.ndarray:
+    pad_value = graph.tensors[node.inputs[0]].dtype.min      # padding never wins a max
     return _windows(x, node.kernel, node.stride, node.pads, pad_value).max(axis=(4, 5))
 
 
-def sumpool(node: SumPool, x: np.ndarray) -> np.ndarray:
+def sumpool(node: SumPool, graph: Graph, x: np.ndarray) -> np.ndarray:
     return _windows(x, node.kernel, node.stride, node.pads, 0).sum(axis=(4, 5), dtype=np.int64)
 
 
-def add(node: Add, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def add(node: Add, graph: Graph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a * node.mul_a + b * node.mul_b
+
+
+def flatten(node: Flatten, graph: Graph, x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], -1)
+
+
+def concat(node: Concat, graph: Graph, *inputs: np.ndarray) -> np.ndarray:
+    return np.concatenate(inputs, axis=-1)
+
+
+def requantize(node: Requantize, graph: Graph, x: np.ndarray) -> np.ndarray:
+    """The source model's float path, evaluated as its float execution does (float32, one rounding per op)."""
+    t = graph.tensors[node.inputs[0]]
+    scale = np.broadcast_to(np.asarray(t.scale, np.float64), (t.channels,))
+    real = x.astype(np.float64) * scale
+    return node.quantizer.levels(apply_chain(node.ops, real.astype(F32)))
+
+
+# The reference kernel of every IR op: kernel(node, graph, *input arrays) -> output array.
+KERNELS = {Conv2D: conv2d, Dense: dense, Threshold: threshold, Shift: shift, MaxPool: maxpool, SumPool: sumpool,
+           Add: add, Flatten: flatten, Concat: concat, Requantize: requantize}
 
 
 def run_graph(graph: Graph, x: np.ndarray, keep_all: bool = False):
@@ -86,26 +109,10 @@ def run_graph(graph: Graph, x: np.ndarray, keep_all: bool = False):
         raise ValueError(f"input values outside {inp.dtype} [{inp.dtype.min}, {inp.dtype.max}]")
     values = {graph.input: x.astype(np.int64)}
     for node in graph.nodes:
-        args = [values[name] for name in node.inputs]
-        if isinstance(node, Conv2D):
-            out = conv2d(node, args[0])
-        elif isinstance(node, Dense):
-            out = dense(node, args[0])
-        elif isinstance(node, Threshold):
-            out = threshold(node, args[0])
-        elif isinstance(node, Shift):
-            out = shift(node, args[0])
-        elif isinstance(node, MaxPool):
-            out = maxpool(node, args[0], graph.tensors[node.inputs[0]].dtype.min)
-        elif isinstance(node, SumPool):
-            out = sumpool(node, args[0])
-        elif isinstance(node, Add):
-            out = add(node, *args)
-        elif isinstance(node, Flatten):
-            out = args[0].reshape(args[0].shape[0], -1)
-        else:
+        kernel = KERNELS.get(type(node))
+        if kernel is None:
             raise TypeError(f"reference backend has no kernel for {node.op} ({node.name})")
-        values[node.output] = out
+        values[node.output] = kernel(node, graph, *[values[name] for name in node.inputs])
     if keep_all:
         return values
     return values[graph.output]

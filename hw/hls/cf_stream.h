@@ -1,4 +1,5 @@
-// convflow HLS library: stream words and the plumbing stages (width converters, fork, port adapters).
+// convflow HLS library: stream words and the plumbing stages (width converters, fork, concatenation, port
+// adapters).
 //
 // Every tensor travels through the dataflow pipeline as a stream of words in NHWC order; a word carries
 // LANES consecutive elements (LANES divides the channel count), so a stage that is folded to consume SIMD
@@ -69,6 +70,30 @@ void fork2(hls::stream<W> &in, hls::stream<W> &out_a, hls::stream<W> &out_b) {
         const W x = in.read();
         out_a.write(x);
         out_b.write(x);
+    }
+}
+
+// Channel concatenation (NHWC): for each of PIXELS pixels, the CA channels of a, then the CB channels of b, in
+// words of LANES lanes (LANES divides CA and CB).  Each input is read only while its channels are due.
+//
+// CFG: CA, CB, LANES, PIXELS (unsigned)
+template <class CFG, typename TA, typename TB, typename TO>
+void concat(hls::stream<vec<TA, CFG::LANES> > &in_a, hls::stream<vec<TB, CFG::LANES> > &in_b,
+            hls::stream<vec<TO, CFG::LANES> > &out) {
+    static_assert(CFG::CA % CFG::LANES == 0 && CFG::CB % CFG::LANES == 0, "lanes must divide both inputs");
+    for (unsigned p = 0; p < CFG::PIXELS; p++) {
+        for (unsigned w = 0; w < (CFG::CA + CFG::CB) / CFG::LANES; w++) {
+#pragma HLS PIPELINE II = 1
+            vec<TO, CFG::LANES> y;
+            if (w < CFG::CA / CFG::LANES) {
+                const vec<TA, CFG::LANES> x = in_a.read();
+                for (unsigned l = 0; l < CFG::LANES; l++) y[l] = TO(x[l]);
+            } else {
+                const vec<TB, CFG::LANES> x = in_b.read();
+                for (unsigned l = 0; l < CFG::LANES; l++) y[l] = TO(x[l]);
+            }
+            out.write(y);
+        }
     }
 }
 

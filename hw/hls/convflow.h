@@ -1,6 +1,6 @@
 // convflow HLS library: every streaming stage, header-only.  Generated designs include this one header.
 //
-//   cf_stream.h      stream words (cf::vec), width converters, fork, port adapters
+//   cf_stream.h      stream words (cf::vec), width converters, fork, channel concatenation, port adapters
 //   cf_window.h      sliding-window generator (line buffer), window reduction (max / sum / global pools)
 //   cf_mvu.h         matrix-vector unit (PE x SIMD folding), depthwise vector unit
 //   cf_activation.h  threshold and shift activations, residual add, label select (argmax)

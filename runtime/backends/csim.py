@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convflow.hw import HLS_PROJECT_HEADER_DIR
 from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
 
 from . import csim_pch
@@ -30,7 +31,6 @@ from .base import Backend
 # -O1: within about 5 % of -O2 in images per second on these designs, and about 0.8 s quicker to build.
 # -Wno-unknown-pragmas: the `#pragma HLS` lines are for Vitis HLS; g++ rightly does not know them.
 CXX_FLAGS = ["-O1", "-std=c++14", "-fPIC", "-pthread", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas"]
-HEADER_DIR = "convflow_hls"       # the copy of hw/hls inside a generated project
 
 
 def ap_types_dir() -> Path:
@@ -147,7 +147,7 @@ def compile_library(hls_dir, cache_dir=None, extra_flags=(), stats=None) -> tupl
     # when they are precompiled.  Without a ready header this build is the strict one (every warning an error) and
     # the header is made beside it, on another core, for the next build.
     lines = [f'#include "{hls_dir / (top + ".cpp")}"', f'#include "{hls_dir / "convflow_csim.cpp"}"']
-    include_flags = ["-isystem", str(ap_types), "-I", str(hls_dir / HEADER_DIR), "-I", str(hls_dir)]
+    include_flags = ["-isystem", str(ap_types), "-I", str(hls_dir / HLS_PROJECT_HEADER_DIR), "-I", str(hls_dir)]
     if header is not None and header.ready():
         stats["pch"] = "used"
         lines.insert(0, f'#include "{csim_pch.HEADER_NAME}"')      # must come first for g++ to use the .gch

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.floatops import F32, InputQuantizer, affine_of_chain
+from convflow.compiler.ir.floatops import F32, affine_of_chain
 from convflow.hw.errors import ToolMissing
 
 from .. import layout
@@ -30,8 +30,8 @@ class QonnxBackend(Backend):
         except ImportError as exc:   # pragma: no cover - qonnx is a core dependency
             raise ToolMissing(f"the qonnx backend needs the qonnx package ({exc})") from None
         self.model = ModelWrapper(str(artifact.source_path("source_onnx")))
-        self.tap = self.graph.meta["source_int_tap"]
-        self.quantizer = InputQuantizer.from_dict(self.graph.meta["input_quantizer"])
+        self.tap = self.graph.host.output.tap
+        self.quantizer = self.graph.host.input.quantizer
         self._batched = {}
 
     # -- inputs: integers -> the float values the source model quantises to exactly those integers
@@ -59,23 +59,22 @@ class QonnxBackend(Backend):
         inp = model.graph.input[0].name
         shape = tuple(model.get_tensor_shape(inp))
         context = execute_onnx(model, {inp: x_src.reshape(shape).astype(F32)}, return_full_exec_context=True)
-        tap = np.asarray(context[self.tap["tensor"]], np.float64)
-        self.stats = {"source_output": np.asarray(context[self.graph.meta["source_output"]])}
+        tap = np.asarray(context[self.tap.tensor], np.float64)
+        self.stats = {"source_output": np.asarray(context[self.graph.host.output.source_output])}
         return tap_to_ir(tap, self.tap, self.graph)
 
 
-def tap_to_ir(tap: np.ndarray, info: dict, graph) -> np.ndarray:
+def tap_to_ir(tap: np.ndarray, info, graph) -> np.ndarray:
     """The tap tensor (ONNX layout, real values) -> IR layout, in units of the IR output's integer scale."""
     out_shape = tuple(graph.output_tensor.shape)
     n = tap.shape[0]
-    axes = info["axes"]
-    if len(axes) == 4:
-        tap = np.transpose(tap, np.argsort(axes))            # back to (N, H, W, C)
+    if len(info.axes) == 4:
+        tap = np.transpose(tap, np.argsort(info.axes))       # back to (N, H, W, C)
     tap = tap.reshape(n, -1)
-    if info.get("flat_perm") is not None:
-        tap = tap[:, np.asarray(info["flat_perm"])]
+    if info.flat_perm is not None:
+        tap = tap[:, np.asarray(info.flat_perm)]
     tap = tap.reshape((n,) + out_shape)
-    return tap / np.asarray(info["scale"], np.float64)
+    return tap / np.asarray(info.scale, np.float64)
 
 
 def rebatch(model, n: int):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from convflow.compiler.ir import interpret
-from convflow.compiler.ir.graph import (Add, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool,
-                                        Tensor, Threshold)
+from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift,
+                                        SumPool, Tensor, Threshold)
 
 
 class Builder:
@@ -54,7 +54,7 @@ class Builder:
         oh = (h + 2 * pad - k) // stride + 1
         ow = (w + 2 * pad - k) // stride + 1
         return self._finish(node, (oh, ow, cout), IntType.for_range(lo.min(), hi.max()),
-                            interpret.conv2d(node, self.sample[x]))
+                            interpret.conv2d(node, self.graph, self.sample[x]))
 
     def dense(self, x, cout, wbits=3, pe=1, simd=1):
         cin = int(np.prod(self.graph.tensors[x].shape))
@@ -66,7 +66,7 @@ class Builder:
         lo = bias + np.minimum(weights * xl, weights * xh).sum(0)
         hi = bias + np.maximum(weights * xl, weights * xh).sum(0)
         return self._finish(node, (cout,), IntType.for_range(lo.min(), hi.max()),
-                            interpret.dense(node, self.sample[x]))
+                            interpret.dense(node, self.graph, self.sample[x]))
 
     def threshold(self, x, bits=4, per_channel=True, signed=False):
         t = self.graph.tensors[x]
@@ -80,13 +80,13 @@ class Builder:
         th = np.sort(np.round(th).astype(np.int64) + self.rng.integers(-1, 1, size=th.shape, endpoint=True), axis=1)
         base = -(1 << (bits - 1)) if signed else 0
         node = Threshold(self._node_name("act"), [x], "", thresholds=th, out_base=base)
-        return self._finish(node, t.shape, IntType.for_range(base, base + n), interpret.threshold(node, self.sample[x]))
+        return self._finish(node, t.shape, IntType.for_range(base, base + n), interpret.threshold(node, self.graph, self.sample[x]))
 
     def shift(self, x, shift, bits=4, signed=True):
         t = self.graph.tensors[x]
         out = IntType(bits, signed)
         node = Shift(self._node_name("shift"), [x], "", shift=shift, lo=out.min, hi=out.max)
-        return self._finish(node, t.shape, out, interpret.shift(node, self.sample[x]))
+        return self._finish(node, t.shape, out, interpret.shift(node, self.graph, self.sample[x]))
 
     def maxpool(self, x, k=2, stride=None, pad=0):
         t = self.graph.tensors[x]
@@ -94,7 +94,7 @@ class Builder:
         stride = stride or k
         node = MaxPool(self._node_name("pool"), [x], "", kernel=(k, k), stride=(stride, stride), pads=(pad,) * 4)
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-        return self._finish(node, (oh, ow, c), t.dtype, interpret.maxpool(node, self.sample[x], t.dtype.min))
+        return self._finish(node, (oh, ow, c), t.dtype, interpret.maxpool(node, self.graph, self.sample[x]))
 
     def sumpool(self, x, k=None, stride=None):
         t = self.graph.tensors[x]
@@ -104,14 +104,21 @@ class Builder:
         node = SumPool(self._node_name("gap"), [x], "", kernel=(kh, kw), stride=stride, pads=(0, 0, 0, 0))
         oh, ow = (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1
         lo, hi = t.dtype.min * kh * kw, t.dtype.max * kh * kw
-        return self._finish(node, (oh, ow, c), IntType.for_range(min(lo, 0), hi), interpret.sumpool(node, self.sample[x]))
+        return self._finish(node, (oh, ow, c), IntType.for_range(min(lo, 0), hi), interpret.sumpool(node, self.graph, self.sample[x]))
 
     def add(self, a, b, mul_a=1, mul_b=1):
         ta, tb = self.graph.tensors[a], self.graph.tensors[b]
         node = Add(self._node_name("add"), [a, b], "", mul_a=mul_a, mul_b=mul_b)
         ends = [va * mul_a + vb * mul_b for va in (ta.dtype.min, ta.dtype.max) for vb in (tb.dtype.min, tb.dtype.max)]
         return self._finish(node, ta.shape, IntType.for_range(min(ends), max(ends)),
-                            interpret.add(node, self.sample[a], self.sample[b]))
+                            interpret.add(node, self.graph, self.sample[a], self.sample[b]))
+
+    def concat(self, *xs):
+        ts = [self.graph.tensors[x] for x in xs]
+        node = Concat(self._node_name("concat"), list(xs), "")
+        dtype = IntType.for_range(min(t.dtype.min for t in ts), max(t.dtype.max for t in ts))
+        shape = ts[0].shape[:-1] + (sum(t.shape[-1] for t in ts),)
+        return self._finish(node, shape, dtype, interpret.concat(node, self.graph, *[self.sample[x] for x in xs]))
 
     def flatten(self, x):
         t = self.graph.tensors[x]
@@ -139,6 +146,22 @@ def mlp(seed=0, fold=((1, 1), (1, 1)), cin=64, hidden=32) -> Graph:
     x = b.dense("input", hidden, wbits=2, pe=fold[0][0], simd=fold[0][1])
     x = b.threshold(x, bits=2, signed=True)
     b.dense(x, 10, wbits=4, pe=fold[1][0], simd=fold[1][1])
+    return b.graph
+
+
+def branches(seed=0) -> Graph:
+    """Two convolution branches joined by an Add, then a concatenation of three branches (a tensor, a convolution of
+    it, and the tensor again), then a dense layer: forks, joins and the FIFOs between them."""
+    b = Builder("branches", (6, 6, 3), IntType(5, False), seed)
+    x = b.conv("input", 4, k=1, pad=0, wbits=3, pe=2, simd=1)
+    x = b.shift(x, 3, bits=4, signed=True)
+    y = b.shift(b.conv(x, 4, k=3, pad=1, wbits=3, pe=1, simd=2), 4, bits=4, signed=True)
+    z = b.shift(b.conv(x, 4, k=1, pad=0, wbits=3, pe=4, simd=4), 3, bits=4, signed=True)
+    s = b.shift(b.add(y, z, mul_a=1, mul_b=2), 1, bits=5, signed=True)
+    c = b.conv(s, 2, k=3, pad=1, wbits=3, pe=2, simd=1)
+    c = b.shift(c, 4, bits=5, signed=True)
+    j = b.concat(s, c, s)
+    b.dense(b.flatten(j), 5, wbits=3, pe=1, simd=4)
     return b.graph
 
 

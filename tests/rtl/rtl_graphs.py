@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.graph import (Add, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool, Tensor,
-                                        Threshold)
+from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool,
+                                        Tensor, Threshold)
 from convflow.compiler.ir.interpret import run_graph
 from convflow.runtime.artifact import Artifact
 
@@ -121,8 +121,21 @@ class GraphBuilder:
         return self._add(node, self.shape, min(cands) + min(dands), max(cands) + max(dands),
                          inputs=[other, self.cur])
 
+    def concat(self, other: str, name=None):
+        """Concat(other, current) of channels; ``other`` is an earlier tensor name (see ``mark``)."""
+        lo = min(self.range[other][0], self.range[self.cur][0])
+        hi = max(self.range[other][1], self.range[self.cur][1])
+        shape = self.shape[:-1] + (self.tensors[other].shape[-1] + self.shape[-1],)
+        return self._add(Concat(name or f"concat{len(self.nodes)}", [], ""), shape, lo, hi, inputs=[other, self.cur])
+
     def mark(self) -> str:
         return self.cur
+
+    def at(self, tensor: str):
+        """Continue from an earlier tensor (start a second branch)."""
+        self.cur = tensor
+        self.sample = run_graph(self.graph(), self.sample_input(), keep_all=True)[tensor]
+        return self
 
     def flatten(self, name=None):
         return self._add(Flatten(name or f"flatten{len(self.nodes)}", [], ""), (int(np.prod(self.shape)),),

@@ -1,0 +1,73 @@
+"""Where a memory of the design goes on an ECP5, and what it costs: block RAM (EBR, 18 kbit) or logic / LUT RAM.
+
+Shared by every stage's resource model.  The rules follow what yosys's memory mapping (memory_libmap) does in
+synth_ecp5, measured on the designs of benchmarks/estimate_vs_yosys.py (tests/test_estimate.py pins twelve shapes).
+"""
+from __future__ import annotations
+
+import math
+
+# ECP5 EBR block configurations (depth, width) of one 18 kbit block
+EBR_SHAPES = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
+# A ROM goes to block RAM when that is cheaper: 128 per EBR block (the cost yosys's ECP5 block-RAM library gives)
+# against 1/16 per bit of logic (our fit: it reproduces every ROM placement seen; a tie stays in logic).  For a RAM
+# the rule is the one seen in synth_ecp5 results on 14 designs (distributed RAM otherwise): deep and at least 1 kbit,
+# or not shallow and at least 2 kbit.
+EBR_COST = 128
+ROM_LOGIC_COST_PER_BIT = 1 / 16
+LUTRAM_MAX_DEPTH = 32
+RAM_EBR_MIN_DEPTH, RAM_EBR_MIN_DEPTH_BITS = 128, 1024
+RAM_EBR_MIN_BITS = 2048
+
+
+def ebr_blocks(depth: int, width: int) -> int:
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)
+
+
+def memory_cost(depth: int, width: int, ram: bool = False) -> dict:
+    """LUT4s or EBR blocks for a depth x width memory (a ROM, or with ``ram`` a simple dual-port RAM)."""
+    bits = depth * width
+    if bits == 0:
+        return {"lut": 0, "bram": 0}
+    if ram:
+        in_luts = not ((depth >= RAM_EBR_MIN_DEPTH and bits >= RAM_EBR_MIN_DEPTH_BITS)
+                       or (depth > LUTRAM_MAX_DEPTH and bits >= RAM_EBR_MIN_BITS))
+    else:
+        in_luts = EBR_COST * ebr_blocks(depth, width) >= ROM_LOGIC_COST_PER_BIT * bits
+    if in_luts:
+        if ram:    # TRELLIS_DPR16X4: 16 x 4 bits in 6 LUT sites (as the ECP5 flow counts them)
+            return {"lut": math.ceil(depth / 16) * math.ceil(width / 4) * 6, "bram": 0}
+        return {"lut": math.ceil(depth / 16) * width, "bram": 0}      # ROM: one LUT4 holds 16 x 1 bit
+    return {"lut": 0, "bram": ebr_blocks(depth, width)}
+
+
+def counter_bits(n: int) -> int:
+    return max(1, (max(1, n) - 1).bit_length())
+
+
+def rom_luts(depth: int, width: int) -> int:
+    """LUT4s yosys spends on a ROM held in logic: each output bit is a function of the address, one LUT4 per 16
+    words of the power-of-two address space (a one-word ROM is a constant: no LUT)."""
+    if depth <= 1 or memory_cost(depth, width)["bram"]:
+        return 0
+    return 2 ** max(0, (depth - 1).bit_length() - 4) * width
+
+
+def fifo_resources(depth: int, width: int) -> dict:
+    """The cf_fifo behind a stage output: registers when at most 2 deep, else a RAM and its pointers."""
+    fifo = memory_cost(depth, width, ram=depth > 2)
+    return {"lut": fifo["lut"] + (width if depth <= 2 else 0), "ff": 8 + 2 * counter_bits(depth),
+            "bram": fifo["bram"]}
+
+
+# Xilinx 7-series / UltraScale block RAM: (depth, width) configurations of one 18 kbit RAMB18
+BRAM18_SHAPES = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
+# Vitis HLS keeps small arrays in LUTs (distributed RAM / registers); at and above this many bits it uses block RAM
+XILINX_BRAM_MIN_BITS = 1024
+
+
+def bram18_blocks(depth: int, width: int) -> int:
+    """RAMB18 blocks of a depth x width memory on a Xilinx part, 0 when small enough for LUT RAM."""
+    if depth * width < XILINX_BRAM_MIN_BITS:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM18_SHAPES)

@@ -1,0 +1,245 @@
+"""Matrix-vector layers: convolutions and dense layers, their folding and their matrix-vector units.
+
+==========  =============================================  ==========================
+IR node     stages                                         lanes in -> out
+==========  =============================================  ==========================
+Conv2D      cf_swg (line buffer) -> cf_mvu                 SIMD -> SIMD -> PE
+  depthwise cf_swg -> cf_dwmvu (one channel per lane)      SIMD -> SIMD -> PE
+Dense       cf_mvu                                         SIMD -> PE
+==========  =============================================  ==========================
+
+Folding: a unit computes PE output channels in parallel, each from SIMD inputs per cycle.  A layer's MVU takes
+(rows / SIMD) * (cols / PE) cycles per output pixel, rows = KH*KW*Cin (SIMD divides Cin), cols = Cout (PE divides
+Cout); a depthwise unit reads KH*KW * C / SIMD words and writes C / PE per pixel (SIMD and PE divide C).  ``mvu_cycles`` is that formula, ``check_folding``
+the one check of a folding, used by the folding pass and the plan alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType
+from convflow.hw.errors import FoldingError, UnsupportedOp
+
+from .memory import memory_cost, rom_luts
+from .plan import Plan, Stage
+from .window import sliding_window
+
+# A product goes to a DSP block (MULT18X18D) only when both operands (input made signed) have more bits than this;
+# narrower products are cheaper as LUT shift-and-add.
+DSP_MIN_BITS = 4
+
+
+# ----------------------------------------------------------------------------------------------- folding
+def mvu_shape(node, graph: Graph) -> tuple:
+    """(output pixels, kernel positions, Cin, Cout) of an MVU node."""
+    kh, kw = (node.weights.shape[:2] if isinstance(node, Conv2D) else (1, 1))
+    cin = graph.tensors[node.inputs[0]].channels if isinstance(node, Conv2D) else node.weights.shape[0]
+    cout = node.weights.shape[-1]
+    out = graph.tensors[node.output].shape
+    pixels = out[0] * out[1] if len(out) == 3 else 1
+    if is_depthwise(node):
+        return pixels, kh * kw, 1, cout          # one input channel per output channel
+    return pixels, kh * kw, cin, cout
+
+
+def is_depthwise(node) -> bool:
+    return isinstance(node, Conv2D) and node.depthwise
+
+
+def mvu_cycles(node, graph: Graph, pe: int, simd: int) -> int:
+    pixels, kpos, cin, cout = mvu_shape(node, graph)
+    if is_depthwise(node):
+        return pixels * max(kpos * (cout // simd), cout // pe)
+    return pixels * kpos * (cin // simd) * (cout // pe)
+
+
+def check_folding(node, graph: Graph) -> None:
+    """The one check of a layer's folding: SIMD must divide its inputs and PE its outputs (FoldingError)."""
+    _, _, cin, cout = mvu_shape(node, graph)
+    checks = (("simd", node.simd, cin, "input"), ("pe", node.pe, cout, "output"))
+    if is_depthwise(node):      # one input channel per output channel: both foldings divide the channels
+        checks = (("simd", node.simd, cout, "input"), ("pe", node.pe, cout, "output"))
+    for what, value, total, side in checks:
+        if value < 1 or total % value:
+            raise FoldingError(f"{node.op} {node.name!r}: {what}={value} does not divide its {total} {side} "
+                               f"channels; SIMD must divide the inputs and PE the outputs (choose a divisor)")
+
+
+# ----------------------------------------------------------------------------------------------- stages
+def signed_bits(values: np.ndarray) -> int:
+    """Bits of the smallest signed type holding every value (at least 2)."""
+    values = np.asarray(values, dtype=np.int64)
+    lo = min(int(values.min()) if values.size else 0, -1)
+    hi = max(int(values.max()) if values.size else 0, 0)
+    return max(2, IntType.for_range(lo, hi).bits)
+
+
+@dataclass(eq=False, kw_only=True)
+class MatrixVectorUnit(Stage):
+    """acc[o] = bias[o] + sum_i x[i] * matrix[i, o] for ``vectors`` input vectors per frame, PE x SIMD folded."""
+    matrix: np.ndarray         # (MH, MW) int64: row (ky*KW + kx)*Cin + c of a convolution, column o
+    bias: np.ndarray           # (MW,) int64, in accumulator units
+    simd: int
+    pe: int
+    vectors: int               # input vectors per frame (output pixels; 1 for a dense layer)
+    wbits: int                 # weights in signed two's complement of this width
+    acc: IntType               # the accumulator = the output element type (the IR's exact range type)
+    use_dsp: bool
+    kind = "cf_mvu"
+
+    @property
+    def sf(self) -> int:
+        return self.matrix.shape[0] // self.simd
+
+    @property
+    def nf(self) -> int:
+        return self.matrix.shape[1] // self.pe
+
+    @property
+    def params(self) -> dict:
+        return {"SIMD": self.simd, "PE": self.pe, "SF": self.sf, "NF": self.nf, "IBITS": self.input.bits,
+                "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
+                "USE_DSP": int(self.use_dsp)}
+
+    def weight_tiles(self) -> np.ndarray:
+        """(NF*SF, PE, SIMD): tile [nf*SF + sf, p, s] = matrix[sf*SIMD + s, nf*PE + p] -- the weights the unit
+        reads in cycle sf of neuron fold nf."""
+        sf, nf = self.sf, self.nf
+        return self.matrix.reshape(sf, self.simd, nf, self.pe).transpose(2, 0, 3, 1).reshape(nf * sf, self.pe,
+                                                                                              self.simd)
+
+    def bias_tiles(self) -> np.ndarray:
+        """(NF, PE): bias of output channel nf*PE + p."""
+        return np.asarray(self.bias, dtype=np.int64).reshape(self.nf, self.pe)
+
+    def resources_own(self) -> dict:
+        simd, pe, sf, nf = self.simd, self.pe, self.sf, self.nf
+        ibits = self.input.bits
+        ib, wb, ab = ibits + 1, self.wbits, self.acc.bits
+        pw = ib + wb
+        mults = pe * simd
+        weights_vary = nf * sf > 1          # one weight word: constants, which synthesis folds into the adders
+        lut = dsp = 0
+        if self.use_dsp:
+            dsp += mults * -(-ib // 18) * -(-wb // 18)                  # registered MULT18X18D
+        elif weights_vary:
+            lut += 1.8 * mults * ib * wb                                # shift-and-add partial products
+        lut += 1.15 * mults * ab + 3.6 * simd * ibits + 30              # adder trees + accumulators, input mux
+        wrom = memory_cost(nf * sf, pe * simd * wb)
+        brom = memory_cost(nf, pe * ab)
+        ibuf = memory_cost(sf, simd * ibits, ram=True) if nf > 1 else {"lut": 0, "bram": 0}
+        lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb) + rom_luts(nf, pe * ab) + ibuf["lut"])
+        ff = 1.4 * simd * ibits + 2.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
+        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
+
+    def fill_elements(self) -> int:
+        return int(self.matrix.shape[0])        # one whole input vector before the first output
+
+
+@dataclass(eq=False, kw_only=True)
+class DepthwiseUnit(Stage):
+    """acc[c] = bias[c] + sum_k x[k, c] * weights[k, c] over the KK window positions: reads SIMD channels per
+    beat, writes PE channels per beat."""
+    weights: np.ndarray        # (KK, C) int64: [ky*KW + kx][c]
+    bias: np.ndarray           # (C,) int64
+    simd: int                  # channels read per beat
+    pe: int                    # channels written per beat
+    vectors: int               # output pixels per frame
+    wbits: int
+    acc: IntType
+    use_dsp: bool
+    kind = "cf_dwmvu"
+
+    @property
+    def kk(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def params(self) -> dict:
+        return {"SIMD": self.simd, "PE": self.pe, "KK": self.kk, "C": self.channels, "IBITS": self.input.bits,
+                "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
+                "USE_DSP": int(self.use_dsp)}
+
+    def resources_own(self) -> dict:
+        # priced as SIMD multipliers accumulating into a bank of C accumulators (one input per lane); no RTL
+        # module to calibrate against yet
+        pe, cf, ibits = self.simd, self.channels // self.simd, self.input.bits
+        ib, wb, ab = ibits + 1, self.wbits, self.acc.bits
+        lut = dsp = 0
+        if self.use_dsp:
+            dsp += pe * -(-ib // 18) * -(-wb // 18)
+        else:
+            lut += 1.8 * pe * ib * wb
+        lut += 1.15 * pe * ab + 3.6 * pe * ibits + 30
+        wrom = memory_cost(self.kk * cf, pe * wb)
+        brom = memory_cost(cf, pe * ab)
+        lut += 1.3 * (rom_luts(self.kk * cf, pe * wb) + rom_luts(cf, pe * ab))
+        ff = 1.4 * pe * ibits + 2.5 * pe * wb + 0.12 * pe * (ib + wb) + 2.3 * pe * ab + 33
+        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"]}
+
+    def fill_elements(self) -> int:
+        return self.kk * self.channels
+
+
+def _use_dsp(x, wbits: int) -> bool:
+    return min(x.bits + (0 if x.signed else 1), wbits) > DSP_MIN_BITS
+
+
+def _mvu(plan: Plan, node, label: str, matrix: np.ndarray, bias, vectors: int, acc: IntType, out_elems: int):
+    simd, pe = node.simd, node.pe
+    wbits = signed_bits(matrix)
+    stage = MatrixVectorUnit(label=label, node=node, cycles=0, matrix=matrix, bias=np.asarray(bias, np.int64),
+                             simd=simd, pe=pe, vectors=vectors, wbits=wbits, acc=acc,
+                             use_dsp=_use_dsp(plan.cur, wbits))
+    stage.cycles = vectors * stage.sf * stage.nf
+    if stage.nf > 1 and plan.cur.producer is not None:
+        # The MVU reads a whole input vector (SF beats) during its first neuron fold, then computes NF - 1 more
+        # folds without reading.  A FIFO of one vector in front lets the producer deliver the next vector
+        # meanwhile; with the default depth of 2 it would stall, and the frame would take fill + compute cycles
+        # instead of the slower of the two (measured: mlp-mnist5k 900 cycles/frame against 784).
+        plan.cur.fifo_depth = max(plan.cur.fifo_depth, stage.sf)
+    plan.add(stage, pe, acc, out_elems, node.output)
+
+
+def build_conv(plan: Plan, node: Conv2D, inputs: list) -> None:
+    graph = plan.graph
+    tin, tout = graph.tensors[node.inputs[0]], graph.tensors[node.output]
+    if len(tin.shape) != 3:
+        raise UnsupportedOp(f"Conv2D {node.name!r}: input shape {tin.shape} is not (H, W, C)")
+    h, w, cin = tin.shape
+    kh, kw, _, cout = node.weights.shape
+    check_folding(node, graph)
+    plan.adapt(node.simd, node.name)
+    oh, ow = sliding_window(plan, node, f"{node.name}_swg", h, w, cin, (kh, kw), node.stride, node.pads,
+                            node.pad_value)
+    if node.depthwise:
+        if cin != cout or node.weights.shape[2] != 1:
+            raise UnsupportedOp(f"Conv2D {node.name!r}: depthwise convolution with {cin} inputs and {cout} outputs "
+                                "(a channel multiplier) is not supported")
+        weights = np.asarray(node.weights, dtype=np.int64)[:, :, 0, :].reshape(kh * kw, cout)
+        wbits = signed_bits(weights)
+        stage = DepthwiseUnit(label=f"{node.name}_dwmvu", node=node, cycles=mvu_cycles(node, graph, node.pe, node.simd),
+                              weights=weights, bias=np.asarray(node.bias, np.int64), simd=node.simd, pe=node.pe,
+                              vectors=oh * ow,
+                              wbits=wbits, acc=tout.dtype, use_dsp=_use_dsp(plan.cur, wbits))
+        plan.add(stage, node.pe, tout.dtype, oh * ow * cout, node.output)
+        return
+    matrix = np.asarray(node.weights, dtype=np.int64).reshape(kh * kw * cin, cout)
+    _mvu(plan, node, f"{node.name}_mvu", matrix, node.bias, oh * ow, tout.dtype, oh * ow * cout)
+
+
+def build_dense(plan: Plan, node: Dense, inputs: list) -> None:
+    check_folding(node, plan.graph)
+    plan.adapt(node.simd, node.name)
+    cout = node.weights.shape[1]
+    _mvu(plan, node, node.name, np.asarray(node.weights, dtype=np.int64), node.bias, 1,
+         plan.graph.tensors[node.output].dtype, cout)
+
+
+BUILDERS = {Conv2D: build_conv, Dense: build_dense}

@@ -1,0 +1,127 @@
+"""Windowed ops: the sliding-window generator (line buffer) and the pools built on it.
+
+==========  =====================================  ===================
+IR node     stages                                 lanes in -> out
+==========  =====================================  ===================
+MaxPool     cf_swg -> cf_pool (MODE 0, max)        L -> L -> L
+SumPool     cf_swg -> cf_pool (MODE 1, sum)        L -> L -> L
+(Conv2D     cf_swg -> cf_mvu: dataflow/mvu.py)
+==========  =====================================  ===================
+
+cf_swg writes, for each output pixel in row-major order, its KH x KW x C window in the order (ky, kx, c) -- the row
+order of a convolution's weight matrix -- in words of the lanes it reads.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from convflow.compiler.ir.graph import IntType, MaxPool, SumPool
+from convflow.hw.errors import UnsupportedOp
+
+from .memory import memory_cost
+from .plan import Plan, Stage
+
+
+@dataclass(eq=False, kw_only=True)
+class SlidingWindowGen(Stage):
+    h: int
+    w: int
+    c: int
+    kernel: tuple
+    stride: tuple
+    pads: tuple                # top, left, bottom, right
+    pad_value: int
+    rows: int                  # rows in the line buffer's ring
+    kind = "cf_swg"
+
+
+    @property
+    def out_hw(self) -> tuple:
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pads
+        return (self.h + pt + pb - kh) // sh + 1, (self.w + pl + pr - kw) // sw + 1
+
+    @property
+    def params(self) -> dict:
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pads
+        return {"EW": self.input.bits, "L": self.lanes, "H": self.h, "W": self.w, "CF": self.c // self.lanes,
+                "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": pt, "PL": pl, "PB": pb, "PR": pr,
+                "PAD": int(self.pad_value), "NR": self.rows}
+
+    @property
+    def buffer_words(self) -> int:
+        return self.rows * self.w * (self.c // self.lanes)
+
+    def resources_own(self) -> dict:
+        word = self.lanes * self.input.bits
+        buf = memory_cost(self.buffer_words, word, ram=True)
+        # position registers and their adders, ring bookkeeping, pad mux
+        return {"lut": 780 + 0.3 * buf["lut"], "ff": 270 + 1.5 * word, "dsp": 0, "bram": buf["bram"]}
+
+    def fill_elements(self) -> int:
+        # the ring may fill before the first window leaves (it prefetches the next rows)
+        return min(self.h, self.rows) * self.w * self.c
+
+
+def sliding_window(plan: Plan, node, label: str, h, w, c, kernel, stride, pads, pad_value) -> tuple:
+    """Append a cf_swg over the current stream (an h x w x c frame); returns the output (OH, OW)."""
+    kh, kw = kernel
+    sh, sw = stride
+    # ring of rows: the reader's KH rows + room to prefetch the next KH - 1 + SH (no bubble between frames)
+    rows = 1 << (2 * kh + sh - 2).bit_length()
+    src = plan.cur
+    stage = SlidingWindowGen(label=label, node=node, cycles=0, h=h, w=w, c=c, kernel=(kh, kw), stride=(sh, sw),
+                             pads=tuple(pads), pad_value=int(pad_value), rows=rows)
+    stage.inputs = [src]
+    oh, ow = stage.out_hw
+    cf = c // src.lanes
+    stage.cycles = max(h * w * cf, oh * ow * kh * kw * cf)
+    plan.add(stage, src.lanes, src.dtype, oh * ow * kh * kw * c, src.tensor)
+    return oh, ow
+
+
+@dataclass(eq=False, kw_only=True)
+class PoolUnit(Stage):
+    """Reduces each window (KK positions x C channels, as cf_swg writes them) to one C-channel result."""
+    channels: int
+    kk: int
+    is_max: bool
+    kind = "cf_pool"
+
+
+    @property
+    def params(self) -> dict:
+        return {"L": self.lanes, "CF": self.channels // self.lanes, "KK": self.kk, "IBITS": self.input.bits,
+                "ISIGNED": int(self.input.signed), "OBITS": self.output.bits, "MODE": 0 if self.is_max else 1}
+
+    def resources_own(self) -> dict:
+        p = self.params
+        xw = max(p["IBITS"], p["OBITS"]) + 1
+        bank = memory_cost(p["CF"], p["L"] * xw, ram=True)
+        return {"lut": 2 * p["L"] * xw + bank["lut"] + 40, "ff": 0.85 * p["L"] * xw + 8, "dsp": 0,
+                "bram": bank["bram"]}
+
+    def fill_elements(self) -> int:
+        return self.kk * self.channels
+
+
+def build_pool(plan: Plan, node, inputs: list) -> None:
+    """MaxPool / SumPool: cf_swg (padding with the type's minimum for max, zero for sum) -> cf_pool."""
+    graph = plan.graph
+    tin, tout = graph.tensors[node.inputs[0]], graph.tensors[node.output]
+    if len(tin.shape) != 3:
+        raise UnsupportedOp(f"{node.op} {node.name!r}: input shape {tin.shape} is not (H, W, C)")
+    h, w, c = tin.shape
+    if c % plan.lanes:
+        plan.adapt(math.gcd(c, plan.lanes), node.name)
+    is_max = isinstance(node, MaxPool)
+    pad_value = IntType(plan.cur.bits, plan.cur.signed).min if is_max else 0
+    oh, ow = sliding_window(plan, node, f"{node.name}_swg", h, w, c, node.kernel, node.stride, node.pads, pad_value)
+    kk = node.kernel[0] * node.kernel[1]
+    lanes = plan.lanes
+    stage = PoolUnit(label=node.name, node=node, cycles=oh * ow * kk * (c // lanes), channels=c, kk=kk,
+                     is_max=is_max)
+    plan.add(stage, lanes, tout.dtype, oh * ow * c, node.output)
+
+
+BUILDERS = {MaxPool: build_pool, SumPool: build_pool}

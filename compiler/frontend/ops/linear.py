@@ -1,0 +1,134 @@
+"""Conv, MatMul, Gemm: integer matrix-vector layers (IR Conv2D / Dense) with an exact integer accumulator.
+
+The layer is emitted with a zero bias and the accumulator scale input scale x weight scale; an ONNX bias becomes a
+pending float Add, which passes/absorb_into_accumulator.py moves into the integer bias where that is exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from convflow.compiler.ir.floatops import F32, FloatOp
+from convflow.compiler.ir.graph import Conv2D, Dense, IntType
+from convflow.hw.errors import ModelError, UnsupportedOp
+
+from ..context import attributes
+from ..layout import NHWC_OF_NCHW
+from ..values import Const, IntVal, Pending, QConst
+
+# the accumulator type until passes/infer_bitwidths.py derives the real one from the operand ranges
+PLACEHOLDER_ACC = IntType(32, True)
+
+
+def weights(ctx, node, index: int) -> QConst:
+    value = ctx.get(node.input[index], node)
+    if isinstance(value, Const):
+        w = value.value
+        if np.all(w == np.round(w)) and np.abs(w).max() < 2 ** 16:
+            return QConst(w.astype(np.int64), np.asarray(1.0, F32), node.name)   # integer-valued weights
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): weights {node.input[index]!r} are not "
+                            "quantised (add a Quant node / QKeras quantizer)")
+    if not isinstance(value, QConst):
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): weights {node.input[index]!r} must be a "
+                            "(quantised) constant")
+    return value
+
+
+def mvu_scale(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale: np.ndarray, out_axis: int) -> np.ndarray:
+    """The accumulator's scale: input scale x weight scale, per tensor or per output channel."""
+    s_in = np.asarray(ctx.ir(x).scale, np.float64)
+    if s_in.size > 1:
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input has per-channel scales; a layer "
+                            "needs one input scale")
+    ws = np.asarray(w_scale, np.float64)
+    if ws.size == 1:
+        return s_in * ws.reshape(())
+    # broadcast as the Quant node did, then demand one value per output channel
+    full = np.moveaxis(np.broadcast_to(ws, w_ints.shape), out_axis, 0).reshape(w_ints.shape[out_axis], -1)
+    if not np.all(full == full[:, :1]):
+        raise UnsupportedOp(f"node {node.name!r}: weight scale of shape {ws.shape} is neither per tensor nor "
+                            "per output channel")
+    return s_in * full[:, 0]
+
+
+def add_bias(ctx, node, value: IntVal, const_name: str) -> None:
+    bias = ctx.get(const_name, node)
+    const = bias.value if isinstance(bias, Const) else (bias.ints * bias.scale).astype(F32) \
+        if isinstance(bias, QConst) else None
+    if const is None:
+        raise UnsupportedOp(f"node {node.name!r}: bias must be a constant")
+    if node.op_type == "Conv":      # a Conv bias is one value per output channel (axis 1), not broadcast
+        const = ctx.along_axis1(const, value)
+    ctx.value_out(node, Pending(value).then([FloatOp("add", ctx.per_channel(const, value, node))], node))
+
+
+def dense(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale, out_axis: int) -> IntVal:
+    t = ctx.ir(x)
+    if len(t.shape) != 1:
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input of IR shape {t.shape} must be "
+                            "flattened first")
+    matrix = w_ints if x.flat_perm is None else w_ints[x.flat_perm]
+    if matrix.shape[0] != t.shape[0]:
+        raise ModelError(f"node {node.name!r}: weights have {matrix.shape[0]} rows, input has {t.shape[0]}")
+    cout = matrix.shape[1]
+    scale = mvu_scale(ctx, node, x, w_ints, w_scale, out_axis)
+    out = ctx.new_tensor(node.output[0], (cout,), PLACEHOLDER_ACC, scale)
+    ctx.emit(Dense(node.name, [x.ir], out, weights=matrix.astype(np.int64), bias=np.zeros(cout, np.int64)))
+    value = IntVal(out, (0, 1), node.output[0])
+    ctx.value_out(node, value)
+    return value
+
+
+def on_matmul(ctx, node):
+    x = ctx.as_int(node, 0)
+    w = weights(ctx, node, 1)
+    if w.ints.ndim != 2:
+        raise UnsupportedOp(f"node {node.name!r} (MatMul): weights must be 2-D")
+    dense(ctx, node, x, w.ints, w.scale, out_axis=1)
+
+
+def on_gemm(ctx, node):
+    attrs = attributes(node)
+    if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+        raise UnsupportedOp(f"node {node.name!r} (Gemm): only transB, alpha = beta = 1 are supported")
+    x = ctx.as_int(node, 0)
+    w = weights(ctx, node, 1)
+    ints, scale = w.ints, w.scale
+    if attrs.get("transB", 0):
+        ints = ints.T
+        scale = np.asarray(scale).T if np.ndim(scale) == 2 else scale
+    out = dense(ctx, node, x, ints, scale, out_axis=1)
+    if len(node.input) > 2 and node.input[2]:
+        add_bias(ctx, node, out, node.input[2])
+
+
+def on_conv(ctx, node):
+    attrs = attributes(node)
+    x = ctx.as_int(node, 0)
+    if x.axes != NHWC_OF_NCHW:
+        raise UnsupportedOp(f"node {node.name!r} (Conv): input is not a 4-D NCHW activation")
+    w = weights(ctx, node, 1)
+    t = ctx.ir(x)
+    h, wd, cin = t.shape
+    cout, cin_g, kh, kw = w.ints.shape
+    group = attrs.get("group", 1)
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise UnsupportedOp(f"node {node.name!r} (Conv): auto_pad is not supported; use explicit pads")
+    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+        raise UnsupportedOp(f"node {node.name!r} (Conv): dilation is not supported")
+    depthwise = group != 1
+    if depthwise and not (group == cin == cout and cin_g == 1):
+        raise UnsupportedOp(f"node {node.name!r} (Conv): grouped convolution with group={group} "
+                            "(only depthwise, group = channels, is supported)")
+    pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
+    stride = tuple(attrs.get("strides", [1, 1]))
+    kernel = np.transpose(w.ints, (2, 3, 1, 0))              # (KH, KW, Cin/g, Cout)
+    scale = mvu_scale(ctx, node, x, w.ints, w.scale, 0)
+    oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
+    ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
+    out = ctx.new_tensor(node.output[0], (oh, ow, cout), PLACEHOLDER_ACC, scale)
+    ctx.emit(Conv2D(node.name, [x.ir], out, weights=kernel.astype(np.int64), bias=np.zeros(cout, np.int64),
+                    stride=stride, pads=(pads[0], pads[1], pads[2], pads[3]), depthwise=depthwise))
+    value = IntVal(out, NHWC_OF_NCHW, node.output[0])
+    ctx.value_out(node, value)
+    if len(node.input) > 2 and node.input[2]:
+        add_bias(ctx, node, value, node.input[2])

@@ -1,0 +1,33 @@
+"""An integer tensor with float ops pending on it meets a quantiser: emit the IR's Requantize node.
+
+The node keeps the source model's own float path (the pending ops and the quantiser, with their constants mapped
+onto IR channels) so that its meaning is exactly the model's; compile passes then absorb what is exact into the
+accumulator, negate decreasing channels and turn the rest into integer thresholds or a shift (passes/).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from convflow.compiler.ir.floatops import F32, Quantizer
+from convflow.compiler.ir.graph import IntType, Requantize
+from convflow.hw.errors import UnsupportedOp
+
+from .values import IntVal, Pending
+
+
+def requantize(ctx, node, value, q: Quantizer) -> IntVal:
+    pending = value if isinstance(value, Pending) else Pending(value)
+    base = pending.base
+    t = ctx.ir(base)
+    if q.bipolar:
+        raise UnsupportedOp(f"node {node.name!r}: bipolar (1-bit) activations are not supported yet")
+    q_scale = np.asarray(q.scale, F32)
+    if q_scale.size > 1:
+        q_scale = ctx.per_channel(q.scale, base, node)
+        q = Quantizer(**{**q.__dict__, "scale": q_scale})
+    out_type = IntType.for_range(q.level_min, q.level_max)
+    out_scale = np.asarray(q_scale, np.float64) if q_scale.size > 1 else float(q_scale)
+    out_name = ctx.new_tensor(node.output[0], t.shape, out_type, out_scale)
+    source = f"node {node.name!r} ({node.op_type} after {', '.join(pending.names) or 'the layer'})"
+    ctx.emit(Requantize(node.name, [base.ir], out_name, ops=list(pending.ops), quantizer=q, source=source))
+    return IntVal(out_name, base.axes, node.output[0], base.flat_perm)

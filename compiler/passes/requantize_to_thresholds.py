@@ -1,0 +1,57 @@
+"""Pass: every Requantize node becomes exact integer re-quantisation -- a Threshold, or a Shift where one suffices.
+
+Matches a Requantize node (an integer tensor, the source model's float ops, a quantiser), whose float path is
+non-decreasing in its input (passes/flip_decreasing_channels.py runs first).
+Rewrites: numerics/thresholds.py finds, per channel, the thresholds the integer input must reach for each output
+level, by evaluating the float path exactly as the source model does over the input's whole integer range, and
+verifies them (a non-monotonic path is refused, never approximated).  Where those thresholds are the ones of a
+rounding right shift, the node becomes a Shift (a shifter instead of comparators); otherwise a Threshold (one row
+when every channel has the same thresholds).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from convflow.compiler.ir.floatops import F32, apply_chain
+from convflow.compiler.ir.graph import Graph, Requantize, Shift, Threshold
+from convflow.compiler.numerics.ranges import mvu_node_range
+from convflow.compiler.numerics.thresholds import as_shift, derive_thresholds
+
+
+def input_range(graph: Graph, tensor: str) -> tuple:
+    """Per-channel integer range of a tensor: exact for a matrix-vector output, its type's range otherwise."""
+    producer = graph.producer(tensor)
+    if producer is not None and producer.has_mvu:
+        t_in = graph.tensors[producer.inputs[0]].dtype
+        return mvu_node_range(producer, t_in.min, t_in.max)
+    t = graph.tensors[tensor]
+    return np.full(t.channels, t.dtype.min, np.int64), np.full(t.channels, t.dtype.max, np.int64)
+
+
+def level_function(graph: Graph, node: Requantize):
+    """acc (M, C) int64 -> the output levels (M, C) the source model computes from it."""
+    t = graph.tensors[node.inputs[0]]
+    scale = np.broadcast_to(np.asarray(t.scale, np.float64), (t.channels,))
+    q, ops = node.quantizer, node.ops
+
+    def levels(acc: np.ndarray) -> np.ndarray:
+        real = acc.astype(np.float64) * scale[None, :]
+        return q.levels(apply_chain(ops, real.astype(F32)))
+    return levels
+
+
+def requantize_to_thresholds(graph: Graph) -> Graph:
+    for index, node in enumerate(graph.nodes):
+        if not isinstance(node, Requantize):
+            continue
+        q = node.quantizer
+        lo, hi = input_range(graph, node.inputs[0])
+        thresholds = derive_thresholds(level_function(graph, node), lo, hi, q.level_min, q.level_max, node.source)
+        shift = as_shift(thresholds, lo, hi, q.level_min, q.level_max)
+        if shift is not None:
+            lowered = Shift(node.name, list(node.inputs), node.output, shift=shift, lo=q.level_min, hi=q.level_max)
+        else:
+            rows = thresholds[:1] if np.all(thresholds == thresholds[:1]) else thresholds
+            lowered = Threshold(node.name, list(node.inputs), node.output, thresholds=rows, out_base=q.level_min)
+        graph.nodes[index] = lowered
+    return graph
