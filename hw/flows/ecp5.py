@@ -19,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from convflow.hw import RTL_DIR
 from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, ToolFailed
 from convflow.hw.flows import ecp5_board, tools
 
-RTL_DIR = Path(__file__).resolve().parents[1] / "rtl"
+
 BOARD_RTL = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_frame_tx.v", "cf_board_top.v"]
 REPORT_VERSION = 1
 RESOURCE_CELLS = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "EBR": "DP16KD"}

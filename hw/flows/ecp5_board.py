@@ -6,9 +6,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convflow.hw import BOARDS_DIR
 from convflow.hw.errors import ConvflowError
 
-BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
+
 WRAPPER_TOP = "cf_top"
 
 
