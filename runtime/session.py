@@ -37,6 +37,9 @@ class Session:
         batches go through the model's own input quantiser (its pre-processing ops, then its Quant), exactly."""
         x = np.asarray(x)
         if not np.issubdtype(x.dtype, np.integer):
+            # pre-processing constants may be per channel of the source layout: quantise in that layout
+            if x.shape[1:] != layout.source_shape(self.graph) and x.shape[1:] == tuple(self.input_tensor.shape):
+                x = layout.to_source(self.graph, x)
             x = self.input_quantizer(x)
         return layout.to_ir(self.graph, x).astype(np.int64)
 

@@ -133,6 +133,45 @@ def concat_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
     return b.model([1, 3, 8, 8], out, [1, 4], "concat")
 
 
+def learned_scales_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
+    """Scales as a Brevitas user's training leaves them (no power of two anywhere) and zero points:
+    x(1,3,10,10) -> per-channel (x - mean) / std -> Quant u8 zero point 128 -> Conv3x3 (per-channel learned weight
+    scales, float bias) -> BN -> Relu -> Quant u4 -> [Conv3x3 -> BN -> Quant s6 (shared)] + [Conv1x1 -> BN -> Quant
+    s6 (shared)] -> Add -> Relu -> Quant u4 -> AveragePool 2 -> Quant u8 zero point 3 -> Flatten -> Gemm (float
+    bias) -> out"""
+    b = Builder(seed, name_prefix)
+    r = b.rng
+
+    def learned(lo, hi, size=None):
+        return np.asarray(r.uniform(lo, hi, size), np.float32)
+
+    def lweights(shape, bits):
+        w = r.normal(size=shape).astype(np.float32) * 0.1
+        scale = learned(0.004, 0.03, shape[0]).reshape((shape[0],) + (1,) * (len(shape) - 1))
+        return b.quant(b.const(w, "w"), scale, bits, signed=True, narrow=True)
+
+    mean = b.const(learned(-0.2, 0.2, 3).reshape(1, 3, 1, 1), "mean")
+    std = b.const(learned(0.6, 1.4, 3).reshape(1, 3, 1, 1), "std")
+    x = b.node("Div", [b.node("Sub", ["x", mean]), std])
+    x = b.quant(x, learned(0.01, 0.02), 8, signed=False, zeropt=128.0)
+    y = b.node("Conv", [x, lweights((6, 3, 3, 3), 6), b.const(learned(-0.3, 0.3, 6), "bias")], kernel_shape=[3, 3],
+               pads=[1, 1, 1, 1])
+    y = b.quant(b.node("Relu", [b.batchnorm(y, 6, negative=False)]), learned(0.05, 0.08), 4, signed=False)
+    shared = learned(0.03, 0.05)
+    a = b.node("Conv", [y, lweights((6, 6, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    a = b.quant(b.batchnorm(a, 6), shared, 6, signed=True)
+    s = b.node("Conv", [y, lweights((6, 6, 1, 1), 4)], kernel_shape=[1, 1])
+    s = b.quant(b.batchnorm(s, 6), shared, 6, signed=True)
+    z = b.quant(b.node("Relu", [b.node("Add", [a, s])]), learned(0.05, 0.08), 4, signed=False)
+    z = b.node("AveragePool", [z], kernel_shape=[2, 2], strides=[2, 2])
+    z = b.quant(z, learned(0.002, 0.004), 8, signed=False, zeropt=3.0)
+    f = b.node("Flatten", [z], axis=1)
+    w = r.normal(size=(4, 150)).astype(np.float32) * 0.1
+    wq = b.quant(b.const(w, "w"), learned(0.003, 0.01, 4).reshape(4, 1), 8, signed=True, narrow=True)
+    out = b.node("Gemm", [f, wq, b.const(learned(-0.5, 0.5, 4), "bias")], transB=1)
+    return b.model([1, 3, 10, 10], out, [1, 4], "learned_scales")
+
+
 def non_monotonic_model() -> onnx.ModelProto:
     """Dense -> Relu -> Mul(-1) -> Relu -> Quant: the float path is not monotonic in the accumulator... after
     the first Relu it is flat then decreasing, which thresholds cannot express when followed by a second

@@ -10,7 +10,8 @@ from convflow.runtime import Session
 from convflow.runtime.verify import verify
 
 from conftest import JET, QKERAS_3LAYER, TFC
-from qonnx_builders import concat_model, conv_bn_model, non_monotonic_model, residual_model, unsupported_op_model
+from qonnx_builders import (concat_model, conv_bn_model, learned_scales_model, non_monotonic_model, residual_model,
+                            unsupported_op_model)
 
 
 def assert_bit_exact(artifact, inputs, labels=None):
@@ -78,7 +79,7 @@ def test_qkeras_3layer_equals_keras_and_qonnx(compiled):
     assert np.array_equal(keras_out / session.output_tensor.scale, expected)
 
 
-@pytest.mark.parametrize("builder", [conv_bn_model, residual_model, concat_model])
+@pytest.mark.parametrize("builder", [conv_bn_model, residual_model, concat_model, learned_scales_model])
 def test_hand_built_models(builder, tmp_path):
     artifact = compile_model(builder(seed=5), tmp_path / "a", name=builder.__name__)
     session = Session(artifact)
@@ -163,3 +164,18 @@ def test_artifact_with_the_host_interface_in_meta_still_loads(tmp_path):
     legacy = Session(artifact)
     assert np.array_equal(legacy.run(x), want)
     assert np.array_equal(Session(artifact, "qonnx").run(legacy.quantize_input(x)), want)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_learned_scales_zero_points_and_preprocessing(seed, tmp_path):
+    """No scale is a power of two (learned, as Brevitas leaves them), two quantisers have zero points, and the input
+    is normalised per channel before its quantiser: float images in, every integer equal to the QONNX execution,
+    and the host's input quantisation equal to the model's own on the same floats."""
+    artifact = compile_model(learned_scales_model(seed), tmp_path / "a", name="learned")
+    x = np.random.default_rng(seed).normal(size=(1000, 3, 10, 10)).astype(np.float32)
+    expected = assert_bit_exact(artifact, x)
+    assert len(np.unique(expected)) > 100
+    session = Session(artifact)
+    ints = session.quantize_input(x)
+    assert np.array_equal(ints, session.quantize_input(x.transpose(0, 2, 3, 1)))     # NHWC floats alike
+    assert ints.min() < 0 < ints.max()                     # uint8 with zero point 128: levels -128 .. 127

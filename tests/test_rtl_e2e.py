@@ -169,3 +169,18 @@ def test_compiled_concat_qonnx_model(tmp_path):
     assert len(np.unique(expected)) > 10
     kinds = {s["kind"] for s in json.loads((art / "rtl" / "accel.json").read_text())["stages"]}
     assert {"cf_concat", "cf_fork"} <= kinds
+
+
+@needs_verilator
+def test_learned_scales_model_on_every_backend(tmp_path):
+    """Learned (non power-of-two) scales, zero points and per-channel input normalisation through csim and rtlsim
+    (back-pressure), equal to the reference and to the QONNX execution."""
+    from qonnx_builders import learned_scales_model
+
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime.verify import verify
+
+    art = compile_model(learned_scales_model(seed=4), tmp_path / "art", name="learned")
+    x = np.random.default_rng(5).normal(size=(300, 3, 10, 10)).astype(np.float32)
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]

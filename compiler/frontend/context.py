@@ -40,6 +40,7 @@ class LoweringContext:
         self.input_name = None            # the IR input tensor's name
         self.output_name = None           # set when a final softmax is left to the host: the tensor before it
         self.softmax = None               # that softmax's node name
+        self.exact_ops: dict = {}         # ONNX nodes computed as exact integer ops, with their scales (ir/host.py)
         self.consumers: dict = {}         # ONNX tensor -> the ONNX nodes reading it
         for node in self.graph_proto.node:
             for inp in node.input:
@@ -99,6 +100,16 @@ class LoweringContext:
 
     def emit(self, node: Node) -> None:
         self.nodes.append(node)
+
+    def record_exact(self, onnx_node, in_scales: list, out_scale, w_scale=None) -> None:
+        """Note that ``onnx_node`` is an exact integer op of the IR, with the scales of its inputs (the grids their
+        values lie on), its weights' and its output's, for the qonnx backend."""
+        def plain(value):
+            return np.asarray(value, np.float64).tolist()
+        entry = {"op": onnx_node.op_type, "in_scales": [plain(s) for s in in_scales], "out_scale": plain(out_scale)}
+        if w_scale is not None:
+            entry["w_scale"] = plain(np.asarray(w_scale, np.float32))
+        self.exact_ops[onnx_node.name] = entry
 
     # ------------------------------------------------------------------ constants against IR channels
     def per_channel(self, const: np.ndarray, value: IntVal, node) -> np.ndarray:

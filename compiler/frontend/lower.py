@@ -44,4 +44,4 @@ def lower(model, name: str, float_input=None) -> Graph:
     output, host_out = host_output(ctx, ctx.output_name or graph_proto.output[0].name)
     host_out.softmax = ctx.softmax
     return Graph(name, ctx.tensors, ctx.nodes, ctx.input_name, output, {"notes": ctx.notes},
-                 HostInterface(ctx.host_input, host_out))
+                 HostInterface(ctx.host_input, host_out, ctx.exact_ops))

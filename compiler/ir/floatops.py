@@ -133,35 +133,33 @@ class Quantizer:
     def bipolar(self) -> bool:
         return self.level_min == -1 and self.level_max == 1 and self.kind != "trunc" and self.bits == 1
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """The real-valued output, float32, as qonnx computes it."""
+    def levels(self, x: np.ndarray) -> np.ndarray:
+        """The integer level of each output (int64), computed as qonnx computes the quantiser up to its last step:
+        y = x / scale + zeropt in float32, clipped and rounded (a 1-bit signed Quant and a BipolarQuant take the
+        sign), minus the zero point.  The level is never recovered from the scaled output, so any scale works (a
+        learned 0.8298 as well as a power of two)."""
         x = np.asarray(x, dtype=F32)
+        if self.kind == "bipolar":
+            return np.where(x >= F32(0), 1, -1).astype(np.int64)
         scale = np.asarray(self.scale, F32)
         zp = F32(self.zeropt)
-        if self.kind == "bipolar" or self.bipolar:
-            if self.kind == "bipolar":
-                return np.where(x >= F32(0), F32(1), F32(-1)) * scale
-            y = x / scale + zp
-            return (np.where(y >= F32(0), F32(1), F32(-1)) - zp) * scale
         y = x / scale + zp
-        if self.kind == "trunc":
+        if self.bipolar:                          # qonnx's 1-bit signed Quant: bipolar values
+            y = np.where(y >= F32(0), F32(1), F32(-1))
+        elif self.kind == "trunc":
             y = np.round(y)
             y = y / F32(2.0 ** (self.in_bits - self.bits))
             y = ROUNDING[self.rounding.upper()](y)
-            return ((y - zp) * scale).astype(F32)
-        lo, hi = self.level_min + int(self.zeropt), self.level_max + int(self.zeropt)
-        y = np.where(y > hi, F32(hi), y)
-        y = np.where(y < lo, F32(lo), y)
-        y = ROUNDING[self.rounding.upper()](y)
-        return ((y - zp) * scale).astype(F32)
+        else:
+            lo, hi = self.level_min + int(self.zeropt), self.level_max + int(self.zeropt)
+            y = np.where(y > hi, F32(hi), y)
+            y = np.where(y < lo, F32(lo), y)
+            y = ROUNDING[self.rounding.upper()](y)
+        return (y - zp).astype(np.int64)
 
-    def levels(self, x: np.ndarray) -> np.ndarray:
-        """Integer level of each output (exact: the output is level * scale with level a small integer)."""
-        out = self.apply(x).astype(np.float64) / np.asarray(self.scale, np.float64)
-        levels = np.rint(out)
-        if not np.array_equal(levels, out):
-            raise ArithmeticError(f"quantiser {self.node}: output is not an integer multiple of its scale")
-        return levels.astype(np.int64)
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """The real-valued output, float32, as qonnx computes it: level * scale."""
+        return (self.levels(x).astype(F32) * np.asarray(self.scale, F32)).astype(F32)
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("kind", "zeropt", "bits", "signed", "narrow", "rounding", "in_bits",

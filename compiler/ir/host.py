@@ -83,10 +83,17 @@ class HostOutput:
 class HostInterface:
     input: HostInput
     output: HostOutput
+    # The ONNX nodes the IR computes as exact integer arithmetic (Conv, MatMul, Gemm, an Add of two quantised
+    # tensors, average pooling), with the scales that turn their inputs back into integers: onnx node name ->
+    # {"op", "in_scales": [per input], "w_scale" (MVUs), "out_scale"}.  A float32 convolution rounds its sum in an
+    # order of its own when scales are not powers of two; the qonnx backend evaluates these nodes exactly, as the
+    # hardware does, and everything else as the source model defines it (runtime/backends/qonnx_exec.py).
+    exact_ops: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"input": self.input.to_dict(), "output": self.output.to_dict()}
+        return {"input": self.input.to_dict(), "output": self.output.to_dict(), "exact_ops": self.exact_ops}
 
     @staticmethod
     def from_dict(d: dict) -> "HostInterface":
-        return HostInterface(HostInput.from_dict(d["input"]), HostOutput.from_dict(d["output"]))
+        return HostInterface(HostInput.from_dict(d["input"]), HostOutput.from_dict(d["output"]),
+                             dict(d.get("exact_ops", {})))

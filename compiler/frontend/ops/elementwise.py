@@ -29,16 +29,37 @@ def on_elementwise(ctx, node):
     if kind == "div" and const_first:
         raise UnsupportedOp(f"node {node.name!r} (Div): constant / tensor is not supported")
     if isinstance(v, HostFloat):
-        if np.asarray(const).size != 1:
-            raise UnsupportedOp(f"node {node.name!r}: input pre-processing with per-element constants")
-        ctx.value_out(node, HostFloat(v.ops + [FloatOp(kind, np.asarray(const, F32).reshape(()))],
-                                      v.shape, v.source_shape))
+        ctx.value_out(node, HostFloat(v.ops + [FloatOp(kind, host_constant(node, const, v))], v.shape,
+                                      v.source_shape))
         return
     if isinstance(v, IntVal):
         v = Pending(v)
     if not isinstance(v, Pending):
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}) on {type(v).__name__}")
     ctx.value_out(node, v.then([FloatOp(kind, ctx.per_channel(const, v.base, node))], node))
+
+
+def host_constant(node, const, host: HostFloat) -> np.ndarray:
+    """A pre-processing constant, per sample: a scalar, or (per channel, per element) one that broadcasts against a
+    sample in the source layout -- the host applies these ops to batches in that layout (runtime/session.py)."""
+    c = np.asarray(const, F32)
+    if c.size == 1:
+        return c.reshape(())
+    sample = tuple(host.shape[1:])
+    if tuple(host.shape) != tuple(host.source_shape):
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): a per-channel pre-processing constant after the "
+                            "input was reshaped; apply it before the reshape")
+    if c.ndim == len(host.shape) and c.shape[0] == 1:
+        c = c[0]                                         # the batch axis
+    try:
+        np.broadcast_shapes(c.shape, sample)
+    except ValueError:
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): constant of shape {c.shape} does not broadcast "
+                            f"against the input's samples {sample}") from None
+    if len(np.broadcast_shapes(c.shape, sample)) != len(sample):
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): constant of shape {c.shape} would add axes to "
+                            f"the input's samples {sample}")
+    return c
 
 
 def residual_add(ctx, node):
@@ -56,6 +77,7 @@ def residual_add(ctx, node):
         raise UnsupportedOp(f"node {node.name!r} (Add): operand scales {float(sa)} and {float(sb)} are not "
                             "integer multiples of each other")
     out = ctx.new_tensor(node.output[0], ta.shape, IntType(32, True), s_out)
+    ctx.record_exact(node, [sa, sb], s_out)
     ctx.emit(Add(node.name, [a.ir, b.ir], out, mul_a=int(mul_a), mul_b=int(mul_b)))
     ctx.value_out(node, IntVal(out, a.axes, node.output[0], a.flat_perm))
 

@@ -50,6 +50,16 @@ def mvu_scale(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale: np.ndarray, out
     return s_in * full[:, 0]
 
 
+def has_bias(node) -> bool:
+    return len(node.input) > 2 and bool(node.input[2])
+
+
+def accumulator_tap(node) -> str:
+    """The tensor holding the node's accumulator: its output, or, when the node adds a bias itself, the value
+    before the bias, which the qonnx backend's exact evaluation names <output>:acc (qonnx_exact.py)."""
+    return node.output[0] + ":acc" if has_bias(node) else node.output[0]
+
+
 def add_bias(ctx, node, value: IntVal, const_name: str) -> None:
     bias = ctx.get(const_name, node)
     const = bias.value if isinstance(bias, Const) else (bias.ints * bias.scale).astype(F32) \
@@ -61,7 +71,9 @@ def add_bias(ctx, node, value: IntVal, const_name: str) -> None:
     ctx.value_out(node, Pending(value).then([FloatOp("add", ctx.per_channel(const, value, node))], node))
 
 
-def dense(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale, out_axis: int) -> IntVal:
+def dense(ctx, node, x: IntVal, w: QConst, w_ints: np.ndarray, w_scale, out_axis: int) -> IntVal:
+    """A Dense layer from ``node``'s weights ``w`` (as ONNX holds them), read as ``w_ints`` / ``w_scale`` with
+    rows = inputs."""
     t = ctx.ir(x)
     if len(t.shape) != 1:
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input of IR shape {t.shape} must be "
@@ -73,7 +85,8 @@ def dense(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale, out_axis: int) -> I
     scale = mvu_scale(ctx, node, x, w_ints, w_scale, out_axis)
     out = ctx.new_tensor(node.output[0], (cout,), PLACEHOLDER_ACC, scale)
     ctx.emit(Dense(node.name, [x.ir], out, weights=matrix.astype(np.int64), bias=np.zeros(cout, np.int64)))
-    value = IntVal(out, (0, 1), node.output[0])
+    ctx.record_exact(node, [t.scale], scale, w.scale)
+    value = IntVal(out, (0, 1), accumulator_tap(node))
     ctx.value_out(node, value)
     return value
 
@@ -83,7 +96,7 @@ def on_matmul(ctx, node):
     w = weights(ctx, node, 1)
     if w.ints.ndim != 2:
         raise UnsupportedOp(f"node {node.name!r} (MatMul): weights must be 2-D")
-    dense(ctx, node, x, w.ints, w.scale, out_axis=1)
+    dense(ctx, node, x, w, w.ints, w.scale, out_axis=1)
 
 
 def on_gemm(ctx, node):
@@ -96,8 +109,8 @@ def on_gemm(ctx, node):
     if attrs.get("transB", 0):
         ints = ints.T
         scale = np.asarray(scale).T if np.ndim(scale) == 2 else scale
-    out = dense(ctx, node, x, ints, scale, out_axis=1)
-    if len(node.input) > 2 and node.input[2]:
+    out = dense(ctx, node, x, w, ints, scale, out_axis=1)
+    if has_bias(node):
         add_bias(ctx, node, out, node.input[2])
 
 
@@ -126,9 +139,10 @@ def on_conv(ctx, node):
     oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
     ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
     out = ctx.new_tensor(node.output[0], (oh, ow, cout), PLACEHOLDER_ACC, scale)
+    ctx.record_exact(node, [t.scale], scale, w.scale)
     ctx.emit(Conv2D(node.name, [x.ir], out, weights=kernel.astype(np.int64), bias=np.zeros(cout, np.int64),
                     stride=stride, pads=(pads[0], pads[1], pads[2], pads[3]), depthwise=depthwise))
-    value = IntVal(out, NHWC_OF_NCHW, node.output[0])
+    value = IntVal(out, NHWC_OF_NCHW, accumulator_tap(node))
     ctx.value_out(node, value)
-    if len(node.input) > 2 and node.input[2]:
+    if has_bias(node):
         add_bias(ctx, node, value, node.input[2])

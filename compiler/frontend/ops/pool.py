@@ -51,6 +51,7 @@ def on_avgpool(ctx, node):
             raise UnsupportedOp(f"node {node.name!r} (AveragePool): padding without count_include_pad")
     out = ctx.new_tensor(node.output[0], pooled_shape(ctx, x, kernel, stride, pads), IntType(32, True), t.scale)
     ctx.emit(SumPool(node.name, [x.ir], out, kernel=tuple(kernel), stride=tuple(stride), pads=pads))
+    ctx.record_exact(node, [t.scale], t.scale)
     # the float model divides the window sum by k: keep that division as a float op, exactly as it rounds
     k = float(np.prod(kernel))
     summed = Pending(IntVal(out, x.axes, node.output[0] + ":sum"))
