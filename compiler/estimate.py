@@ -22,6 +22,7 @@ from .dataflow.memory import bram18_blocks
 from .dataflow.mvu import DepthwiseUnit, MatrixVectorUnit
 from .dataflow.plan import Plan
 from .dataflow.window import SlidingWindowGen
+from .dataflow.xnor import XnorMatrixVectorUnit
 from .ir.graph import Graph
 
 RESOURCES = ("lut", "ff", "dsp", "bram")
@@ -76,8 +77,9 @@ def hls_estimate(plan: Plan, cycles: int) -> dict:
     bram = 0
     for stage in plan.stages:
         if isinstance(stage, MatrixVectorUnit):
-            # weights [PE][NF*SF][SIMD]: each PE's slice of SIMD words is one memory
-            bram += stage.pe * bram18_blocks(stage.nf * stage.sf, stage.simd * stage.wbits)
+            # weights [PE][NF*SF][SIMD]: each PE's slice of SIMD words is one memory (sign bits when binarised)
+            bits = 1 if isinstance(stage, XnorMatrixVectorUnit) else stage.wbits
+            bram += stage.pe * bram18_blocks(stage.nf * stage.sf, stage.simd * bits)
         elif isinstance(stage, DepthwiseUnit):
             bram += bram18_blocks(stage.kk * stage.channels // stage.simd, stage.simd * stage.wbits)
         elif isinstance(stage, SlidingWindowGen):

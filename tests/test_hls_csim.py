@@ -12,7 +12,7 @@ from convflow.compiler.ir.interpret import run_graph
 from convflow.hw.errors import ToolMissing
 from convflow.runtime.backends.csim import CsimBackend
 
-from hls.graphs import Builder, branches, lenet, mlp, resnet_block
+from hls.graphs import Builder, binarised, branches, lenet, mlp, resnet_block
 from hls.toolchain import compile_cpp, make_artifact, toolchain
 
 
@@ -120,6 +120,13 @@ def hostile_names_graph():
 def test_branches_joined_by_add_and_concat(tmp_path, seed):
     """Forks into convolution branches, an Add of two convolutions, a three-way Concat: csim equals the reference."""
     check_csim(branches(seed), tmp_path, 300, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_binarised_xnor_layers(tmp_path, seed):
+    """Binarised convolution and dense layers (bipolar bits in, +-2 weights): XNOR-popcount in csim."""
+    backend = check_csim(binarised(seed), tmp_path, 300, seed=seed)
+    assert "cf::xnor_matrix_vector" in next(backend.hls_dir.glob("binarised.cpp")).read_text()
 
 
 def test_hostile_names(tmp_path):

@@ -59,6 +59,18 @@ def test_mvu_dense_dsp_multipliers(tmp_path):
     check(b.graph(), tmp_path, kinds={"cf_mvu", "cf_dwc"})
 
 
+def test_xnor_mvu_binarised_conv_and_dense(tmp_path):
+    """cf_xnor_mvu: layers reading bipolar bits with +-2 weights (a binarised conv, folded, then binarised dense
+    layers with PE=1 and PE=SIMD=all) -- XNOR and popcount, equal to the reference."""
+    b = GraphBuilder("binarised", (6, 5, 4), IntType(1, False), seed=10)
+    b.conv(8, k=3, pad=0, pe=2, simd=4, binarised=True, name="bconv").threshold(1, name="bin1").flatten()
+    b.dense(6, pe=3, simd=8, binarised=True, name="bfc").threshold(1, name="bin2")
+    b.dense(4, pe=4, simd=6, binarised=True, name="bfc2")
+    stages = plan(b.graph())
+    assert [s.kind for s in stages].count("cf_xnor_mvu") == 3 and "cf_mvu" not in {s.kind for s in stages}
+    check(b.graph(), tmp_path, kinds={"cf_xnor_mvu"})
+
+
 def test_thresh_per_tensor_and_per_channel(tmp_path):
     """cf_thresh: per-channel thresholds after a PE=2 conv, then one shared threshold row with a negative base."""
     b = GraphBuilder("thresholds", (6, 6, 2), IntType(8, False), seed=3)

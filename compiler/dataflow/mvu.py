@@ -192,11 +192,14 @@ def _use_dsp(x, wbits: int) -> bool:
 
 
 def _mvu(plan: Plan, node, label: str, matrix: np.ndarray, bias, vectors: int, acc: IntType, out_elems: int):
+    from .xnor import XnorMatrixVectorUnit, binarised_weight_step   # a variant of this unit
+
     simd, pe = node.simd, node.pe
     wbits = signed_bits(matrix)
-    stage = MatrixVectorUnit(label=label, node=node, cycles=0, matrix=matrix, bias=np.asarray(bias, np.int64),
-                             simd=simd, pe=pe, vectors=vectors, wbits=wbits, acc=acc,
-                             use_dsp=_use_dsp(plan.cur, wbits))
+    fields = dict(label=label, node=node, cycles=0, matrix=matrix, bias=np.asarray(bias, np.int64), simd=simd,
+                  pe=pe, vectors=vectors, wbits=wbits, acc=acc, use_dsp=_use_dsp(plan.cur, wbits))
+    wstep = binarised_weight_step(plan.cur.dtype, matrix)
+    stage = XnorMatrixVectorUnit(**fields, wstep=wstep) if wstep else MatrixVectorUnit(**fields)
     stage.cycles = vectors * stage.sf * stage.nf
     if stage.nf > 1 and plan.cur.producer is not None:
         # The MVU reads a whole input vector (SF beats) during its first neuron fold, then computes NF - 1 more

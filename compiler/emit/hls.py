@@ -35,6 +35,7 @@ from convflow.compiler.dataflow.add import AddUnit
 from convflow.compiler.dataflow.concat import ConcatUnit
 from convflow.compiler.dataflow.mvu import DepthwiseUnit, MatrixVectorUnit
 from convflow.compiler.dataflow.plumbing import StreamFork, WidthConverter
+from convflow.compiler.dataflow.xnor import XnorMatrixVectorUnit
 from convflow.compiler.dataflow.window import PoolUnit, SlidingWindowGen
 from convflow.compiler.ir.graph import Graph, IntType
 from convflow.hw import HLS_DIR, HLS_PROJECT_HEADER_DIR, render_template
@@ -243,6 +244,26 @@ def _print_matrix_vector(p: _Project, stage: MatrixVectorUnit) -> None:
            f"{p.tensor_type(stage.output.tensor)}>({p.var(stage.input)}, {p.var(stage.output)}, {wv}, {bv});")
 
 
+def _print_xnor_matrix_vector(p: _Project, stage: XnorMatrixVectorUnit) -> None:
+    node = stage.node
+    k, n = stage.matrix.shape
+    p.emit(f"// {node.op} '{_layer(stage)}' (binarised): {k} x {n} sign bits, XNOR-popcount, PE={stage.pe} "
+           f"SIMD={stage.simd}, {stage.vectors} vectors per frame")
+    bias = stage.folded_bias()
+    tb = _widest(IntType.for_range(int(bias.min()), int(bias.max())), stage.acc)
+    tb = _widest(tb, IntType.for_range(0, int(bias.max()) + stage.wstep * k))      # bias + WSTEP * count
+    sv, _ = p.weight_array(f"{node.name}_signs", node.name, IntType(1, False), stage.sign_tiles().transpose(1, 0, 2),
+                           "weight sign bits [PE][NF*SF][SIMD] (1: +WSTEP)")
+    bv, _ = p.weight_array(f"{node.name}_bias", node.name, tb, stage.folded_bias_tiles().T,
+                           "bias [PE][NF], XNOR constant folded in")
+    cfg = p.config(f"{node.name}_cfg", {"K": ("unsigned", k), "N": ("unsigned", n), "SIMD": ("unsigned", stage.simd),
+                                        "PE": ("unsigned", stage.pe), "VECTORS": ("unsigned", stage.vectors),
+                                        "WSTEP": ("long long", _literal(stage.wstep))})
+    ta = p.extra_type(f"{node.name}_count_t", IntType.for_range(0, k), f"popcount of '{_layer(stage)}'")
+    p.emit(f"cf::xnor_matrix_vector<{cfg}, {ctype(tb)}, {ta}, {p.tensor_type(stage.output.tensor)}>"
+           f"({p.var(stage.input)}, {p.var(stage.output)}, {sv}, {bv});")
+
+
 def _print_depthwise(p: _Project, stage: DepthwiseUnit) -> None:
     node = stage.node
     p.emit(f"// {node.op} '{_layer(stage)}' (depthwise): {stage.kk} taps x {stage.channels} channels, "
@@ -334,7 +355,7 @@ def _print_concat(p: _Project, stage: ConcatUnit) -> None:
 
 # the HLS call of every plan stage
 STAGES = {WidthConverter: _print_width_converter, StreamFork: _print_fork, SlidingWindowGen: _print_sliding_window,
-          MatrixVectorUnit: _print_matrix_vector, DepthwiseUnit: _print_depthwise, ThresholdUnit: _print_threshold,
+          MatrixVectorUnit: _print_matrix_vector, XnorMatrixVectorUnit: _print_xnor_matrix_vector, DepthwiseUnit: _print_depthwise, ThresholdUnit: _print_threshold,
           ShiftUnit: _print_shift, PoolUnit: _print_pool, AddUnit: _print_add, ConcatUnit: _print_concat}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
-from convflow.compiler.ir.floatops import F32
+from convflow.compiler.ir.floatops import F32, FloatOp
 from convflow.compiler.ir.graph import IntType, Node, Tensor
 from convflow.hw.errors import ModelError, UnsupportedOp
 
@@ -86,17 +86,38 @@ class LoweringContext:
         return value
 
     # ------------------------------------------------------------------ IR side
-    def new_tensor(self, hint: str, shape, dtype: IntType, scale) -> str:
+    def new_tensor(self, hint: str, shape, dtype: IntType, scale, bipolar: bool = False) -> str:
         name = hint
         i = 1
         while name in self.tensors:
             name = f"{hint}_{i}"
             i += 1
-        self.tensors[name] = Tensor(name, tuple(int(s) for s in shape), dtype, np.asarray(scale, np.float64))
+        self.tensors[name] = Tensor(name, tuple(int(s) for s in shape), dtype, np.asarray(scale, np.float64),
+                                    bipolar=bipolar)
         return name
 
     def ir(self, value: IntVal) -> Tensor:
         return self.tensors[value.ir]
+
+    def pending(self, value) -> Pending:
+        """``value`` with float ops to follow.  A bipolar tensor holds bits b for the values 2b - 1: its float path
+        starts by decoding them (x 2, - scale: exact in float32 for b in {0, 1})."""
+        if isinstance(value, Pending):
+            return value
+        t = self.ir(value)
+        if not t.bipolar:
+            return Pending(value)
+        scale = np.asarray(t.scale, F32).reshape(-1) if np.asarray(t.scale).size > 1 else np.asarray(t.scale, F32)
+        return Pending(value, [FloatOp("mul", np.asarray(2, F32)), FloatOp("sub", scale)],
+                       ["(bipolar decode)"], [None, None])
+
+    def refuse_bipolar(self, node, *values) -> None:
+        """Ops with no meaning on the bits of a bipolar tensor name themselves here."""
+        for v in values:
+            if isinstance(v, IntVal) and self.ir(v).bipolar:
+                raise UnsupportedOp(f"node {node.name!r} ({node.op_type}) reads a bipolar (binarised) tensor; "
+                                    "convflow takes binarised activations into Conv / MatMul / Gemm, MaxPool, "
+                                    "reshapes and quantisers")
 
     def emit(self, node: Node) -> None:
         self.nodes.append(node)

@@ -59,7 +59,10 @@ def implicit_input_quantizer(ctx, node, host: HostFloat) -> IntVal:
 def host_output(ctx, out_name: str) -> tuple:
     """(IR output tensor name, HostOutput) for the ONNX tensor ``out_name`` the model's result is read from."""
     value = ctx.values.get(out_name)
-    pending = Pending(value) if isinstance(value, IntVal) else value
+    if isinstance(value, IntVal) and ctx.ir(value).bipolar:
+        raise UnsupportedOp(f"the model ends in a bipolar activation ({out_name!r}); convflow returns the integer "
+                            "tensor before it (remove the final binarisation, or add a layer after it)")
+    pending = ctx.pending(value) if isinstance(value, IntVal) else value
     if isinstance(pending, Pending) and not all(op.is_affine for op in pending.ops):
         raise UnsupportedOp(f"the model ends in non-linear float ops ({', '.join(pending.names)}) with no "
                             "quantiser after them")

@@ -12,22 +12,23 @@ from convflow.compiler.ir.floatops import F32, Quantizer
 from convflow.compiler.ir.graph import IntType, Requantize
 from convflow.hw.errors import UnsupportedOp
 
-from .values import IntVal, Pending
+from .values import IntVal
 
 
 def requantize(ctx, node, value, q: Quantizer) -> IntVal:
-    pending = value if isinstance(value, Pending) else Pending(value)
+    pending = ctx.pending(value)
     base = pending.base
     t = ctx.ir(base)
-    if q.bipolar:
-        raise UnsupportedOp(f"node {node.name!r}: bipolar (1-bit) activations are not supported yet")
     q_scale = np.asarray(q.scale, F32)
     if q_scale.size > 1:
         q_scale = ctx.per_channel(q.scale, base, node)
         q = Quantizer(**{**q.__dict__, "scale": q_scale})
-    out_type = IntType.for_range(q.level_min, q.level_max)
+    if q.bipolar and np.any(q_scale <= 0):
+        raise UnsupportedOp(f"node {node.name!r}: a bipolar quantiser needs positive scales (got {q_scale})")
+    # a bipolar output (values -1, +1) is held as its bits (ir/graph.py)
+    out_type = IntType(1, False) if q.bipolar else IntType.for_range(q.level_min, q.level_max)
     out_scale = np.asarray(q_scale, np.float64) if q_scale.size > 1 else float(q_scale)
-    out_name = ctx.new_tensor(node.output[0], t.shape, out_type, out_scale)
+    out_name = ctx.new_tensor(node.output[0], t.shape, out_type, out_scale, bipolar=q.bipolar)
     source = f"node {node.name!r} ({node.op_type} after {', '.join(pending.names) or 'the layer'})"
     ctx.emit(Requantize(node.name, [base.ir], out_name, ops=list(pending.ops), quantizer=q, source=source))
     return IntVal(out_name, base.axes, node.output[0], base.flat_perm)

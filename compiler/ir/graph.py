@@ -1,7 +1,9 @@
 """The integer dataflow IR.
 
 Every tensor is an integer tensor in NHWC order (batch dimension implicit) with a type (bits, signed) and a scale:
-``real = scale * int + offset``.  ``scale`` is a scalar or one value per channel (the last axis); ``offset`` is zero
+``real = scale * int + offset``.  A *bipolar* tensor (a binarised activation, values -1 and +1) holds the bits
+b = (value + 1) / 2 in a uint1 and reads ``real = scale * (2b - 1)``; the layers that read it absorb the encoding
+into their weights and bias (frontend/ops/linear.py), so every op still computes on plain integers.  ``scale`` is a scalar or one value per channel (the last axis); ``offset`` is zero
 everywhere except at the graph output, where a float affine that the source model applies after its last integer op
 stays on the host as dequantisation (see DESIGN.md, "The numeric contract").
 
@@ -82,13 +84,15 @@ class Tensor:
     dtype: IntType
     scale: np.ndarray       # float64, shape () or (channels,)
     offset: np.ndarray = field(default_factory=lambda: np.zeros(()))
+    bipolar: bool = False   # uint1 bits standing for -1 / +1 (see the module docstring)
 
     @property
     def channels(self) -> int:
         return int(self.shape[-1])
 
     def dequantize(self, ints: np.ndarray) -> np.ndarray:
-        return ints.astype(np.float64) * self.scale + self.offset
+        values = 2 * ints.astype(np.float64) - 1 if self.bipolar else ints.astype(np.float64)
+        return values * self.scale + self.offset
 
 
 @dataclass
@@ -202,6 +206,17 @@ class Requantize(Node):
     quantizer: object = None                         # floatops.Quantizer
     source: str = ""                                 # the ONNX nodes it came from, for messages
     op = "Requantize"
+
+    def levels(self, real: np.ndarray) -> np.ndarray:
+        """The output integers for the real values entering the float path (a bipolar output as its bits)."""
+        from .floatops import apply_chain
+        levels = self.quantizer.levels(apply_chain(self.ops, real))
+        return (levels + 1) // 2 if self.quantizer.bipolar else levels
+
+    @property
+    def level_range(self) -> tuple:
+        q = self.quantizer
+        return (0, 1) if q.bipolar else (q.level_min, q.level_max)
 
 
 # The node types an artifact may hold (Requantize never does: passes replace it).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .floatops import F32, apply_chain
+from .floatops import F32
 from .graph import Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Requantize, Shift, SumPool, Threshold
 
 
@@ -86,8 +86,7 @@ def requantize(node: Requantize, graph: Graph, x: np.ndarray) -> np.ndarray:
     """The source model's float path, evaluated as its float execution does (float32, one rounding per op)."""
     t = graph.tensors[node.inputs[0]]
     scale = np.broadcast_to(np.asarray(t.scale, np.float64), (t.channels,))
-    real = x.astype(np.float64) * scale
-    return node.quantizer.levels(apply_chain(node.ops, real.astype(F32)))
+    return node.levels((x.astype(np.float64) * scale).astype(F32))
 
 
 # The reference kernel of every IR op: kernel(node, graph, *input arrays) -> output array.

@@ -20,18 +20,22 @@ WEIGHTS = "weights.npz"
 
 
 def tensor_to_dict(t: Tensor) -> dict:
-    return {
+    d = {
         "name": t.name,
         "shape": list(t.shape),
         "dtype": str(t.dtype),
         "scale": np.asarray(t.scale, dtype=np.float64).tolist(),
         "offset": np.asarray(t.offset, dtype=np.float64).tolist(),
     }
+    if t.bipolar:
+        d["bipolar"] = True
+    return d
 
 
 def tensor_from_dict(d: dict) -> Tensor:
     return Tensor(d["name"], tuple(d["shape"]), IntType.parse(d["dtype"]),
-                  np.asarray(d["scale"], dtype=np.float64), np.asarray(d["offset"], dtype=np.float64))
+                  np.asarray(d["scale"], dtype=np.float64), np.asarray(d["offset"], dtype=np.float64),
+                  bool(d.get("bipolar", False)))
 
 
 def graph_to_dict(graph: Graph) -> tuple[dict, dict]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.floatops import F32, apply_chain
+from convflow.compiler.ir.floatops import F32
 from convflow.compiler.ir.graph import Graph, Requantize, Shift, Threshold
 from convflow.compiler.numerics.ranges import mvu_node_range
 from convflow.compiler.numerics.thresholds import as_shift, derive_thresholds
@@ -32,11 +32,9 @@ def level_function(graph: Graph, node: Requantize):
     """acc (M, C) int64 -> the output levels (M, C) the source model computes from it."""
     t = graph.tensors[node.inputs[0]]
     scale = np.broadcast_to(np.asarray(t.scale, np.float64), (t.channels,))
-    q, ops = node.quantizer, node.ops
 
     def levels(acc: np.ndarray) -> np.ndarray:
-        real = acc.astype(np.float64) * scale[None, :]
-        return q.levels(apply_chain(ops, real.astype(F32)))
+        return node.levels((acc.astype(np.float64) * scale[None, :]).astype(F32))
     return levels
 
 
@@ -44,14 +42,14 @@ def requantize_to_thresholds(graph: Graph) -> Graph:
     for index, node in enumerate(graph.nodes):
         if not isinstance(node, Requantize):
             continue
-        q = node.quantizer
+        level_min, level_max = node.level_range
         lo, hi = input_range(graph, node.inputs[0])
-        thresholds = derive_thresholds(level_function(graph, node), lo, hi, q.level_min, q.level_max, node.source)
-        shift = as_shift(thresholds, lo, hi, q.level_min, q.level_max)
+        thresholds = derive_thresholds(level_function(graph, node), lo, hi, level_min, level_max, node.source)
+        shift = as_shift(thresholds, lo, hi, level_min, level_max)
         if shift is not None:
-            lowered = Shift(node.name, list(node.inputs), node.output, shift=shift, lo=q.level_min, hi=q.level_max)
+            lowered = Shift(node.name, list(node.inputs), node.output, shift=shift, lo=level_min, hi=level_max)
         else:
             rows = thresholds[:1] if np.all(thresholds == thresholds[:1]) else thresholds
-            lowered = Threshold(node.name, list(node.inputs), node.output, thresholds=rows, out_base=q.level_min)
+            lowered = Threshold(node.name, list(node.inputs), node.output, thresholds=rows, out_base=level_min)
         graph.nodes[index] = lowered
     return graph

@@ -38,12 +38,16 @@ class Builder:
         t = self.graph.tensors[x].dtype
         return t.min, t.max
 
-    def conv(self, x, cout, k=3, stride=1, pad=0, wbits=3, depthwise=False, pe=1, simd=1, pad_value=0):
+    def conv(self, x, cout, k=3, stride=1, pad=0, wbits=3, depthwise=False, pe=1, simd=1, pad_value=0,
+             binarised=False):
+        """``binarised``: +-2 weights, as a layer reading bipolar bits has them (frontend/ops/linear.py)."""
         h, w, cin = self.graph.tensors[x].shape
         lim = (1 << (wbits - 1)) - 1
         wshape = (k, k, 1, cin) if depthwise else (k, k, cin, cout)
         cout = cin if depthwise else cout
         weights = self.rng.integers(-lim - 1, lim, size=wshape, endpoint=True)
+        if binarised:
+            weights = np.where(self.rng.random(wshape) < 0.5, -2, 2)
         bias = self.rng.integers(-20, 20, size=(cout,), endpoint=True)
         node = Conv2D(self._node_name("conv"), [x], "", weights=weights, bias=bias, stride=(stride, stride),
                       pads=(pad,) * 4, pad_value=pad_value, depthwise=depthwise, pe=pe, simd=simd)
@@ -56,10 +60,12 @@ class Builder:
         return self._finish(node, (oh, ow, cout), IntType.for_range(lo.min(), hi.max()),
                             interpret.conv2d(node, self.graph, self.sample[x]))
 
-    def dense(self, x, cout, wbits=3, pe=1, simd=1):
+    def dense(self, x, cout, wbits=3, pe=1, simd=1, binarised=False):
         cin = int(np.prod(self.graph.tensors[x].shape))
         lim = (1 << (wbits - 1)) - 1
         weights = self.rng.integers(-lim - 1, lim, size=(cin, cout), endpoint=True)
+        if binarised:
+            weights = np.where(self.rng.random((cin, cout)) < 0.5, -2, 2)
         bias = self.rng.integers(-20, 20, size=(cout,), endpoint=True)
         node = Dense(self._node_name("dense"), [x], "", weights=weights, bias=bias, pe=pe, simd=simd)
         xl, xh = self._range(x)
@@ -146,6 +152,18 @@ def mlp(seed=0, fold=((1, 1), (1, 1)), cin=64, hidden=32) -> Graph:
     x = b.dense("input", hidden, wbits=2, pe=fold[0][0], simd=fold[0][1])
     x = b.threshold(x, bits=2, signed=True)
     b.dense(x, 10, wbits=4, pe=fold[1][0], simd=fold[1][1])
+    return b.graph
+
+
+def binarised(seed=0) -> Graph:
+    """FINN-style binarised layers: bipolar bits into +-2-weight convolutions and dense layers (XNOR-popcount)."""
+    b = Builder("binarised", (6, 6, 3), IntType(1, False), seed)
+    x = b.conv("input", 8, k=3, pad=0, wbits=3, pe=2, simd=3, binarised=True)
+    x = b.threshold(x, bits=1)
+    x = b.maxpool(x, 2)
+    x = b.dense(b.flatten(x), 6, wbits=3, pe=3, simd=4, binarised=True)
+    x = b.threshold(x, bits=1)
+    b.dense(x, 3, wbits=3, pe=1, simd=6, binarised=True)
     return b.graph
 
 

@@ -59,9 +59,11 @@ class GraphBuilder:
         return int(lo.min()), int(hi.max())
 
     # -- layers ----------------------------------------------------------------------------------------------
-    def conv(self, cout, k=3, stride=1, pad=1, pe=1, simd=1, wbits=3, name=None):
+    def conv(self, cout, k=3, stride=1, pad=1, pe=1, simd=1, wbits=3, name=None, binarised=False):
         h, w, cin = self.shape
         weights = self._weights((k, k, cin, cout), wbits)
+        if binarised:
+            weights = np.where(self.rng.random((k, k, cin, cout)) < 0.5, -2, 2)
         bias = self.rng.integers(-8, 9, size=cout)
         lo, hi = self._acc_range(weights.reshape(-1, cout), bias, (0,) if pad else ())
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
@@ -69,9 +71,12 @@ class GraphBuilder:
                       pads=(pad, pad, pad, pad), pe=pe, simd=simd)
         return self._add(node, (oh, ow, cout), lo, hi)
 
-    def dense(self, cout, pe=1, simd=1, wbits=3, name=None):
+    def dense(self, cout, pe=1, simd=1, wbits=3, name=None, binarised=False):
+        """``binarised``: weights +-2 and the bias of a layer reading bipolar bits (frontend/ops/linear.py)."""
         cin = int(np.prod(self.shape))
         weights = self._weights((cin, cout), wbits)
+        if binarised:
+            weights = np.where(self.rng.random((cin, cout)) < 0.5, -2, 2)
         bias = self.rng.integers(-8, 9, size=cout)
         lo, hi = self._acc_range(weights, bias)
         return self._add(Dense(name or f"dense{len(self.nodes)}", [], "", weights=weights, bias=bias, pe=pe,

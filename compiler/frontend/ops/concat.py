@@ -17,6 +17,8 @@ def on_concat(ctx, node):
     rank = len(first.axes)
     axis = attributes(node).get("axis", 1) % rank
     tensors = [ctx.ir(v) for v in inputs]
+    if len({t.bipolar for t in tensors}) > 1:
+        ctx.refuse_bipolar(node, *inputs)
     if any(v.flat_perm is not None for v in inputs) or any(v.axes != first.axes for v in inputs):
         raise UnsupportedOp(f"node {node.name!r} (Concat): its inputs are not in one layout (concatenate them before "
                             "a flatten)")
@@ -32,6 +34,6 @@ def on_concat(ctx, node):
         scale = np.asarray(scale[0])
     dtype = IntType.for_range(min(t.dtype.min for t in tensors), max(t.dtype.max for t in tensors))
     shape = tensors[0].shape[:-1] + (sum(t.channels for t in tensors),)
-    out = ctx.new_tensor(node.output[0], shape, dtype, scale)
+    out = ctx.new_tensor(node.output[0], shape, dtype, scale, tensors[0].bipolar)
     ctx.emit(Concat(node.name, [v.ir for v in inputs], out))
     ctx.value_out(node, IntVal(out, first.axes, node.output[0]))

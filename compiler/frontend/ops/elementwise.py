@@ -33,7 +33,7 @@ def on_elementwise(ctx, node):
                                       v.source_shape))
         return
     if isinstance(v, IntVal):
-        v = Pending(v)
+        v = ctx.pending(v)
     if not isinstance(v, Pending):
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}) on {type(v).__name__}")
     ctx.value_out(node, v.then([FloatOp(kind, ctx.per_channel(const, v.base, node))], node))
@@ -65,6 +65,7 @@ def host_constant(node, const, host: HostFloat) -> np.ndarray:
 def residual_add(ctx, node):
     a = ctx.as_int(node, 0)
     b = ctx.as_int(node, 1)
+    ctx.refuse_bipolar(node, a, b)
     ta, tb = ctx.ir(a), ctx.ir(b)
     if ta.shape != tb.shape or a.axes != b.axes:
         raise UnsupportedOp(f"node {node.name!r} (Add): operands of shapes {ta.shape} and {tb.shape}")
@@ -82,21 +83,21 @@ def residual_add(ctx, node):
     ctx.value_out(node, IntVal(out, a.axes, node.output[0], a.flat_perm))
 
 
-def _pending(v, node) -> Pending:
+def _pending(ctx, v, node) -> Pending:
     if isinstance(v, IntVal):
-        return Pending(v)
+        return ctx.pending(v)
     if not isinstance(v, Pending):
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}) on {type(v).__name__}")
     return v
 
 
 def on_relu(ctx, node):
-    v = _pending(ctx.get(node.input[0], node), node)
+    v = _pending(ctx, ctx.get(node.input[0], node), node)
     ctx.value_out(node, v.then([FloatOp("relu")], node))
 
 
 def on_batchnorm(ctx, node):
-    v = _pending(ctx.get(node.input[0], node), node)
+    v = _pending(ctx, ctx.get(node.input[0], node), node)
     eps = attributes(node).get("epsilon", 1e-5)
     gamma, beta, mean, var = (ctx.const(n, node, "BatchNorm parameter") for n in node.input[1:5])
     ops = fold_batchnorm(gamma, beta, mean, var, eps)

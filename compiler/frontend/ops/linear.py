@@ -50,6 +50,12 @@ def mvu_scale(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale: np.ndarray, out
     return s_in * full[:, 0]
 
 
+def bipolar_encoded(matrix: np.ndarray, rows_axes: tuple) -> tuple:
+    """Weights and bias that compute sum_i (2 b_i - 1) w_i from the bits b of a bipolar input: 2 w and -sum w
+    (exact integers; the accumulator is the same number the float model's sum of +-1 x w is)."""
+    return 2 * matrix, -matrix.sum(axis=rows_axes)
+
+
 def has_bias(node) -> bool:
     return len(node.input) > 2 and bool(node.input[2])
 
@@ -82,9 +88,12 @@ def dense(ctx, node, x: IntVal, w: QConst, w_ints: np.ndarray, w_scale, out_axis
     if matrix.shape[0] != t.shape[0]:
         raise ModelError(f"node {node.name!r}: weights have {matrix.shape[0]} rows, input has {t.shape[0]}")
     cout = matrix.shape[1]
+    bias = np.zeros(cout, np.int64)
+    if t.bipolar:
+        matrix, bias = bipolar_encoded(matrix.astype(np.int64), (0,))
     scale = mvu_scale(ctx, node, x, w_ints, w_scale, out_axis)
     out = ctx.new_tensor(node.output[0], (cout,), PLACEHOLDER_ACC, scale)
-    ctx.emit(Dense(node.name, [x.ir], out, weights=matrix.astype(np.int64), bias=np.zeros(cout, np.int64)))
+    ctx.emit(Dense(node.name, [x.ir], out, weights=matrix.astype(np.int64), bias=bias))
     ctx.record_exact(node, [t.scale], scale, w.scale)
     value = IntVal(out, (0, 1), accumulator_tap(node))
     ctx.value_out(node, value)
@@ -134,13 +143,20 @@ def on_conv(ctx, node):
                             "(only depthwise, group = channels, is supported)")
     pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
     stride = tuple(attrs.get("strides", [1, 1]))
-    kernel = np.transpose(w.ints, (2, 3, 1, 0))              # (KH, KW, Cin/g, Cout)
+    kernel = np.transpose(w.ints, (2, 3, 1, 0)).astype(np.int64)   # (KH, KW, Cin/g, Cout)
+    bias = np.zeros(cout, np.int64)
+    if t.bipolar:
+        if any(pads):
+            raise UnsupportedOp(f"node {node.name!r} (Conv): padding a bipolar (binarised) input: the pad value 0 is "
+                                "neither -1 nor +1, so the binarised convolution cannot be exact (pad before the "
+                                "binarisation, or use an unpadded convolution as FINN's CNV does)")
+        kernel, bias = bipolar_encoded(kernel, (0, 1, 2))
     scale = mvu_scale(ctx, node, x, w.ints, w.scale, 0)
     oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
     ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
     out = ctx.new_tensor(node.output[0], (oh, ow, cout), PLACEHOLDER_ACC, scale)
     ctx.record_exact(node, [t.scale], scale, w.scale)
-    ctx.emit(Conv2D(node.name, [x.ir], out, weights=kernel.astype(np.int64), bias=np.zeros(cout, np.int64),
+    ctx.emit(Conv2D(node.name, [x.ir], out, weights=kernel, bias=bias,
                     stride=stride, pads=(pads[0], pads[1], pads[2], pads[3]), depthwise=depthwise))
     value = IntVal(out, NHWC_OF_NCHW, accumulator_tap(node))
     ctx.value_out(node, value)

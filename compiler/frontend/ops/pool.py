@@ -35,13 +35,15 @@ def on_maxpool(ctx, node):
     x = ctx.as_int(node, 0)
     kernel, stride, pads, _ = pool_params(node, x)
     t = ctx.ir(x)
-    out = ctx.new_tensor(node.output[0], pooled_shape(ctx, x, kernel, stride, pads), t.dtype, t.scale)
+    # max commutes with the bipolar encoding (2b - 1 grows with b): the bits of the max are the max of the bits
+    out = ctx.new_tensor(node.output[0], pooled_shape(ctx, x, kernel, stride, pads), t.dtype, t.scale, t.bipolar)
     ctx.emit(MaxPool(node.name, [x.ir], out, kernel=kernel, stride=stride, pads=pads))
     ctx.value_out(node, IntVal(out, x.axes, node.output[0]))
 
 
 def on_avgpool(ctx, node):
     x = ctx.as_int(node, 0)
+    ctx.refuse_bipolar(node, x)
     t = ctx.ir(x)
     if node.op_type == "GlobalAveragePool":
         kernel, stride, pads = t.shape[:2], t.shape[:2], (0, 0, 0, 0)

@@ -15,7 +15,7 @@ from ..values import HostFloat, IntVal, Pending
 def flatten(ctx, node, x: IntVal):
     t = ctx.ir(x)
     perm = flatten_perm(t.shape, x)
-    out = ctx.new_tensor(node.output[0], (int(np.prod(t.shape)),), t.dtype, t.scale)
+    out = ctx.new_tensor(node.output[0], (int(np.prod(t.shape)),), t.dtype, t.scale, t.bipolar)
     ctx.emit(Flatten(node.name, [x.ir], out))
     ctx.value_out(node, IntVal(out, (0, 1), node.output[0], perm))
 
