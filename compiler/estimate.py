@@ -81,7 +81,7 @@ def hls_estimate(plan: Plan, cycles: int) -> dict:
             bits = 1 if isinstance(stage, XnorMatrixVectorUnit) else stage.wbits
             bram += stage.pe * bram18_blocks(stage.nf * stage.sf, stage.simd * bits)
         elif isinstance(stage, DepthwiseUnit):
-            bram += bram18_blocks(stage.kk * stage.channels // stage.simd, stage.simd * stage.wbits)
+            bram += bram18_blocks(stage.kk * stage.cf, stage.simd * stage.wbits)
         elif isinstance(stage, SlidingWindowGen):
             # kh rows of w x c elements, partitioned by channel (one memory per channel)
             bram += stage.c * bram18_blocks(stage.kernel[0] * stage.w, stage.input.bits)

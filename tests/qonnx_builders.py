@@ -172,6 +172,27 @@ def learned_scales_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProt
     return b.model([1, 3, 10, 10], out, [1, 4], "learned_scales")
 
 
+def separable_model(seed: int = 0, group: int = 4, name_prefix: str = "") -> onnx.ModelProto:
+    """A MobileNet-style block, as Brevitas exports QuantConv2d(groups=...): x(1,4,9,9) -> Quant s8 -> Conv1x1 ->
+    Relu -> Quant u4 (8 ch) -> Conv3x3 group=8 stride 2 pad 1 (depthwise) -> BN -> Relu -> Quant u4 -> Conv3x3
+    group=``group`` pad 1 (grouped) -> Quant s5 -> Conv1x1 (pointwise) -> GlobalAveragePool -> Quant -> Flatten ->
+    MatMul -> out"""
+    b = Builder(seed, name_prefix)
+    x = b.quant("x", np.float32(2.0 ** -6), 8, signed=True)
+    y = b.node("Conv", [x, b.qweights((8, 4, 1, 1), 4, per_channel_axis=0)], kernel_shape=[1, 1])
+    y = b.quant(b.node("Relu", [y]), np.float32(2.0 ** -3), 4, signed=False)
+    d = b.node("Conv", [y, b.qweights((8, 1, 3, 3), 5, per_channel_axis=0)], kernel_shape=[3, 3], group=8,
+               strides=[2, 2], pads=[1, 1, 1, 1])
+    d = b.quant(b.node("Relu", [b.batchnorm(d, 8, negative=False)]), np.float32(2.0 ** -3), 4, signed=False)
+    g = b.node("Conv", [d, b.qweights((8, 8 // group, 3, 3), 4)], kernel_shape=[3, 3], group=group,
+               pads=[1, 1, 1, 1])
+    g = b.quant(g, np.float32(2.0 ** -2), 5, signed=True)
+    p = b.node("Conv", [g, b.qweights((6, 8, 1, 1), 4)], kernel_shape=[1, 1])
+    p = b.quant(b.node("GlobalAveragePool", [p]), np.float32(2.0 ** -3), 8, signed=True)
+    out = b.node("MatMul", [b.node("Flatten", [p], axis=1), b.qweights((6, 3), 4)])
+    return b.model([1, 4, 9, 9], out, [1, 3], "separable")
+
+
 def non_monotonic_model() -> onnx.ModelProto:
     """Dense -> Relu -> Mul(-1) -> Relu -> Quant: the float path is not monotonic in the accumulator... after
     the first Relu it is flat then decreasing, which thresholds cannot express when followed by a second

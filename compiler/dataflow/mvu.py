@@ -4,7 +4,7 @@
 IR node     stages                                         lanes in -> out
 ==========  =============================================  ==========================
 Conv2D      cf_swg (line buffer) -> cf_mvu                 SIMD -> SIMD -> PE
-  depthwise cf_swg -> cf_dwmvu (one channel per lane)      SIMD -> SIMD -> PE
+  depthwise cf_swg -> cf_dwmvu (one channel per lane)      SIMD -> SIMD -> SIMD (-> cf_dwc -> PE)
 Dense       cf_mvu                                         SIMD -> PE
 ==========  =============================================  ==========================
 
@@ -140,12 +140,11 @@ class MatrixVectorUnit(Stage):
 
 @dataclass(eq=False, kw_only=True)
 class DepthwiseUnit(Stage):
-    """acc[c] = bias[c] + sum_k x[k, c] * weights[k, c] over the KK window positions: reads SIMD channels per
-    beat, writes PE channels per beat."""
+    """acc[c] = bias[c] + sum_k x[k, c] * weights[k, c] over the KK window positions, SIMD channels per beat in and
+    out (a width converter after it gives the layer's PE lanes)."""
     weights: np.ndarray        # (KK, C) int64: [ky*KW + kx][c]
     bias: np.ndarray           # (C,) int64
-    simd: int                  # channels read per beat
-    pe: int                    # channels written per beat
+    simd: int                  # channels per beat
     vectors: int               # output pixels per frame
     wbits: int
     acc: IntType
@@ -161,27 +160,36 @@ class DepthwiseUnit(Stage):
         return int(self.weights.shape[1])
 
     @property
+    def cf(self) -> int:
+        return self.channels // self.simd
+
+    @property
     def params(self) -> dict:
-        return {"SIMD": self.simd, "PE": self.pe, "KK": self.kk, "C": self.channels, "IBITS": self.input.bits,
+        return {"SIMD": self.simd, "KK": self.kk, "CF": self.cf, "IBITS": self.input.bits,
                 "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
                 "USE_DSP": int(self.use_dsp)}
 
+    def weight_words(self) -> np.ndarray:
+        """(KK*CF, SIMD): word k*CF + cf, lane s = weights[k, cf*SIMD + s]."""
+        return self.weights.reshape(self.kk * self.cf, self.simd)
+
     def resources_own(self) -> dict:
-        # priced as SIMD multipliers accumulating into a bank of C accumulators (one input per lane); no RTL
-        # module to calibrate against yet
-        pe, cf, ibits = self.simd, self.channels // self.simd, self.input.bits
+        # the cf_mvu formulas for SIMD multipliers feeding a bank of CF accumulator words (not yet fitted to yosys
+        # for this module)
+        simd, kk, cf, ibits = self.simd, self.kk, self.cf, self.input.bits
         ib, wb, ab = ibits + 1, self.wbits, self.acc.bits
         lut = dsp = 0
         if self.use_dsp:
-            dsp += pe * -(-ib // 18) * -(-wb // 18)
-        else:
-            lut += 1.8 * pe * ib * wb
-        lut += 1.15 * pe * ab + 3.6 * pe * ibits + 30
-        wrom = memory_cost(self.kk * cf, pe * wb)
-        brom = memory_cost(cf, pe * ab)
-        lut += 1.3 * (rom_luts(self.kk * cf, pe * wb) + rom_luts(cf, pe * ab))
-        ff = 1.4 * pe * ibits + 2.5 * pe * wb + 0.12 * pe * (ib + wb) + 2.3 * pe * ab + 33
-        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"]}
+            dsp += simd * -(-ib // 18) * -(-wb // 18)
+        elif kk * cf > 1:
+            lut += 1.8 * simd * ib * wb
+        lut += 1.15 * simd * ab + 3.6 * simd * ibits + 30
+        wrom = memory_cost(kk * cf, simd * wb)
+        brom = memory_cost(cf, simd * ab)
+        bank = memory_cost(cf, simd * ab, ram=True)
+        lut += 1.3 * (rom_luts(kk * cf, simd * wb) + rom_luts(cf, simd * ab) + bank["lut"])
+        ff = 1.4 * simd * ibits + 2.5 * simd * wb + 0.12 * simd * (ib + wb) + 2.3 * simd * ab + 33
+        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + bank["bram"]}
 
     def fill_elements(self) -> int:
         return self.kk * self.channels
@@ -227,11 +235,11 @@ def build_conv(plan: Plan, node: Conv2D, inputs: list) -> None:
                                 "(a channel multiplier) is not supported")
         weights = np.asarray(node.weights, dtype=np.int64)[:, :, 0, :].reshape(kh * kw, cout)
         wbits = signed_bits(weights)
-        stage = DepthwiseUnit(label=f"{node.name}_dwmvu", node=node, cycles=mvu_cycles(node, graph, node.pe, node.simd),
-                              weights=weights, bias=np.asarray(node.bias, np.int64), simd=node.simd, pe=node.pe,
-                              vectors=oh * ow,
-                              wbits=wbits, acc=tout.dtype, use_dsp=_use_dsp(plan.cur, wbits))
-        plan.add(stage, node.pe, tout.dtype, oh * ow * cout, node.output)
+        stage = DepthwiseUnit(label=f"{node.name}_dwmvu", node=node, cycles=oh * ow * kh * kw * (cout // node.simd),
+                              weights=weights, bias=np.asarray(node.bias, np.int64), simd=node.simd,
+                              vectors=oh * ow, wbits=wbits, acc=tout.dtype, use_dsp=_use_dsp(plan.cur, wbits))
+        plan.add(stage, node.simd, tout.dtype, oh * ow * cout, node.output)
+        plan.adapt(node.pe, node.name)           # the layer's PE lanes
         return
     matrix = np.asarray(node.weights, dtype=np.int64).reshape(kh * kw * cin, cout)
     _mvu(plan, node, f"{node.name}_mvu", matrix, node.bias, oh * ow, tout.dtype, oh * ow * cout)

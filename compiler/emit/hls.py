@@ -267,13 +267,13 @@ def _print_xnor_matrix_vector(p: _Project, stage: XnorMatrixVectorUnit) -> None:
 def _print_depthwise(p: _Project, stage: DepthwiseUnit) -> None:
     node = stage.node
     p.emit(f"// {node.op} '{_layer(stage)}' (depthwise): {stage.kk} taps x {stage.channels} channels, "
-           f"PE={stage.pe} SIMD={stage.simd}")
+           f"SIMD={stage.simd}")
     tw, tb = IntType(stage.wbits, True), stage.acc
     acc = _mvu_acc_type(stage.input.dtype, stage.weights, stage.bias, stage.output.dtype)
     wv, _ = p.weight_array(f"{node.name}_weights", node.name, tw, stage.weights, "depthwise weights [ky*KW+kx][c]")
     bv, _ = p.weight_array(f"{node.name}_bias", node.name, tb, stage.bias, "bias [c]")
     cfg = p.config(f"{node.name}_cfg", {"KK": ("unsigned", stage.kk), "C": ("unsigned", stage.channels),
-                                        "SIMD": ("unsigned", stage.simd), "PE": ("unsigned", stage.pe),
+                                        "SIMD": ("unsigned", stage.simd), "PE": ("unsigned", stage.simd),
                                         "VECTORS": ("unsigned", stage.vectors)})
     ta = p.extra_type(f"{node.name}_acc_t", acc, f"accumulator of '{_layer(stage)}'")
     p.emit(f"cf::depthwise_vector<{cfg}, {p.tensor_type(stage.input.tensor)}, {ctype(tw)}, {ctype(tb)}, {ta}, "

@@ -28,7 +28,7 @@ from convflow.compiler.dataflow import Plan, build_plan
 from convflow.compiler.dataflow.activation import ThresholdUnit
 from convflow.compiler.dataflow.add import AddUnit
 from convflow.compiler.dataflow.concat import ConcatUnit
-from convflow.compiler.dataflow.mvu import MatrixVectorUnit
+from convflow.compiler.dataflow.mvu import DepthwiseUnit, MatrixVectorUnit
 from convflow.compiler.dataflow.plumbing import StreamFork
 from convflow.compiler.dataflow.xnor import XnorMatrixVectorUnit
 from convflow.compiler.ir.graph import Graph
@@ -38,8 +38,8 @@ from convflow.hw.errors import UnsupportedOp
 from .names import comment_safe, sanitize_identifier
 
 # compile order (no module depends on another, but keep it fixed for reproducible file lists)
-LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu", "cf_thresh", "cf_shift",
-                 "cf_pool", "cf_add", "cf_concat"]
+LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu", "cf_dwmvu", "cf_thresh",
+                 "cf_shift", "cf_pool", "cf_add", "cf_concat"]
 TOP = "cf_accel"
 
 
@@ -77,8 +77,15 @@ def _xnor_roms(stage: XnorMatrixVectorUnit) -> dict:
             "BFILE": (stage.pe * stage.acc.bits, pack_words(stage.folded_bias_tiles(), stage.acc.bits))}
 
 
+def _depthwise_roms(stage: DepthwiseUnit) -> dict:
+    return {"WFILE": (stage.simd * stage.wbits, pack_words(stage.weight_words(), stage.wbits)),
+            "BFILE": (stage.simd * stage.acc.bits, pack_words(stage.bias.reshape(stage.cf, stage.simd),
+                                                               stage.acc.bits))}
+
+
 # the constants each stage kind reads from ROM files: module parameter -> (word bits, words)
-ROMS = {MatrixVectorUnit: _mvu_roms, XnorMatrixVectorUnit: _xnor_roms, ThresholdUnit: _threshold_roms}
+ROMS = {MatrixVectorUnit: _mvu_roms, XnorMatrixVectorUnit: _xnor_roms, DepthwiseUnit: _depthwise_roms,
+        ThresholdUnit: _threshold_roms}
 # port names of the stages that do not have one input (s) and one output (m)
 IN_PORTS = {AddUnit: ["a", "b"], ConcatUnit: ["a", "b"]}
 OUT_PORTS = {StreamFork: ["m0", "m1"]}

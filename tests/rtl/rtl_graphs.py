@@ -59,16 +59,20 @@ class GraphBuilder:
         return int(lo.min()), int(hi.max())
 
     # -- layers ----------------------------------------------------------------------------------------------
-    def conv(self, cout, k=3, stride=1, pad=1, pe=1, simd=1, wbits=3, name=None, binarised=False):
+    def conv(self, cout, k=3, stride=1, pad=1, pe=1, simd=1, wbits=3, name=None, binarised=False, depthwise=False):
+        """``depthwise``: one k x k filter per channel (cout = the input's channels)."""
         h, w, cin = self.shape
-        weights = self._weights((k, k, cin, cout), wbits)
+        if depthwise:
+            cout = cin
+        wshape = (k, k, 1, cin) if depthwise else (k, k, cin, cout)
+        weights = self._weights(wshape, wbits)
         if binarised:
-            weights = np.where(self.rng.random((k, k, cin, cout)) < 0.5, -2, 2)
+            weights = np.where(self.rng.random(wshape) < 0.5, -2, 2)
         bias = self.rng.integers(-8, 9, size=cout)
         lo, hi = self._acc_range(weights.reshape(-1, cout), bias, (0,) if pad else ())
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         node = Conv2D(name or f"conv{len(self.nodes)}", [], "", weights=weights, bias=bias, stride=(stride, stride),
-                      pads=(pad, pad, pad, pad), pe=pe, simd=simd)
+                      pads=(pad, pad, pad, pad), pe=pe, simd=simd, depthwise=depthwise)
         return self._add(node, (oh, ow, cout), lo, hi)
 
     def dense(self, cout, pe=1, simd=1, wbits=3, name=None, binarised=False):

@@ -56,6 +56,18 @@ def bipolar_encoded(matrix: np.ndarray, rows_axes: tuple) -> tuple:
     return 2 * matrix, -matrix.sum(axis=rows_axes)
 
 
+def block_diagonal(kernel: np.ndarray, group: int) -> np.ndarray:
+    """A grouped kernel (KH, KW, Cin/g, Cout) as the full (KH, KW, Cin, Cout) kernel it stands for: zero outside
+    each group's block."""
+    kh, kw, cin_g, cout = kernel.shape
+    full = np.zeros((kh, kw, cin_g * group, cout), np.int64)
+    per_group = cout // group
+    for g in range(group):
+        full[:, :, g * cin_g:(g + 1) * cin_g, g * per_group:(g + 1) * per_group] = \
+            kernel[:, :, :, g * per_group:(g + 1) * per_group]
+    return full
+
+
 def has_bias(node) -> bool:
     return len(node.input) > 2 and bool(node.input[2])
 
@@ -137,13 +149,17 @@ def on_conv(ctx, node):
         raise UnsupportedOp(f"node {node.name!r} (Conv): auto_pad is not supported; use explicit pads")
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise UnsupportedOp(f"node {node.name!r} (Conv): dilation is not supported")
-    depthwise = group != 1
-    if depthwise and not (group == cin == cout and cin_g == 1):
-        raise UnsupportedOp(f"node {node.name!r} (Conv): grouped convolution with group={group} "
-                            "(only depthwise, group = channels, is supported)")
+    if group < 1 or cin % group or cout % group or cin_g * group != cin:
+        raise ModelError(f"node {node.name!r} (Conv): group={group} does not split {cin} input and {cout} output "
+                         f"channels (weights {tuple(w.ints.shape)})")
+    depthwise = group == cin == cout and cin_g == 1
     pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
     stride = tuple(attrs.get("strides", [1, 1]))
     kernel = np.transpose(w.ints, (2, 3, 1, 0)).astype(np.int64)   # (KH, KW, Cin/g, Cout)
+    if group != 1 and not depthwise:
+        kernel = block_diagonal(kernel, group)
+        ctx.notes.append(f"grouped convolution {node.name!r} (group={group}) runs as one convolution with a "
+                         f"block-diagonal kernel: {group}x the multipliers and weights a grouped unit would need")
     bias = np.zeros(cout, np.int64)
     if t.bipolar:
         if any(pads):
