@@ -28,6 +28,7 @@ from convflow.compiler.passes.absorb_into_accumulator import absorb_into_accumul
 from convflow.compiler.passes.choose_folding import choose_folding
 from convflow.compiler.passes.dequantize_output import dequantize_output
 from convflow.compiler.passes.flip_decreasing_channels import flip_decreasing_channels
+from convflow.compiler.passes.fold_pads import fold_pads
 from convflow.compiler.passes.infer_bitwidths import infer_bitwidths
 from convflow.compiler.passes.requantize_to_thresholds import requantize_to_thresholds
 from convflow.hw import VERSION
@@ -39,6 +40,7 @@ PASSES = (
     flip_decreasing_channels,    # decreasing float paths -> negated channels
     requantize_to_thresholds,    # every Requantize -> Threshold or Shift
     dequantize_output,           # float ops after the last layer -> the output's scale and offset (host)
+    fold_pads,                   # a Pad before a window -> that window's padding
     infer_bitwidths,             # every computed tensor -> the smallest type holding its range
 )
 

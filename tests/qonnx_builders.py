@@ -21,9 +21,9 @@ class Builder:
         self.count += 1
         return f"{self.prefix}{base}_{self.count}"
 
-    def const(self, value, base="c") -> str:
+    def const(self, value, base="c", dtype=np.float32) -> str:
         n = self.name(base)
-        self.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), n))
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), n))
         return n
 
     def node(self, op, inputs, domain="", **attrs) -> str:
@@ -191,6 +191,30 @@ def separable_model(seed: int = 0, group: int = 4, name_prefix: str = "") -> onn
     p = b.quant(b.node("GlobalAveragePool", [p]), np.float32(2.0 ** -3), 8, signed=True)
     out = b.node("MatMul", [b.node("Flatten", [p], axis=1), b.qweights((6, 3), 4)])
     return b.model([1, 4, 9, 9], out, [1, 3], "separable")
+
+
+def padding_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
+    """Explicit Pads, as Keras ZeroPadding2D and hand-written models have them: x(1,2,7,6) -> Quant u8 -> Pad 1 ->
+    Conv3x3 -> Relu -> Quant u4 -> Pad (0,1,1,0) with 0 -> MaxPool 2 (folds: 0 is uint4's minimum) -> Pad 2 on the
+    left with value 3 x scale (stays a Pad: it is no window's own pad value) -> Conv1x1 pad 1 -> Quant s6 -> Flatten
+    -> MatMul -> out"""
+    b = Builder(seed, name_prefix)
+
+    def pads(values):
+        return b.const(values, "pads", np.int64)
+
+    x = b.quant("x", np.float32(2.0 ** -8), 8, signed=False)
+    x = b.node("Pad", [x, pads([0, 0, 1, 1, 0, 0, 1, 1])], mode="constant")
+    y = b.node("Conv", [x, b.qweights((4, 2, 3, 3), 4)], kernel_shape=[3, 3])
+    y = b.quant(b.node("Relu", [y]), np.float32(2.0 ** -3), 4, signed=False)
+    y = b.node("Pad", [y, pads([0, 0, 0, 1, 0, 0, 1, 0]), b.const(np.float32(0.0), "value")], mode="constant")
+    y = b.node("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])
+    y = b.node("Pad", [y, pads([0, 0, 0, 2, 0, 0, 0, 0]), b.const(np.float32(3 * 2.0 ** -3), "value")],
+               mode="constant")
+    z = b.node("Conv", [y, b.qweights((3, 4, 1, 1), 4)], kernel_shape=[1, 1], pads=[1, 1, 1, 1])
+    z = b.quant(z, np.float32(2.0 ** -2), 6, signed=True)
+    out = b.node("MatMul", [b.node("Flatten", [z], axis=1), b.qweights((3 * 6 * 7, 4), 4)])
+    return b.model([1, 2, 7, 6], out, [1, 4], "padding")
 
 
 def non_monotonic_model() -> onnx.ModelProto:

@@ -10,8 +10,8 @@ from convflow.runtime import Session
 from convflow.runtime.verify import verify
 
 from conftest import JET, QKERAS_3LAYER, TFC
-from qonnx_builders import (concat_model, conv_bn_model, learned_scales_model, non_monotonic_model, residual_model,
-                            unsupported_op_model)
+from qonnx_builders import (concat_model, conv_bn_model, learned_scales_model, non_monotonic_model, padding_model,
+                            residual_model, separable_model, unsupported_op_model)
 
 
 def assert_bit_exact(artifact, inputs, labels=None):
@@ -79,7 +79,8 @@ def test_qkeras_3layer_equals_keras_and_qonnx(compiled):
     assert np.array_equal(keras_out / session.output_tensor.scale, expected)
 
 
-@pytest.mark.parametrize("builder", [conv_bn_model, residual_model, concat_model, learned_scales_model])
+@pytest.mark.parametrize("builder", [conv_bn_model, residual_model, concat_model, learned_scales_model,
+                                     padding_model, separable_model])
 def test_hand_built_models(builder, tmp_path):
     artifact = compile_model(builder(seed=5), tmp_path / "a", name=builder.__name__)
     session = Session(artifact)

@@ -250,3 +250,29 @@ def test_dequantize_output_turns_the_float_tail_into_scale_and_offset():
     assert np.allclose(t.scale, 0.125 * np.array([2.0, 3.0, 0.5, 1.0])) and np.allclose(t.offset, -0.25)
     assert g.host.output.tap.scale == 0.125 and not g.host.output.pending_ops
     assert "Mul_0, Sub_0" in g.meta["notes"][-1]
+
+
+def test_fold_pads_merges_a_pad_into_the_window_after_it():
+    """Pad -> Conv2D / MaxPool becomes the window's own padding where the values agree; other Pads stay; every
+    output is the same."""
+    from convflow.compiler.ir.graph import MaxPool, Pad
+    from convflow.compiler.ir.interpret import run_graph
+    from convflow.compiler.passes.fold_pads import fold_pads
+
+    rng = np.random.default_rng(3)
+    conv = Conv2D("c", ["p1"], "c", weights=rng.integers(-3, 4, size=(3, 3, 2, 3)), bias=np.arange(3),
+                  pads=(0, 0, 0, 0))
+    nodes = [Pad("p1", ["in"], "p1", pads=(1, 2, 1, 0), value=-2), conv,
+             Pad("p2", ["c"], "p2", pads=(0, 1, 1, 0), value=-(1 << 20)), MaxPool("m", ["p2"], "m", kernel=(2, 2)),
+             Pad("p3", ["m"], "p3", pads=(1, 1, 1, 1), value=5)]
+    shapes = {"in": (5, 4, 2), "p1": (7, 6, 2), "c": (5, 4, 3), "p2": (6, 5, 3), "m": (3, 2, 3), "p3": (5, 4, 3)}
+    types = {"in": IntType(4, True), "c": IntType(21, True), "p2": IntType(21, True)}
+    tensors = {k: Tensor(k, v, types.get(k, IntType(21, True)), np.asarray(1.0)) for k, v in shapes.items()}
+    g = Graph("pads", tensors, nodes, "in", "p3")
+    x = rng.integers(-8, 8, size=(20, 5, 4, 2))
+    before = run_graph(g, x)
+    fold_pads(g)
+    assert [n.op for n in g.nodes] == ["Conv2D", "MaxPool", "Pad"]
+    assert conv.pads == (1, 2, 1, 0) and conv.pad_value == -2 and conv.inputs == ["in"]
+    assert g.nodes[1].pads == (0, 1, 1, 0)
+    assert np.array_equal(run_graph(g, x), before)

@@ -206,3 +206,20 @@ def test_depthwise_and_grouped_convolutions(tmp_path, group):
     expected, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
     assert len(np.unique(expected)) > 10
+
+
+@needs_verilator
+def test_padding_model_on_every_backend(tmp_path):
+    """Explicit ONNX Pads: two fold into the windows after them, one stays a stage of its own (a 1x1 window with
+    padding); every backend equals the reference."""
+    from qonnx_builders import padding_model
+
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime.verify import verify
+
+    art = compile_model(padding_model(seed=1), tmp_path / "art", name="padding")
+    with Session(art, "reference") as session:
+        assert [n.op for n in session.graph.nodes].count("Pad") == 1
+        x = random_inputs(session.graph, 400, seed=2)
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]

@@ -5,6 +5,7 @@ IR node     stages                                 lanes in -> out
 ==========  =====================================  ===================
 MaxPool     cf_swg -> cf_pool (MODE 0, max)        L -> L -> L
 SumPool     cf_swg -> cf_pool (MODE 1, sum)        L -> L -> L
+Pad         cf_swg (a 1 x 1 window with padding)   L -> L
 (Conv2D     cf_swg -> cf_mvu: dataflow/mvu.py)
 ==========  =====================================  ===================
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convflow.compiler.ir.graph import IntType, MaxPool, SumPool
+from convflow.compiler.ir.graph import IntType, MaxPool, Pad, SumPool
 from convflow.hw.errors import UnsupportedOp
 
 from .memory import memory_cost
@@ -124,4 +125,14 @@ def build_pool(plan: Plan, node, inputs: list) -> None:
     plan.add(stage, lanes, tout.dtype, oh * ow * c, node.output)
 
 
-BUILDERS = {MaxPool: build_pool, SumPool: build_pool}
+def build_pad(plan: Plan, node: Pad, inputs: list) -> None:
+    """The padded image is what a 1 x 1 window generator with padding writes (passes/fold_pads.py merges a Pad
+    into the window of the layer after it where it can)."""
+    tin = plan.graph.tensors[node.inputs[0]]
+    if len(tin.shape) != 3:
+        raise UnsupportedOp(f"Pad {node.name!r}: input shape {tin.shape} is not (H, W, C)")
+    h, w, c = tin.shape
+    sliding_window(plan, node, f"{node.name}_pad", h, w, c, (1, 1), (1, 1), node.pads, node.value)
+
+
+BUILDERS = {MaxPool: build_pool, SumPool: build_pool, Pad: build_pad}

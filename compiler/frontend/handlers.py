@@ -8,6 +8,7 @@ from __future__ import annotations
 from .ops.concat import on_concat
 from .ops.elementwise import on_batchnorm, on_elementwise, on_relu
 from .ops.linear import on_conv, on_gemm, on_matmul
+from .ops.pad import on_pad
 from .ops.pool import on_avgpool, on_maxpool
 from .ops.quant import on_quant
 from .ops.shape import on_flatten, on_passthrough, on_reshape, on_transpose
@@ -24,5 +25,6 @@ HANDLERS = {
     "Reshape": on_reshape, "Flatten": on_flatten,                                 # -> Flatten, or layout only
     "Transpose": on_transpose, "Identity": on_passthrough, "Dropout": on_passthrough,
     "Concat": on_concat,                                                          # -> Concat
+    "Pad": on_pad,                                                                # -> Pad (merged by fold_pads)
     "Softmax": on_softmax,                                                        # final only: stays on the host
 }

@@ -23,6 +23,7 @@ Semantics of each op (the reference kernels in ``interpret.py`` are the executab
 * ``Add``      out = a * mul_a + b * mul_b  (integer multipliers that bring both inputs to the output scale)
 * ``Flatten``  (H, W, C) -> (H*W*C,) in NHWC order: a no-op on the stream
 * ``Concat``   out = the inputs' channels one after the other (the last axis; every other axis equal)
+* ``Pad``      out = the input with ``pads`` (top, left, bottom, right) rows / columns of ``value`` around it
 * ``Requantize`` out = quantizer level of chain(in * scale): the source model's own float path from an integer
                tensor to its next quantiser, as the frontend finds it.  Compile passes turn it into a Threshold or
                a Shift (passes/requantize_to_thresholds.py); it never reaches an emitter or an artifact.
@@ -199,6 +200,13 @@ class Concat(Node):
 
 
 @dataclass
+class Pad(Node):
+    pads: tuple = (0, 0, 0, 0)        # top, left, bottom, right
+    value: int = 0
+    op = "Pad"
+
+
+@dataclass
 class Requantize(Node):
     """The float ops between an integer tensor and the next quantiser, and that quantiser, exactly as the source
     model evaluates them (floatops.py).  Scales and constants are per IR channel.  Lowered by compile passes."""
@@ -220,7 +228,8 @@ class Requantize(Node):
 
 
 # The node types an artifact may hold (Requantize never does: passes replace it).
-NODE_TYPES = {cls.op: cls for cls in (Conv2D, Dense, Threshold, Shift, MaxPool, SumPool, Add, Flatten, Concat)}
+NODE_TYPES = {cls.op: cls for cls in (Conv2D, Dense, Threshold, Shift, MaxPool, SumPool, Add, Flatten, Concat,
+                                      Pad)}
 
 
 @dataclass

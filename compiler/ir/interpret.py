@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .floatops import F32
-from .graph import Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Requantize, Shift, SumPool, Threshold
+from .graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Pad, Requantize, Shift, SumPool,
+                    Threshold)
 
 
 def round_half_even_shift(x: np.ndarray, shift: int) -> np.ndarray:
@@ -82,6 +83,11 @@ def concat(node: Concat, graph: Graph, *inputs: np.ndarray) -> np.ndarray:
     return np.concatenate(inputs, axis=-1)
 
 
+def pad(node: Pad, graph: Graph, x: np.ndarray) -> np.ndarray:
+    top, left, bottom, right = node.pads
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=node.value)
+
+
 def requantize(node: Requantize, graph: Graph, x: np.ndarray) -> np.ndarray:
     """The source model's float path, evaluated as its float execution does (float32, one rounding per op)."""
     t = graph.tensors[node.inputs[0]]
@@ -91,7 +97,7 @@ def requantize(node: Requantize, graph: Graph, x: np.ndarray) -> np.ndarray:
 
 # The reference kernel of every IR op: kernel(node, graph, *input arrays) -> output array.
 KERNELS = {Conv2D: conv2d, Dense: dense, Threshold: threshold, Shift: shift, MaxPool: maxpool, SumPool: sumpool,
-           Add: add, Flatten: flatten, Concat: concat, Requantize: requantize}
+           Add: add, Flatten: flatten, Concat: concat, Pad: pad, Requantize: requantize}
 
 
 def run_graph(graph: Graph, x: np.ndarray, keep_all: bool = False):

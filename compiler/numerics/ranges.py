@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.graph import Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Shift, SumPool, Threshold
+from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Pad, Shift, SumPool,
+                                        Threshold)
 
 
 def mvu_range(weights_matrix: np.ndarray, bias: np.ndarray, in_lo: int, in_hi: int):
@@ -63,9 +64,15 @@ def _union(node, graph: Graph, inputs: list):
     return min(lo for lo, _ in inputs), max(hi for _, hi in inputs)
 
 
+def _pad(node, graph: Graph, inputs: list):
+    (lo, hi), = inputs
+    return min(lo, node.value), max(hi, node.value)
+
+
 # range rule of every IR op: rule(node, graph, [(lo, hi) of each input, as ints]) -> (lo, hi)
 RANGE_RULES = {Conv2D: _mvu, Dense: _mvu, Threshold: _quantiser_output, Shift: _quantiser_output,
-               MaxPool: _same_as_input, Flatten: _same_as_input, SumPool: _sumpool, Add: _add, Concat: _union}
+               MaxPool: _same_as_input, Flatten: _same_as_input, SumPool: _sumpool, Add: _add, Concat: _union,
+               Pad: _pad}
 
 
 def node_range(node, graph: Graph, ranges: dict):

@@ -96,9 +96,10 @@ def dense(ctx, node, x: IntVal, w: QConst, w_ints: np.ndarray, w_scale, out_axis
     if len(t.shape) != 1:
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input of IR shape {t.shape} must be "
                             "flattened first")
+    if w_ints.shape[0] != t.shape[0]:
+        raise ModelError(f"node {node.name!r} ({node.op_type}): weights have {w_ints.shape[0]} rows, the input has "
+                         f"{t.shape[0]} features")
     matrix = w_ints if x.flat_perm is None else w_ints[x.flat_perm]
-    if matrix.shape[0] != t.shape[0]:
-        raise ModelError(f"node {node.name!r}: weights have {matrix.shape[0]} rows, input has {t.shape[0]}")
     cout = matrix.shape[1]
     bias = np.zeros(cout, np.int64)
     if t.bipolar:
