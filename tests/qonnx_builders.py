@@ -217,6 +217,25 @@ def padding_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
     return b.model([1, 2, 7, 6], out, [1, 4], "padding")
 
 
+def upsample_model(seed: int = 0, transform: str = "asymmetric", nearest: str = "floor",
+                   name_prefix: str = "") -> onnx.ModelProto:
+    """A decoder-style block, as nn.Upsample(scale_factor=2) and Keras UpSampling2D export it: x(1,3,5,4) -> Quant
+    u8 -> Conv3x3 pad 1 -> Relu -> Quant u4 -> Resize nearest x2 rows, x3 columns -> Conv3x3 pad 1 -> Quant s6
+    -> MaxPool 2 -> Flatten -> MatMul -> out"""
+    b = Builder(seed, name_prefix)
+    x = b.quant("x", np.float32(2.0 ** -8), 8, signed=False)
+    y = b.node("Conv", [x, b.qweights((4, 3, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    y = b.quant(b.node("Relu", [y]), np.float32(2.0 ** -3), 4, signed=False)
+    roi = b.const(np.zeros(0, np.float32), "roi")          # opset 11 wants it, even empty
+    y = b.node("Resize", [y, roi, b.const(np.asarray([1, 1, 2, 3], np.float32), "scales")], mode="nearest",
+               coordinate_transformation_mode=transform, nearest_mode=nearest)
+    z = b.node("Conv", [y, b.qweights((3, 4, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    z = b.node("MaxPool", [b.quant(z, np.float32(2.0 ** -2), 6, signed=True)], kernel_shape=[2, 2],
+               strides=[2, 2])
+    out = b.node("MatMul", [b.node("Flatten", [z], axis=1), b.qweights((3 * 5 * 6, 4), 4)])
+    return b.model([1, 3, 5, 4], out, [1, 4], "upsample")
+
+
 def non_monotonic_model() -> onnx.ModelProto:
     """Dense -> Relu -> Mul(-1) -> Relu -> Quant: the float path is not monotonic in the accumulator... after
     the first Relu it is flat then decreasing, which thresholds cannot express when followed by a second

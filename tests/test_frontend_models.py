@@ -11,7 +11,7 @@ from convflow.runtime.verify import verify
 
 from conftest import JET, QKERAS_3LAYER, TFC
 from qonnx_builders import (concat_model, conv_bn_model, learned_scales_model, non_monotonic_model, padding_model,
-                            residual_model, separable_model, unsupported_op_model)
+                            residual_model, separable_model, unsupported_op_model, upsample_model)
 
 
 def assert_bit_exact(artifact, inputs, labels=None):
@@ -80,7 +80,7 @@ def test_qkeras_3layer_equals_keras_and_qonnx(compiled):
 
 
 @pytest.mark.parametrize("builder", [conv_bn_model, residual_model, concat_model, learned_scales_model,
-                                     padding_model, separable_model])
+                                     padding_model, separable_model, upsample_model])
 def test_hand_built_models(builder, tmp_path):
     artifact = compile_model(builder(seed=5), tmp_path / "a", name=builder.__name__)
     session = Session(artifact)
@@ -180,3 +180,18 @@ def test_learned_scales_zero_points_and_preprocessing(seed, tmp_path):
     ints = session.quantize_input(x)
     assert np.array_equal(ints, session.quantize_input(x.transpose(0, 2, 3, 1)))     # NHWC floats alike
     assert ints.min() < 0 < ints.max()                     # uint8 with zero point 128: levels -128 .. 127
+
+
+@pytest.mark.parametrize("transform, nearest, ok", [("asymmetric", "floor", True), ("half_pixel", "round_prefer_floor", True),
+                                                    ("tf_half_pixel_for_nn", "floor", True),
+                                                    ("align_corners", "round_prefer_floor", False)])
+def test_resize_coordinate_modes(tmp_path, transform, nearest, ok):
+    """Nearest Resize is taken where ONNX's own coordinate rules repeat each pixel, and refused by name otherwise."""
+    model = upsample_model(seed=3, transform=transform, nearest=nearest)
+    if not ok:
+        with pytest.raises(UnsupportedOp, match="Resize_0.*repeat"):
+            compile_model(model, tmp_path / "a")
+        return
+    artifact = compile_model(model, tmp_path / "a")
+    x = np.random.default_rng(4).integers(0, 256, size=(500, 5, 4, 3))
+    assert_bit_exact(artifact, x)

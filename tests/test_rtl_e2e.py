@@ -223,3 +223,18 @@ def test_padding_model_on_every_backend(tmp_path):
         x = random_inputs(session.graph, 400, seed=2)
     _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
+
+
+@needs_verilator
+def test_upsample_model_on_every_backend(tmp_path):
+    """Nearest upsampling by 2 x 3 through the real frontend on csim and rtlsim (back-pressure)."""
+    from qonnx_builders import upsample_model
+
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime.verify import verify
+
+    art = compile_model(upsample_model(seed=5), tmp_path / "art", name="upsample")
+    with Session(art, "reference") as session:
+        x = random_inputs(session.graph, 300, seed=6)
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]

@@ -83,6 +83,16 @@ def test_dwmvu_depthwise_conv(tmp_path, pe, simd):
     assert paced.stats["cycles_per_frame"] <= 1.05 * estimate_cycles(b.graph())
 
 
+def test_upsample_nearest(tmp_path):
+    """cf_upsample: x2 / x3 repeats of rows and pixels, several beats per pixel (a PE=2 conv before it), then x1 x 2,
+    and exact cycles (one beat out per cycle)."""
+    b = GraphBuilder("upsample", (3, 4, 4), IntType(5, False), seed=12)
+    b.conv(4, k=1, pad=0, pe=2, simd=4, wbits=3).threshold(3, name="t").upsample(2, 3, name="up").upsample(1, 2)
+    check(b.graph(), tmp_path, kinds={"cf_upsample"})
+    paced = check(b.graph(), tmp_path / "paced", frames=20, backpressure=0.0)
+    assert paced.stats["cycles_per_frame"] <= 1.05 * estimate_cycles(b.graph())
+
+
 def test_thresh_per_tensor_and_per_channel(tmp_path):
     """cf_thresh: per-channel thresholds after a PE=2 conv, then one shared threshold row with a negative base."""
     b = GraphBuilder("thresholds", (6, 6, 2), IntType(8, False), seed=3)

@@ -6,6 +6,7 @@ IR node     stages                                 lanes in -> out
 MaxPool     cf_swg -> cf_pool (MODE 0, max)        L -> L -> L
 SumPool     cf_swg -> cf_pool (MODE 1, sum)        L -> L -> L
 Pad         cf_swg (a 1 x 1 window with padding)   L -> L
+Upsample    cf_upsample (a row buffer)             L -> L
 (Conv2D     cf_swg -> cf_mvu: dataflow/mvu.py)
 ==========  =====================================  ===================
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convflow.compiler.ir.graph import IntType, MaxPool, Pad, SumPool
+from convflow.compiler.ir.graph import IntType, MaxPool, Pad, SumPool, Upsample
 from convflow.hw.errors import UnsupportedOp
 
 from .memory import memory_cost
@@ -135,4 +136,41 @@ def build_pad(plan: Plan, node: Pad, inputs: list) -> None:
     sliding_window(plan, node, f"{node.name}_pad", h, w, c, (1, 1), (1, 1), node.pads, node.value)
 
 
-BUILDERS = {MaxPool: build_pool, SumPool: build_pool, Pad: build_pad}
+@dataclass(eq=False, kw_only=True)
+class UpsampleUnit(Stage):
+    """Nearest-neighbour upsampling: every input row SY times, every pixel SX times, from a buffer of one row."""
+    h: int
+    w: int
+    c: int
+    scale: tuple
+    kind = "cf_upsample"
+
+    @property
+    def params(self) -> dict:
+        return {"EW": self.input.bits, "L": self.lanes, "W": self.w, "CF": self.c // self.lanes,
+                "SY": self.scale[0], "SX": self.scale[1]}
+
+    def resources_own(self) -> dict:
+        # not yet fitted against yosys: the row buffer, four counters and the output register
+        word = self.lanes * self.input.bits
+        buf = memory_cost(self.w * (self.c // self.lanes), word, ram=True)
+        return {"lut": 60 + buf["lut"] + word, "ff": 40 + 1.5 * word, "dsp": 0, "bram": buf["bram"]}
+
+    def fill_elements(self) -> int:
+        return self.w * self.c                 # a row's later copies come after the whole row
+
+
+def build_upsample(plan: Plan, node: Upsample, inputs: list) -> None:
+    tin = plan.graph.tensors[node.inputs[0]]
+    if len(tin.shape) != 3:
+        raise UnsupportedOp(f"Upsample {node.name!r}: input shape {tin.shape} is not (H, W, C)")
+    h, w, c = tin.shape
+    if c % plan.lanes:
+        plan.adapt(math.gcd(c, plan.lanes), node.name)
+    sy, sx = node.scale
+    elems = h * sy * w * sx * c
+    stage = UpsampleUnit(label=node.name, node=node, cycles=elems // plan.lanes, h=h, w=w, c=c, scale=(sy, sx))
+    plan.add(stage, plan.lanes, plan.cur.dtype, elems, plan.cur.tensor)
+
+
+BUILDERS = {MaxPool: build_pool, SumPool: build_pool, Pad: build_pad, Upsample: build_upsample}

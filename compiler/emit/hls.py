@@ -36,7 +36,7 @@ from convflow.compiler.dataflow.concat import ConcatUnit
 from convflow.compiler.dataflow.mvu import DepthwiseUnit, MatrixVectorUnit
 from convflow.compiler.dataflow.plumbing import StreamFork, WidthConverter
 from convflow.compiler.dataflow.xnor import XnorMatrixVectorUnit
-from convflow.compiler.dataflow.window import PoolUnit, SlidingWindowGen
+from convflow.compiler.dataflow.window import PoolUnit, SlidingWindowGen, UpsampleUnit
 from convflow.compiler.ir.graph import Graph, IntType
 from convflow.hw import HLS_DIR, HLS_PROJECT_HEADER_DIR, render_template
 from convflow.hw.errors import ConvflowError, ModelError
@@ -353,10 +353,19 @@ def _print_concat(p: _Project, stage: ConcatUnit) -> None:
            f"{p.tensor_type(stage.output.tensor)}>({p.var(sa)}, {p.var(sb)}, {p.var(stage.output)});")
 
 
+def _print_upsample(p: _Project, stage: UpsampleUnit) -> None:
+    p.emit(f"// Upsample '{_layer(stage)}': nearest neighbour x{stage.scale[0]} rows, x{stage.scale[1]} columns")
+    cfg = p.config(f"{stage.label}_cfg", {"IFM_H": ("unsigned", stage.h), "IFM_W": ("unsigned", stage.w),
+                                         "C": ("unsigned", stage.c), "S_H": ("unsigned", stage.scale[0]),
+                                         "S_W": ("unsigned", stage.scale[1]), "LANES": ("unsigned", stage.lanes)})
+    p.emit(f"cf::upsample<{cfg}, {p.tensor_type(stage.input.tensor)}>({p.var(stage.input)}, {p.var(stage.output)});")
+
+
 # the HLS call of every plan stage
 STAGES = {WidthConverter: _print_width_converter, StreamFork: _print_fork, SlidingWindowGen: _print_sliding_window,
           MatrixVectorUnit: _print_matrix_vector, XnorMatrixVectorUnit: _print_xnor_matrix_vector, DepthwiseUnit: _print_depthwise, ThresholdUnit: _print_threshold,
-          ShiftUnit: _print_shift, PoolUnit: _print_pool, AddUnit: _print_add, ConcatUnit: _print_concat}
+          ShiftUnit: _print_shift, PoolUnit: _print_pool, AddUnit: _print_add, ConcatUnit: _print_concat,
+          UpsampleUnit: _print_upsample}
 
 
 # ----------------------------------------------------------------------------------------------- the project

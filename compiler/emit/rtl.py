@@ -39,7 +39,7 @@ from .names import comment_safe, sanitize_identifier
 
 # compile order (no module depends on another, but keep it fixed for reproducible file lists)
 LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu", "cf_dwmvu", "cf_thresh",
-                 "cf_shift", "cf_pool", "cf_add", "cf_concat"]
+                 "cf_shift", "cf_pool", "cf_add", "cf_concat", "cf_upsample"]
 TOP = "cf_accel"
 
 

@@ -11,6 +11,7 @@ from .ops.linear import on_conv, on_gemm, on_matmul
 from .ops.pad import on_pad
 from .ops.pool import on_avgpool, on_maxpool
 from .ops.quant import on_quant
+from .ops.resize import on_resize
 from .ops.shape import on_flatten, on_passthrough, on_reshape, on_transpose
 from .ops.softmax import on_softmax
 
@@ -26,5 +27,6 @@ HANDLERS = {
     "Transpose": on_transpose, "Identity": on_passthrough, "Dropout": on_passthrough,
     "Concat": on_concat,                                                          # -> Concat
     "Pad": on_pad,                                                                # -> Pad (merged by fold_pads)
+    "Resize": on_resize, "Upsample": on_resize,                                   # -> Upsample (nearest, whole)
     "Softmax": on_softmax,                                                        # final only: stays on the host
 }

@@ -24,6 +24,7 @@ Semantics of each op (the reference kernels in ``interpret.py`` are the executab
 * ``Flatten``  (H, W, C) -> (H*W*C,) in NHWC order: a no-op on the stream
 * ``Concat``   out = the inputs' channels one after the other (the last axis; every other axis equal)
 * ``Pad``      out = the input with ``pads`` (top, left, bottom, right) rows / columns of ``value`` around it
+* ``Upsample`` out[y, x] = in[y // sy, x // sx]   (nearest neighbour, whole factors ``scale`` = (sy, sx))
 * ``Requantize`` out = quantizer level of chain(in * scale): the source model's own float path from an integer
                tensor to its next quantiser, as the frontend finds it.  Compile passes turn it into a Threshold or
                a Shift (passes/requantize_to_thresholds.py); it never reaches an emitter or an artifact.
@@ -207,6 +208,12 @@ class Pad(Node):
 
 
 @dataclass
+class Upsample(Node):
+    scale: tuple = (2, 2)             # whole factors (rows, columns)
+    op = "Upsample"
+
+
+@dataclass
 class Requantize(Node):
     """The float ops between an integer tensor and the next quantiser, and that quantiser, exactly as the source
     model evaluates them (floatops.py).  Scales and constants are per IR channel.  Lowered by compile passes."""
@@ -229,7 +236,7 @@ class Requantize(Node):
 
 # The node types an artifact may hold (Requantize never does: passes replace it).
 NODE_TYPES = {cls.op: cls for cls in (Conv2D, Dense, Threshold, Shift, MaxPool, SumPool, Add, Flatten, Concat,
-                                      Pad)}
+                                      Pad, Upsample)}
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 
 from .floatops import F32
 from .graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Pad, Requantize, Shift, SumPool,
-                    Threshold)
+                    Threshold, Upsample)
 
 
 def round_half_even_shift(x: np.ndarray, shift: int) -> np.ndarray:
@@ -88,6 +88,11 @@ def pad(node: Pad, graph: Graph, x: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=node.value)
 
 
+def upsample(node: Upsample, graph: Graph, x: np.ndarray) -> np.ndarray:
+    sy, sx = node.scale
+    return x.repeat(sy, axis=1).repeat(sx, axis=2)
+
+
 def requantize(node: Requantize, graph: Graph, x: np.ndarray) -> np.ndarray:
     """The source model's float path, evaluated as its float execution does (float32, one rounding per op)."""
     t = graph.tensors[node.inputs[0]]
@@ -97,7 +102,7 @@ def requantize(node: Requantize, graph: Graph, x: np.ndarray) -> np.ndarray:
 
 # The reference kernel of every IR op: kernel(node, graph, *input arrays) -> output array.
 KERNELS = {Conv2D: conv2d, Dense: dense, Threshold: threshold, Shift: shift, MaxPool: maxpool, SumPool: sumpool,
-           Add: add, Flatten: flatten, Concat: concat, Pad: pad, Requantize: requantize}
+           Add: add, Flatten: flatten, Concat: concat, Pad: pad, Upsample: upsample, Requantize: requantize}
 
 
 def run_graph(graph: Graph, x: np.ndarray, keep_all: bool = False):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Pad, Shift, SumPool,
-                                        Threshold)
+                                        Threshold, Upsample)
 
 
 def mvu_range(weights_matrix: np.ndarray, bias: np.ndarray, in_lo: int, in_hi: int):
@@ -71,7 +71,7 @@ def _pad(node, graph: Graph, inputs: list):
 
 # range rule of every IR op: rule(node, graph, [(lo, hi) of each input, as ints]) -> (lo, hi)
 RANGE_RULES = {Conv2D: _mvu, Dense: _mvu, Threshold: _quantiser_output, Shift: _quantiser_output,
-               MaxPool: _same_as_input, Flatten: _same_as_input, SumPool: _sumpool, Add: _add, Concat: _union,
+               MaxPool: _same_as_input, Flatten: _same_as_input, Upsample: _same_as_input, SumPool: _sumpool, Add: _add, Concat: _union,
                Pad: _pad}
 
 

@@ -1,4 +1,5 @@
-// convflow HLS library: the sliding-window generator (line buffer) and the window reduction of the pools.
+// convflow HLS library: the sliding-window generator (line buffer), the window reduction of the pools, and
+// nearest-neighbour upsampling.
 #ifndef CONVFLOW_CF_WINDOW_H
 #define CONVFLOW_CF_WINDOW_H
 
@@ -59,6 +60,30 @@ void sliding_window(hls::stream<vec<T, CFG::IN_L> > &in, hls::stream<vec<T, CFG:
         for (unsigned w = 0; w < CFG::IFM_W * CFG::C / CFG::IN_L; w++) {
 #pragma HLS PIPELINE II = 1
             in.read();
+        }
+    }
+}
+
+// Nearest-neighbour upsampling by whole factors: out[y][x] = in[y / S_H][x / S_W].  Each input row is read once and
+// kept; it is written S_H times, each pixel S_W times (its C / LANES words in order).
+//
+// CFG: IFM_H, IFM_W, C, S_H, S_W, LANES (unsigned)
+template <class CFG, typename T>
+void upsample(hls::stream<vec<T, CFG::LANES> > &in, hls::stream<vec<T, CFG::LANES> > &out) {
+    static_assert(CFG::C % CFG::LANES == 0, "lanes must divide the channels");
+    const unsigned CF = CFG::C / CFG::LANES;
+    vec<T, CFG::LANES> row[CFG::IFM_W * (CFG::C / CFG::LANES)];
+    for (unsigned y = 0; y < CFG::IFM_H; y++) {
+        for (unsigned r = 0; r < CFG::S_H; r++) {
+            for (unsigned x = 0; x < CFG::IFM_W; x++) {
+                for (unsigned rep = 0; rep < CFG::S_W; rep++) {
+                    for (unsigned cf = 0; cf < CF; cf++) {
+#pragma HLS PIPELINE II = 1
+                        if (r == 0 && rep == 0) row[x * CF + cf] = in.read();
+                        out.write(row[x * CF + cf]);
+                    }
+                }
+            }
         }
     }
 }

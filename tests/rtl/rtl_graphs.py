@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, IntType, MaxPool, Shift, SumPool,
-                                        Tensor, Threshold)
+                                        Tensor, Threshold, Upsample)
 from convflow.compiler.ir.interpret import run_graph
 from convflow.runtime.artifact import Artifact
 
@@ -136,6 +136,12 @@ class GraphBuilder:
         hi = max(self.range[other][1], self.range[self.cur][1])
         shape = self.shape[:-1] + (self.tensors[other].shape[-1] + self.shape[-1],)
         return self._add(Concat(name or f"concat{len(self.nodes)}", [], ""), shape, lo, hi, inputs=[other, self.cur])
+
+    def upsample(self, sy=2, sx=2, name=None):
+        h, w, c = self.shape
+        lo, hi = self.range[self.cur]
+        node = Upsample(name or f"upsample{len(self.nodes)}", [], "", scale=(sy, sx))
+        return self._add(node, (h * sy, w * sx, c), lo, hi, self.tensors[self.cur].dtype)
 
     def mark(self) -> str:
         return self.cur
