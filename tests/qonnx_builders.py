@@ -236,6 +236,22 @@ def upsample_model(seed: int = 0, transform: str = "asymmetric", nearest: str = 
     return b.model([1, 3, 5, 4], out, [1, 4], "upsample")
 
 
+def trunc_avgpool_model(seed: int = 0, rounding: str = "FLOOR", name_prefix: str = "") -> onnx.ModelProto:
+    """Brevitas's TruncAvgPool2d as it exports: x(1,2,8,8) -> Quant u4 -> Conv3x3 pad 1 -> Relu -> Quant u4 (s) ->
+    AveragePool 2 -> Mul 4 (the window sum) -> Trunc(scale s, 6 -> 4 bits) -> Flatten -> MatMul -> out"""
+    b = Builder(seed, name_prefix)
+    x = b.quant("x", np.float32(2.0 ** -4), 4, signed=False)
+    y = b.node("Conv", [x, b.qweights((3, 2, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    s = np.float32(0.0625)
+    y = b.quant(b.node("Relu", [y]), s, 4, signed=False)
+    y = b.node("AveragePool", [y], kernel_shape=[2, 2], strides=[2, 2])
+    y = b.node("Mul", [y, b.const(np.float32(4.0), "k")])
+    y = b.node("Trunc", [y, b.const(s, "scale"), b.const(np.float32(0), "zp"), b.const(np.float32(6), "in_bits"),
+                         b.const(np.float32(4), "out_bits")], domain=QDOMAIN, rounding_mode=rounding)
+    out = b.node("MatMul", [b.node("Flatten", [y], axis=1), b.qweights((3 * 4 * 4, 5), 4)])
+    return b.model([1, 2, 8, 8], out, [1, 5], "trunc_avgpool")
+
+
 def non_monotonic_model() -> onnx.ModelProto:
     """Dense -> Relu -> Mul(-1) -> Relu -> Quant: the float path is not monotonic in the accumulator... after
     the first Relu it is flat then decreasing, which thresholds cannot express when followed by a second

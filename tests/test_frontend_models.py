@@ -11,7 +11,8 @@ from convflow.runtime.verify import verify
 
 from conftest import JET, QKERAS_3LAYER, TFC
 from qonnx_builders import (concat_model, conv_bn_model, learned_scales_model, non_monotonic_model, padding_model,
-                            residual_model, separable_model, unsupported_op_model, upsample_model)
+                            residual_model, separable_model, trunc_avgpool_model, unsupported_op_model,
+                            upsample_model)
 
 
 def assert_bit_exact(artifact, inputs, labels=None):
@@ -195,3 +196,37 @@ def test_resize_coordinate_modes(tmp_path, transform, nearest, ok):
     artifact = compile_model(model, tmp_path / "a")
     x = np.random.default_rng(4).integers(0, 256, size=(500, 5, 4, 3))
     assert_bit_exact(artifact, x)
+
+
+def test_external_data_model(tmp_path):
+    """A model saved as torch's exporter saves it (model.onnx + model.onnx.data) compiles from its file."""
+    model = learned_scales_model(seed=6)
+    path = tmp_path / "exported" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="model.onnx.data", size_threshold=0)
+    assert (path.parent / "model.onnx.data").stat().st_size > 1000
+    artifact = compile_model(path, tmp_path / "a")
+    x = np.random.default_rng(6).normal(size=(300, 3, 10, 10)).astype(np.float32)
+    assert_bit_exact(artifact, x)
+
+
+def test_unforeseen_handler_failure_names_the_node(tmp_path, monkeypatch):
+    """Whatever goes wrong inside a handler, the error is one UnsupportedOp naming the ONNX node, its op and
+    attributes."""
+    from convflow.compiler.frontend import handlers
+
+    def broken(ctx, node):
+        raise KeyError("kernel_shape")
+    monkeypatch.setitem(handlers.HANDLERS, "MaxPool", broken)
+    with pytest.raises(UnsupportedOp, match=r"MaxPool_0' \(MaxPool, attributes \{.*kernel_shape=\[2, 2\].*KeyError"):
+        compile_model(conv_bn_model(seed=1), tmp_path / "a")
+
+
+@pytest.mark.parametrize("rounding", ["FLOOR", "ROUND", "CEIL"])
+def test_trunc_average_pool(tmp_path, rounding):
+    """Brevitas's TruncAvgPool (a window sum, then Trunc to fewer bits): exact thresholds of the Trunc."""
+    artifact = compile_model(trunc_avgpool_model(seed=2, rounding=rounding), tmp_path / "a")
+    x = np.random.default_rng(7).integers(0, 16, size=(1000, 8, 8, 2))
+    expected = assert_bit_exact(artifact, x)
+    assert len(np.unique(expected)) > 20

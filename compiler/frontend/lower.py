@@ -16,12 +16,17 @@ from onnx import numpy_helper
 
 from convflow.compiler.ir.graph import Graph
 from convflow.compiler.ir.host import HostInterface
-from convflow.hw.errors import UnsupportedOp
+from convflow.hw.errors import ConvflowError, UnsupportedOp
 
-from .context import LoweringContext
+from .context import LoweringContext, attributes
 from .handlers import HANDLERS
 from .host_interface import host_output
 from .values import Const, HostFloat
+
+
+def attribute_summary(node) -> str:
+    text = ", ".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in attributes(node).items())
+    return "{" + (text if len(text) < 200 else text[:200] + "...") + "}"
 
 
 def lower(model, name: str, float_input=None) -> Graph:
@@ -40,7 +45,13 @@ def lower(model, name: str, float_input=None) -> Graph:
         if handler is None:
             raise UnsupportedOp(f"node {node.name!r}: op type {node.op_type} is not supported "
                                 f"(supported: {', '.join(sorted(HANDLERS))})")
-        handler(ctx, node)
+        try:
+            handler(ctx, node)
+        except ConvflowError:
+            raise
+        except Exception as exc:     # a pattern the handler did not foresee: still one line naming the node
+            raise UnsupportedOp(f"node {node.name!r} ({node.op_type}, attributes {attribute_summary(node)}) could "
+                                f"not be mapped: {type(exc).__name__}: {exc}") from exc
     output, host_out = host_output(ctx, ctx.output_name or graph_proto.output[0].name)
     host_out.softmax = ctx.softmax
     return Graph(name, ctx.tensors, ctx.nodes, ctx.input_name, output, {"notes": ctx.notes},

@@ -8,17 +8,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.floatops import F32, Quantizer
-from convflow.compiler.ir.graph import IntType, Requantize
+from convflow.compiler.ir.floatops import F32, Quantizer, apply_chain
+from convflow.compiler.ir.graph import Graph, IntType, Requantize
+from convflow.compiler.numerics.ranges import graph_ranges
 from convflow.hw.errors import UnsupportedOp
 
 from .values import IntVal
+
+
+def _reaches_negative(ctx, base: IntVal, ops: list) -> bool:
+    """Whether the float path can bring a negative value to the quantiser: a Trunc has no signedness of its own
+    (its output is as signed as its input), so the input's exact range decides."""
+    graph = Graph(ctx.name, ctx.tensors, ctx.nodes, ctx.input_name, base.ir)
+    lo, hi = graph_ranges(graph)[base.ir]
+    scale = np.asarray(ctx.ir(base).scale, np.float64)
+    ends = np.stack([np.broadcast_to(int(np.min(lo)) * scale, scale.shape),
+                     np.broadcast_to(int(np.max(hi)) * scale, scale.shape)]).astype(F32)
+    return bool(np.min(apply_chain(ops, ends)) < 0)
 
 
 def requantize(ctx, node, value, q: Quantizer) -> IntVal:
     pending = ctx.pending(value)
     base = pending.base
     t = ctx.ir(base)
+    if q.kind == "trunc":
+        q = Quantizer(**{**q.__dict__, "signed": _reaches_negative(ctx, base, pending.ops)})
     q_scale = np.asarray(q.scale, F32)
     if q_scale.size > 1:
         q_scale = ctx.per_channel(q.scale, base, node)

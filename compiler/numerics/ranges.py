@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Pad, Shift, SumPool,
-                                        Threshold, Upsample)
+from convflow.compiler.ir.graph import (Add, Concat, Conv2D, Dense, Flatten, Graph, MaxPool, Pad, Requantize, Shift,
+                                        SumPool, Threshold, Upsample)
 
 
 def mvu_range(weights_matrix: np.ndarray, bias: np.ndarray, in_lo: int, in_hi: int):
@@ -35,7 +35,7 @@ def _mvu(node, graph: Graph, inputs: list):
 
 
 def _quantiser_output(node, graph: Graph, inputs: list):
-    """Threshold / Shift outputs keep the type the source model's quantiser declared."""
+    """Threshold / Shift / Requantize outputs keep the type the source model's quantiser declared."""
     t = graph.tensors[node.output].dtype
     return t.min, t.max
 
@@ -71,6 +71,7 @@ def _pad(node, graph: Graph, inputs: list):
 
 # range rule of every IR op: rule(node, graph, [(lo, hi) of each input, as ints]) -> (lo, hi)
 RANGE_RULES = {Conv2D: _mvu, Dense: _mvu, Threshold: _quantiser_output, Shift: _quantiser_output,
+               Requantize: _quantiser_output,
                MaxPool: _same_as_input, Flatten: _same_as_input, Upsample: _same_as_input, SumPool: _sumpool, Add: _add, Concat: _union,
                Pad: _pad}
 
@@ -82,3 +83,25 @@ def node_range(node, graph: Graph, ranges: dict):
         raise TypeError(f"no range rule for {node.op}")
     inputs = [(int(np.min(ranges[name][0])), int(np.max(ranges[name][1]))) for name in node.inputs]
     return rule(node, graph, inputs)
+
+
+def graph_ranges(graph: Graph) -> dict:
+    """tensor name -> (lo, hi) of every tensor of ``graph``, from its input type through every node's rule
+    (per channel for matrix-vector outputs)."""
+    t_in = graph.input_tensor.dtype
+    ranges = {graph.input: (t_in.min, t_in.max)}
+    for node in graph.nodes:
+        ranges[node.output] = node_range(node, graph, ranges)
+    return ranges
+
+
+def channel_range(graph: Graph, tensor: str, ranges: dict) -> tuple:
+    """Per-channel (lo, hi) arrays of ``tensor``: exact for a matrix-vector output (from its current weights and
+    bias and its input's range), the tensor's range on every channel otherwise."""
+    producer = graph.producer(tensor)
+    if producer is not None and producer.has_mvu:
+        lo, hi = ranges[producer.inputs[0]]
+        return mvu_node_range(producer, int(np.min(lo)), int(np.max(hi)))
+    lo, hi = ranges[tensor]
+    c = graph.tensors[tensor].channels
+    return np.full(c, int(np.min(lo)), np.int64), np.full(c, int(np.max(hi)), np.int64)

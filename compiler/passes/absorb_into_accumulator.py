@@ -14,7 +14,7 @@ import numpy as np
 
 from convflow.compiler.ir.graph import Graph, Requantize
 from convflow.compiler.numerics.absorb import absorb_leading_ops
-from convflow.compiler.numerics.ranges import mvu_node_range
+from convflow.compiler.numerics.ranges import channel_range, graph_ranges
 
 
 def _sole_mvu_producer(graph: Graph, tensor: str, readers: int):
@@ -25,11 +25,10 @@ def _sole_mvu_producer(graph: Graph, tensor: str, readers: int):
     return producer
 
 
-def _absorb(graph: Graph, mvu, ops: list) -> tuple:
+def _absorb(graph: Graph, mvu, ops: list, ranges: dict) -> tuple:
     """(ops left, number absorbed), with ``mvu``'s bias and its output's scale updated."""
     t = graph.tensors[mvu.output]
-    t_in = graph.tensors[mvu.inputs[0]].dtype
-    lo, hi = mvu_node_range(mvu, t_in.min, t_in.max)
+    lo, hi = channel_range(graph, mvu.output, ranges)
     scale = np.broadcast_to(t.scale, (t.channels,))
     rest, new_scale, new_bias = absorb_leading_ops(ops, scale, mvu.bias, lo - mvu.bias, hi - mvu.bias)
     absorbed = len(ops) - len(rest)
@@ -40,16 +39,17 @@ def _absorb(graph: Graph, mvu, ops: list) -> tuple:
 
 
 def absorb_into_accumulator(graph: Graph) -> Graph:
+    ranges = graph_ranges(graph)      # a new bias moves only its own layer's range, read by its Requantize alone
     for node in graph.nodes:
         if isinstance(node, Requantize):
             mvu = _sole_mvu_producer(graph, node.inputs[0], readers=1)
             if mvu is not None:
-                node.ops, _ = _absorb(graph, mvu, node.ops)
+                node.ops, _ = _absorb(graph, mvu, node.ops, ranges)
     out = graph.host.output if graph.host is not None else None
     if out is not None and out.pending_ops:
         mvu = _sole_mvu_producer(graph, graph.output, readers=0)
         if mvu is not None:
-            rest, absorbed = _absorb(graph, mvu, out.pending_ops)
+            rest, absorbed = _absorb(graph, mvu, out.pending_ops, ranges)
             if absorbed:
                 out.tap.tensor = out.pending_taps[absorbed - 1] or out.tap.tensor
                 out.pending_ops, out.pending_taps = rest, out.pending_taps[absorbed:]

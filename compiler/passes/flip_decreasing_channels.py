@@ -15,14 +15,17 @@ import numpy as np
 from convflow.compiler.ir.graph import Graph, Requantize
 from convflow.hw.errors import UnsupportedOp
 
-from .requantize_to_thresholds import input_range, level_function
+from convflow.compiler.numerics.ranges import channel_range, graph_ranges
+
+from .requantize_to_thresholds import level_function
 
 
 def flip_decreasing_channels(graph: Graph) -> Graph:
+    ranges = graph_ranges(graph)      # a flip negates one layer's channels: no other tensor's range moves
     for node in graph.nodes:
         if not isinstance(node, Requantize):
             continue
-        lo, hi = input_range(graph, node.inputs[0])
+        lo, hi = channel_range(graph, node.inputs[0], ranges)
         probe = level_function(graph, node)(np.stack([lo, hi]))
         flip = probe[1] < probe[0]
         if not np.any(flip):

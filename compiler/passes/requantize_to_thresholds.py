@@ -1,7 +1,8 @@
 """Pass: every Requantize node becomes exact integer re-quantisation -- a Threshold, or a Shift where one suffices.
 
 Matches a Requantize node (an integer tensor, the source model's float ops, a quantiser), whose float path is
-non-decreasing in its input (passes/flip_decreasing_channels.py runs first).
+non-decreasing in its input (passes/flip_decreasing_channels.py runs first).  The input's range is the exact one
+(numerics/ranges.py): a quantiser with no clipping of its own (Trunc) is only defined there.
 Rewrites: numerics/thresholds.py finds, per channel, the thresholds the integer input must reach for each output
 level, by evaluating the float path exactly as the source model does over the input's whole integer range, and
 verifies them (a non-monotonic path is refused, never approximated).  Where those thresholds are the ones of a
@@ -14,18 +15,8 @@ import numpy as np
 
 from convflow.compiler.ir.floatops import F32
 from convflow.compiler.ir.graph import Graph, Requantize, Shift, Threshold
-from convflow.compiler.numerics.ranges import mvu_node_range
+from convflow.compiler.numerics.ranges import channel_range, graph_ranges
 from convflow.compiler.numerics.thresholds import as_shift, derive_thresholds
-
-
-def input_range(graph: Graph, tensor: str) -> tuple:
-    """Per-channel integer range of a tensor: exact for a matrix-vector output, its type's range otherwise."""
-    producer = graph.producer(tensor)
-    if producer is not None and producer.has_mvu:
-        t_in = graph.tensors[producer.inputs[0]].dtype
-        return mvu_node_range(producer, t_in.min, t_in.max)
-    t = graph.tensors[tensor]
-    return np.full(t.channels, t.dtype.min, np.int64), np.full(t.channels, t.dtype.max, np.int64)
 
 
 def level_function(graph: Graph, node: Requantize):
@@ -39,11 +30,12 @@ def level_function(graph: Graph, node: Requantize):
 
 
 def requantize_to_thresholds(graph: Graph) -> Graph:
+    ranges = graph_ranges(graph)      # lowering a Requantize keeps every range (its output keeps its type)
     for index, node in enumerate(graph.nodes):
         if not isinstance(node, Requantize):
             continue
         level_min, level_max = node.level_range
-        lo, hi = input_range(graph, node.inputs[0])
+        lo, hi = channel_range(graph, node.inputs[0], ranges)
         thresholds = derive_thresholds(level_function(graph, node), lo, hi, level_min, level_max, node.source)
         shift = as_shift(thresholds, lo, hi, level_min, level_max)
         if shift is not None:
