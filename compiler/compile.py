@@ -91,7 +91,9 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
         unavailable = {}
         source_onnx.save(str(staging / "source.onnx"))
         emitters = [("hls", emit_hls, "convflow.compiler.emit.hls", "write_hls_project", {"part": part}),
-                    ("rtl", emit_rtl, "convflow.compiler.emit.rtl", "write_rtl", {})]
+                    ("rtl", emit_rtl, "convflow.compiler.emit.rtl", "write_rtl", {}),
+                    # gpu/model.onnx: the integer IR as an exact float64 ONNX graph (the gpu backend runs it)
+                    ("gpu", True, "convflow.compiler.emit.onnx", "write_onnx", {})]
         for key, wanted, module, function, extra in emitters:
             emit = _optional_emitter(module, function) if wanted else None
             if emit is None:
