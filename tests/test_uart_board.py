@@ -148,6 +148,20 @@ def test_length_type_and_timeout_errors(board):
     np.testing.assert_array_equal(board.decode(frames[3]).values, accel_fixture.model(x, board.spec))
 
 
+def test_overlong_length_does_not_swallow_the_next_frame(board):
+    """A length field corrupted upwards: refused at the header (no host frame is longer), so the frame right behind
+    it is answered, not read as payload."""
+    rng = np.random.default_rng(10)
+    x = board.random_input(rng)
+    bad = bytearray(board.infer(x, 20))
+    bad[6] = 0xC0                                        # LEN 0xC0xx: 49 kB
+    frames = board.run(board_sim.send(bytes(bad[:12])) + board_sim.send(board.infer(x, 21)) +
+                       f"expect {board.frame_len(1) + board.result_len()}\n")
+    assert [(f.ftype, f.seq, f.payload[:1]) for f in frames] == [(P.T_ERROR, P.NO_SEQ, bytes([P.E_LENGTH])),
+                                                                (P.T_RESULT, 21, frames[1].payload[:1])]
+    np.testing.assert_array_equal(board.decode(frames[1]).values, accel_fixture.model(x, board.spec))
+
+
 def test_multibyte_elements(board_wide):
     rng = np.random.default_rng(6)
     xs = [board_wide.random_input(rng) for _ in range(3)]

@@ -179,7 +179,15 @@ module cf_frame_rx #(
                     store     <= ftype == T_INFER && {rx_data, len[7:0]} == PAYLOAD && count != WINDOW;
                     bsel      <= {BW{1'b0}};
                     waddr     <= wbase;
-                    state     <= ({rx_data, len[7:0]} == 16'd0) ? S_CRC0 : S_PAYLOAD;
+                    if ({rx_data, len[7:0]} > PAYLOAD) begin
+                        // no host frame is longer: a corrupted length must not swallow the frames behind it
+                        state    <= S_HUNT;
+                        err_req  <= 1'b1;
+                        err_code <= E_LENGTH;
+                        req_seq  <= NO_SEQ;
+                    end else begin
+                        state <= ({rx_data, len[7:0]} == 16'd0) ? S_CRC0 : S_PAYLOAD;
+                    end
                 end
                 S_PAYLOAD: begin
                     crc       <= crc_next;
