@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from convflow.hw.console import progress
 from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, ToolFailed
 from convflow.hw.flows import ecp5_board, tools
 from convflow.hw.flows.ecp5_protocol import PROTOCOL_VERSION
@@ -221,7 +222,9 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         reads = "\n".join(f"read_verilog -defer {'-sv ' if s.endswith('.sv') else ''}-Irtl {s}" for s in srcs)
         (tmp / "synth.ys").write_text(f"{reads}\nsynth_ecp5 -top {ecp5_board.WRAPPER_TOP} -json top.json\n"
                                       f"tee -q -o stat.json stat -json\n")
+        bar = progress(total=3, desc="bitstream: yosys", unit="step")
         r = tools.run("yosys", ["synth.ys"], tmp, "yosys.log")
+        bar.update()
         times["synth"] = round(r.seconds, 2)
         stat = json.loads((tmp / "stat.json").read_text())
         estimate = yosys_resources(stat.get("design", {}).get("num_cells_by_type", {}))
@@ -236,7 +239,9 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
             args += ["--timing-allow-fail"]
         if seed is not None:
             args += ["--seed", str(seed)]
+        bar.set_description("bitstream: nextpnr-ecp5 (place and route)")
         r = tools.run("nextpnr-ecp5", args, tmp, "nextpnr.log", check=False)
+        bar.update()
         times["pnr"] = round(r.seconds, 2)
         util = _nextpnr_utilisation(tmp / "nextpnr.log")
         if r.returncode != 0:
@@ -257,7 +262,10 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         _check_fit(used, p.resources, p.name, "after place and route, against the part's sold resources")
 
         # ---- bitstream ----
+        bar.set_description("bitstream: ecppack")
         r = tools.run("ecppack", ["--input", "top.config", "--bit", "top.bit"], tmp, "ecppack.log")
+        bar.update()
+        bar.close()
         times["pack"] = round(r.seconds, 2)
         times["total"] = round(time.monotonic() - t_start, 2)
 
