@@ -153,6 +153,19 @@ def test_bitstream_ulx3s(tmp_path):
     assert rep["uart"]["protocol_version"] == 2 and rep["uart"]["window"] == ecp5.DEFAULT_WINDOW
     assert rep["clock"]["timing_met"] and rep["clock"]["design_mhz"] == 25
     assert 'LOCATE COMP "ftdi_rxd" SITE "L4"' in (art / "bitstream" / "top.lpf").read_text()
+    # and `convflow flash` with it: there is no board on this machine, so openFPGALoader cannot open its cable,
+    # which must be one clear line naming the board and the cable (exit 2), not a traceback
+    import shutil
+    import subprocess
+    import sys
+    if shutil.which("openFPGALoader") is None:
+        pytest.skip("openFPGALoader is not installed (.ci/setup installs Debian's openfpgaloader)")
+    r = subprocess.run([sys.executable, "-m", "convflow.runtime.cli", "flash", str(art), "--board", "ulx3s-85f"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("convflow: error: no Radiona ULX3S") and "openFPGALoader -b ulx3s" in line, r.stderr
+    assert "FT231X" in line and "Traceback" not in r.stderr
 
 
 def test_replace_dir_swaps_whole_directory(tmp_path):
