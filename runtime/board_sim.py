@@ -269,6 +269,11 @@ class SimBoard:
         self.stop()
         raise ToolFailed("the simulated board did not open its pseudo-terminal within 30 s")
 
+    def reset_stats(self) -> None:
+        """Start the statistics afresh (bytes, first / last byte cycles): e.g. after the INFO exchange."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+
     def stop(self) -> dict:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@
 //   Serves the simulated board on a pseudo-terminal (its path is written to NAMEFILE), so host code that opens a
 //   serial port (pyserial) talks to the RTL.  Runs until SIGTERM / SIGINT or MAX_CYCLES (0: no limit), then writes
 //   STATSFILE (JSON: cycles, bytes each way, the cycles of the first byte in and the last byte out, and the cycles
-//   the rx line was busy).  While nothing at all happens (no byte queued or on either line, no frame in the board)
+//   the rx line was busy; SIGUSR1 starts them afresh).  While nothing at all happens (no byte queued or on either line, no frame in the board)
 //   the clock stops and the harness sleeps in poll(), so an idle board costs no CPU; "free" keeps the clock
 //   running instead, so that the simulated time between frames is the host's real turn-around.
 #include "Vcf_board_top.h"
@@ -35,7 +35,7 @@ static long long cycle = 0, max_cycles = 0;
 static int cpb = 0;
 static std::vector<int> received;
 static int pty_fd = -1;
-static volatile std::sig_atomic_t stop_requested = 0;
+static volatile std::sig_atomic_t stop_requested = 0, reset_requested = 0;
 static pid_t parent_pid = 0;                          // the process that started us: we stop when it is gone
 // receiver of the board's tx line
 static int rx_state = 0, rx_count = 0, rx_bit = 0, rx_shift = 0;
@@ -44,6 +44,7 @@ static long long bytes_in = 0, bytes_out = 0, first_in_cycle = -1, last_in_cycle
 static long long line_busy_cycles = 0;
 
 static void on_signal(int) { stop_requested = 1; }
+static void on_usr1(int) { reset_requested = 1; }        // start the statistics afresh (e.g. after the INFO)
 
 static void tick() {
     top->clk = 0; top->eval();
@@ -121,6 +122,11 @@ static int serve_pty(const char* namefile, const char* statsfile, bool free_runn
     long long quiet = 0;                                  // cycles with nothing going on
     while (!stop_requested) {
         if ((cycle & 0xFFFFF) == 0 && getppid() != parent_pid) break;
+        if (reset_requested) {
+            reset_requested = 0;
+            bytes_in = bytes_out = line_busy_cycles = 0;
+            first_in_cycle = last_in_cycle = last_out_cycle = -1;
+        }
         if (bit < 0) {
             // led[1]: a frame in the board; led[4]: inside a frame (its time-out must run)
             bool idle = !free_running && q.empty() && rx_state == 0 && !(top->led & 0x12) && quiet > 20LL * cpb;
@@ -167,6 +173,7 @@ int main(int argc, char** argv) {
         parent_pid = getppid();
         std::signal(SIGTERM, on_signal);
         std::signal(SIGINT, on_signal);
+        std::signal(SIGUSR1, on_usr1);
         bool free_running = argc > 6 && std::string(argv[6]) == "free";
         int rc = serve_pty(argv[2], argc > 5 ? argv[5] : nullptr, free_running);
         top->final();
