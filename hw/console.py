@@ -3,6 +3,7 @@ the CLI's ``--quiet`` / ``--json`` silence them in every layer (kept in convflow
 errors, so flows, backends and the compiler can all use it).  Both go to stderr: stdout is for results."""
 from __future__ import annotations
 
+import os
 import sys
 
 _state = {"quiet": False, "said": set()}
@@ -16,11 +17,19 @@ def is_quiet() -> bool:
     return _state["quiet"]
 
 
+def bars_wanted() -> bool:
+    """Progress bars are for a person at a terminal: on when stderr is a TTY (or CONVFLOW_PROGRESS=1, e.g. for a
+    log that wants them), off under --quiet."""
+    if _state["quiet"]:
+        return False
+    return os.environ.get("CONVFLOW_PROGRESS") == "1" or sys.stderr.isatty()
+
+
 def progress(iterable=None, *, total=None, desc: str | None = None, unit: str = "it", leave: bool = False):
-    """A tqdm bar on stderr (disabled under --quiet); use as an iterable or with .update(n)."""
+    """A tqdm bar on stderr (see bars_wanted); use as an iterable or with .update(n)."""
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=_state["quiet"],
+    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not bars_wanted(),
                 file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
 
 

@@ -35,15 +35,19 @@ def _set_seeds(seed: int):
 
 
 def _EpochBar(name: str, epochs: int, keras):
-    """A Keras callback driving one tqdm bar (on stderr) over the epochs, with the loss and accuracy."""
+    """A Keras callback driving one tqdm bar (on stderr) over the epochs, with the loss and accuracy; like every
+    convflow bar, shown on a terminal (or with CONVFLOW_PROGRESS=1)."""
     import sys
 
     from tqdm import tqdm
 
+    shown = os.environ.get("CONVFLOW_PROGRESS") == "1" or sys.stderr.isatty()
+
     class EpochBar(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.bar = tqdm(total=epochs, desc=f"train {name}", unit="epoch", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=epochs, desc=f"train {name}", unit="epoch", file=sys.stderr, leave=False,
+                            disable=not shown)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}

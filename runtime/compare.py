@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convflow.hw.console import progress
+
 from .session import Session
 from .verify import compare as count_differences
 
@@ -148,7 +150,11 @@ def compare(artifact, x: np.ndarray, backends: list, labels=None, options: dict 
     x = reference.quantize_input(x)
     expected = reference.run(x)
     names = ["reference"] + [b for b in backends if b != "reference"]
-    rows = [_run_backend(artifact, name, x, expected, labels, options.get(name, {})) for name in names]
+    bar = progress(names, desc="compare", unit="backend")
+    rows = []
+    for name in bar:
+        bar.set_description(f"compare: {name}")
+        rows.append(_run_backend(artifact, name, x, expected, labels, options.get(name, {})))
     fpga = fpga_row(artifact, next((r for r in rows if r.backend == "rtlsim"), None))
     if fpga:
         rows.append(fpga)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_BACKENDS = ("qonnx", "csim", "rtlsim", "gpu")
+DEMO_BACKENDS = ("qonnx", "csim", "rtlsim", "device", "gpu")
+DEMO_OPTIONS = {"device": {"port": "sim"}}      # the simulated board: the artifact's board top behind a pty
 
 
 def _step(message: str) -> None:
@@ -64,7 +65,7 @@ def run_demo(model: str, out: Path, quick: bool = False, bitstream: bool = True,
         x_test, y_test = x_test[:count], y_test[:count]
     backends = [b for b in DEMO_BACKENDS if b in available_backends()]
     _step(f"[3/5] run {len(x_test)} test images on reference, {', '.join(backends)}")
-    expected, results = verify(artifact, x_test, backends, labels=y_test)
+    expected, results = verify(artifact, x_test, backends, labels=y_test, options=DEMO_OPTIONS)
 
     report = None
     if bitstream:
@@ -117,6 +118,12 @@ def summary_table(model, dataset, record, results, estimate, report, compile_s) 
         if r.backend == "rtlsim" and r.exact:
             note = (f"{r.stats.get('cycles_per_frame', 0):.0f} cycles/frame measured, "
                     f"latency {r.stats.get('latency_cycles')} cycles")
+        elif r.backend == "device" and r.exact:
+            note = (f"simulated board over its UART: latency {r.stats.get('latency_cycles')} cycles on chip, "
+                    f"{r.stats.get('link_frames_per_second', 0):.0f} frames/s through the link")
+        elif r.backend == "gpu" and r.exact:
+            note = (f"{r.stats.get('provider')}: {r.stats.get('latency_ms', 0):.3f} ms at batch 1, "
+                    f"{r.stats.get('frames_per_second', 0):,.0f} frames/s at batch {r.stats.get('best_batch')}")
         elif r.backend != "reference" and not r.exact and not r.error:
             note = f"{r.differing_samples} inputs differ, first #{r.first_difference}"
         lines.append(f"{r.backend:<10} {exact:<12} {acc:>9} {r.seconds:>8.2f}  {note}")

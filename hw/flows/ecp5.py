@@ -178,6 +178,9 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
     src_mhz = b.clock_mhz if b else (clock_mhz or 25.0)
     want_mhz = float(clock_mhz or src_mhz)
     baud = baud or (b.baud if b else 115200)
+    if not 1 <= int(window) <= 255:
+        raise ecp5_board.TargetError(f"window {window}: the board top has 1 to 255 frame slots (the INFO reply's "
+                                     "window is one byte)")
     for t in ("yosys", "nextpnr-ecp5", "ecppack"):
         tools.find(t)                                   # ToolMissing before any work
 

@@ -22,8 +22,13 @@ def register(sub) -> None:
 def run(args):
     from convflow.runtime.session import Session
 
+    from convflow.hw.console import progress
+
     options = backend_options(args).get(args.backend, {})
-    with Session(args.artifact, args.backend, **options) as session:
+    with progress(total=1, desc=f"{args.backend}: starting (builds on first use)", unit="backend") as bar:
+        session = Session(args.artifact, args.backend, **options)
+        bar.update()
+    with session:
         x, y, desc = load_inputs(args, session)
         ints = session.run(x)
         stats = {k: v for k, v in session.stats.items() if np.isscalar(v) or v is None}
