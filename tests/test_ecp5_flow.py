@@ -4,7 +4,6 @@ The default run builds one small bitstream (the board top + the test fixture acc
 once the YoWASP tools are compiled (their first run compiles WebAssembly for ~1 min each, cached afterwards)."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 
