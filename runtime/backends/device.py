@@ -27,7 +27,7 @@ import json
 import numpy as np
 
 from convflow.hw.console import progress
-from convflow.hw.errors import ArtifactError, ToolMissing
+from convflow.hw.errors import ToolMissing
 from convflow.hw.flows import ecp5_protocol as P
 
 from .base import Backend
@@ -65,8 +65,8 @@ class DeviceBackend(Backend):
 
         port = options.get("port")
         if not port:
-            raise ArtifactError("the device backend needs a serial port: port='/dev/ttyUSB0' (--port), or "
-                                "port='sim' for the simulated board")
+            raise DeviceError("the device backend needs a serial port: port='/dev/ttyUSB0' (--port), or "
+                              "port='sim' for the simulated board")
         self.spec = read_accel(artifact.path)
         self.design = design_id(artifact.path)
         self.sim = None
