@@ -18,6 +18,7 @@ import numpy as np
 
 from convflow.compiler.dataflow import build_plan
 from convflow.compiler.emit.hls import write_hls_project
+from convflow.compiler.emit.onnx import write_onnx
 from convflow.compiler.emit.rtl import write_rtl
 from convflow.compiler.estimate import estimate as estimate_design
 from convflow.compiler.frontend.load import file_hash, load_model
@@ -58,15 +59,17 @@ def import_model(source, name: str | None = None, float_input=None) -> tuple:
     return graph, model
 
 
-def emit_sources(graph: Graph, out_dir, plan, part: str = DEFAULT_PART, keys=("hls", "rtl")) -> tuple:
-    """Print ``plan`` (None: it could not be built; the last note says why) into out_dir/hls and out_dir/rtl.
-    Returns ({key: folder}, {key: why not}) -- one backend not covering a layer does not stop the others: the
-    artifact records why, and that backend's Session raises the message."""
+def emit_sources(graph: Graph, out_dir, plan, part: str = DEFAULT_PART, keys=("hls", "rtl", "gpu")) -> tuple:
+    """Print ``plan`` (None: it could not be built; the last note says why) into out_dir/hls and out_dir/rtl, and
+    the integer IR as an exact ONNX graph into out_dir/gpu (what the gpu backend runs).  Returns ({key: folder},
+    {key: why not}) -- one backend not covering a layer does not stop the others: the artifact records why, and
+    that backend's Session raises the message."""
     printers = {"hls": lambda folder: write_hls_project(graph, folder, part=part, model_name=graph.name, plan=plan),
-                "rtl": lambda folder: write_rtl(graph, folder, model_name=graph.name, plan=plan)}
+                "rtl": lambda folder: write_rtl(graph, folder, model_name=graph.name, plan=plan),
+                "gpu": lambda folder: write_onnx(graph, folder, model_name=graph.name)}
     sources, unavailable = {}, {}
     for key in keys:
-        if plan is None:
+        if plan is None and key != "gpu":
             unavailable[key] = graph.meta["notes"][-1]
             continue
         try:
@@ -109,7 +112,7 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
         plan = None
         notes.append(f"no hardware plan: {exc}")
     estimate = estimate_design(graph, plan=plan) if plan is not None else None
-    keys = [key for key, wanted in (("hls", emit_hls), ("rtl", emit_rtl)) if wanted]
+    keys = [key for key, wanted in (("hls", emit_hls), ("rtl", emit_rtl), ("gpu", True)) if wanted]
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

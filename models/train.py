@@ -11,6 +11,9 @@ import os
 import platform
 import time
 
+# TensorFlow reads this when it is imported (inside the functions below): its C++ start-up lines stay quiet
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 import numpy as np
 
 from .data import dataset_input_grid, load_dataset
@@ -29,6 +32,33 @@ def _set_seeds(seed: int):
         tf.config.experimental.enable_op_determinism()
     except Exception:  # pragma: no cover - older TF
         pass
+
+
+def _EpochBar(name: str, epochs: int, keras):
+    """A Keras callback driving one tqdm bar (on stderr) over the epochs, with the loss and accuracy; like every
+    convflow bar, shown on a terminal (or with CONVFLOW_PROGRESS=1)."""
+    import sys
+
+    from tqdm import tqdm
+
+    shown = os.environ.get("CONVFLOW_PROGRESS") == "1" or sys.stderr.isatty()
+
+    class EpochBar(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.bar = tqdm(total=epochs, desc=f"train {name}", unit="epoch", file=sys.stderr, leave=False,
+                            disable=not shown)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.3f}",
+                                 acc=f"{logs.get('accuracy', float('nan')):.3f}")
+            self.bar.update()
+
+        def close(self):
+            self.bar.close()
+
+    return EpochBar()
 
 
 def _custom_objects():
@@ -96,8 +126,12 @@ def train(name: str, out_dir: str, epochs: int | None = None, seed: int = 0, qui
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     t_fit = time.time()
-    history = model.fit(x_train, y_train, batch_size=spec.batch_size, epochs=n_epochs, shuffle=True,
-                        verbose=1 if progress else 0)
+    # one progress bar for the whole training instead of Keras's lines per epoch
+    callbacks = [_EpochBar(name, n_epochs, keras)] if progress else []
+    history = model.fit(x_train, y_train, batch_size=spec.batch_size, epochs=n_epochs, shuffle=True, verbose=0,
+                        callbacks=callbacks)
+    for cb in callbacks:
+        cb.close()
     fit_s = time.time() - t_fit
     test_acc = accuracy(model, x_test, y_test)
 

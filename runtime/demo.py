@@ -13,7 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_BACKENDS = ("qonnx", "csim", "rtlsim")
+DEMO_BACKENDS = ("qonnx", "csim", "rtlsim", "device", "gpu")
+DEMO_OPTIONS = {"device": {"port": "sim"}}      # the simulated board: the artifact's board top behind a pty
+
+
+def _step(message: str) -> None:
+    """A step line on stderr (stdout is for the summary); none under --quiet."""
+    import sys
+
+    from convflow.hw.console import is_quiet
+
+    if not is_quiet():
+        print(message, file=sys.stderr)
 
 
 def _train(model: str, zoo_dir: Path, quick: bool) -> dict:
@@ -21,15 +32,17 @@ def _train(model: str, zoo_dir: Path, quick: bool) -> dict:
     if record_path.is_file() and (zoo_dir / f"{model}.onnx").is_file():
         record = json.loads(record_path.read_text())
         if bool(record.get("quick")) == quick:
-            print(f"[1/5] train: reusing {zoo_dir} (delete it to retrain)")
+            _step(f"[1/5] train: reusing {zoo_dir} (delete it to retrain)")
             return record
+    from convflow.hw.console import is_quiet
     from convflow.models.train import train
 
-    print(f"[1/5] train: {model}{' (quick)' if quick else ''}")
-    return train(model, str(zoo_dir), quick=quick, seed=0)
+    _step(f"[1/5] train: {model}{' (quick)' if quick else ''}")
+    return train(model, str(zoo_dir), quick=quick, seed=0, progress=not is_quiet())
 
 
-def run_demo(model: str, out: Path, quick: bool = False, bitstream: bool = True, count: int | None = None) -> int:
+def run_demo(model: str, out: Path, quick: bool = False, bitstream: bool = True, count: int | None = None,
+             as_json: bool = False) -> int:
     from convflow.compiler.compile import compile_model
     from convflow.models.data import load_dataset
     from convflow.models.zoo import ZOO
@@ -41,7 +54,7 @@ def run_demo(model: str, out: Path, quick: bool = False, bitstream: bool = True,
     spec = ZOO[model]
     record = _train(model, out / "zoo" / model, quick)
 
-    print("[2/5] compile: QONNX -> integer IR -> HLS C++ + Verilog + estimate")
+    _step("[2/5] compile: QONNX -> integer IR -> HLS C++ + Verilog + ONNX + estimate")
     started = time.perf_counter()
     artifact = compile_model(out / "zoo" / model / f"{model}.onnx", out / "artifact", name=model,
                              dataset=spec.dataset)
@@ -51,36 +64,39 @@ def run_demo(model: str, out: Path, quick: bool = False, bitstream: bool = True,
     if count:
         x_test, y_test = x_test[:count], y_test[:count]
     backends = [b for b in DEMO_BACKENDS if b in available_backends()]
-    print(f"[3/5] run {len(x_test)} test images on reference, {', '.join(backends)}")
-    expected, results = verify(artifact, x_test, backends, labels=y_test)
+    _step(f"[3/5] run {len(x_test)} test images on reference, {', '.join(backends)}")
+    expected, results = verify(artifact, x_test, backends, labels=y_test, options=DEMO_OPTIONS)
 
     report = None
     if bitstream:
-        print("[4/5] bitstream: yosys -> nextpnr-ecp5 -> ecppack (ULX3S 85F)")
+        _step("[4/5] bitstream: yosys -> nextpnr-ecp5 -> ecppack (ULX3S 85F)")
         from convflow.hw.errors import ConvflowError
         from convflow.hw.flows.ecp5 import build
 
         try:
             report = build(artifact, board="ulx3s-85f")
         except ConvflowError as exc:
-            print(f"      bitstream failed: {exc}")
+            _step(f"      bitstream failed: {exc}")
             report = {"error": str(exc)}
     else:
-        print("[4/5] bitstream: skipped (--no-bitstream)")
+        _step("[4/5] bitstream: skipped (--no-bitstream)")
 
-    print("[5/5] summary\n")
+    _step("[5/5] summary")
     estimate = Session(artifact).artifact.manifest.get("estimate") or {}
-    print(summary_table(model, spec.dataset, record, results, estimate, report, compile_s))
-    (out / "summary.json").write_text(json.dumps({
+    summary = {
         "model": model, "dataset": spec.dataset, "training": record,
         "backends": [{"backend": r.backend, "exact": r.exact, "accuracy": r.accuracy, "seconds": r.seconds,
                       "error": r.error, "differing_samples": r.differing_samples, "stats": r.stats}
                      for r in results],
         "estimate": {k: estimate.get(k) for k in ("cycles_per_frame", "totals", "bottleneck")},
-        "bitstream": report}, indent=1, default=_plain) + "\n")
+        "bitstream": report}
+    text = json.dumps(summary, indent=1, default=_plain)
+    (out / "summary.json").write_text(text + "\n")
+    print(text if as_json else summary_table(model, spec.dataset, record, results, estimate, report, compile_s))
     failed = [r.backend for r in results if not r.exact]
     if failed:
-        print(f"\nNOT bit-exact: {', '.join(failed)}")
+        import sys
+        print(f"NOT bit-exact: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
@@ -102,6 +118,12 @@ def summary_table(model, dataset, record, results, estimate, report, compile_s) 
         if r.backend == "rtlsim" and r.exact:
             note = (f"{r.stats.get('cycles_per_frame', 0):.0f} cycles/frame measured, "
                     f"latency {r.stats.get('latency_cycles')} cycles")
+        elif r.backend == "device" and r.exact:
+            note = (f"simulated board over its UART: latency {r.stats.get('latency_cycles')} cycles on chip, "
+                    f"{r.stats.get('link_frames_per_second', 0):.0f} frames/s through the link")
+        elif r.backend == "gpu" and r.exact:
+            note = (f"{r.stats.get('provider')}: {r.stats.get('latency_ms', 0):.3f} ms at batch 1, "
+                    f"{r.stats.get('frames_per_second', 0):,.0f} frames/s at batch {r.stats.get('best_batch')}")
         elif r.backend != "reference" and not r.exact and not r.error:
             note = f"{r.differing_samples} inputs differ, first #{r.first_difference}"
         lines.append(f"{r.backend:<10} {exact:<12} {acc:>9} {r.seconds:>8.2f}  {note}")

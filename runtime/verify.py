@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from convflow.hw.console import progress
+
 from .session import Session
 
 
@@ -49,9 +51,9 @@ def verify(artifact, inputs: np.ndarray, backends: list, labels: np.ndarray | No
     expected = reference.run(x)
     results = [BackendResult("reference", len(x), seconds=time.perf_counter() - start,
                              accuracy=_accuracy(expected, labels))]
-    for name in backends:
-        if name == "reference":
-            continue
+    bar = progress([b for b in backends if b != "reference"], desc="verify", unit="backend")
+    for name in bar:
+        bar.set_description(f"verify: {name}")
         result = BackendResult(name, len(x))
         try:
             with Session(reference.artifact, name, **options.get(name, {})) as session:
@@ -66,6 +68,7 @@ def verify(artifact, inputs: np.ndarray, backends: list, labels: np.ndarray | No
         result.differing_samples, result.differing_outputs, result.first_difference = compare(expected, got)
         result.accuracy = _accuracy(got, labels) if result.exact else None
         results.append(result)
+    bar.close()
     return expected, results
 
 

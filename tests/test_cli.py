@@ -11,8 +11,10 @@ from qonnx_builders import unsupported_op_model
 CLI = [sys.executable, "-m", "convflow.runtime.cli"]
 
 
-def convflow(*args, cwd=None):
-    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+def convflow(*args, cwd=None, env=None):
+    import os
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})})
 
 
 def test_compile_run_verify_tfc(tmp_path):
@@ -85,3 +87,52 @@ def test_verify_zoo_name_uses_its_test_split(trained_zoo, tmp_path):
     assert json.loads((tmp_path / "v" / "manifest.json").read_text())["dataset"] == "digits"
     r = convflow("run", tmp_path / "v", "--count", "20")
     assert r.returncode == 0 and "accuracy:" in r.stdout
+
+
+def test_quiet_and_json_on_every_sub_command(tmp_path):
+    from convflow.runtime.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    required = {"compile": ["M", "-o", "O"], "compare": ["M", "-o", "O"], "demo": []}
+    for command in COMMANDS:
+        name = command.__name__.rsplit(".", 1)[-1]
+        rest = required.get(name, ["M"])
+        for argv in ([name, *rest, "--quiet", "--json"], ["--quiet", "--json", name, *rest]):
+            args = parser.parse_args(argv)
+            assert args.quiet and args.json, argv
+        assert not parser.parse_args([name, *rest]).json
+
+    out = tmp_path / "jet"
+    r = convflow("--json", "compile", JET, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["artifact"] == str(out)
+    r = convflow("run", out, "--backend", "gpu", "--count", "20", "--random", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["inputs"] == 20 and result["stats"]["provider"] and len(result["shown"]) == 3
+    assert r.stderr.count("running gpu/model.onnx on ONNX Runtime's CPU provider") <= 1
+    r = convflow("run", out, "--backend", "gpu", "--count", "20", "--random", "--quiet",
+                 env={"CONVFLOW_PROGRESS": "1"})
+    assert r.returncode == 0 and r.stderr == "", r.stderr            # --quiet: results only, no notes or bars
+    assert r.stdout.startswith("gpu: 20 inputs")
+    r = convflow("verify", out, "--backends", "reference,qonnx,gpu,device", "--port", "sim", "--count", "300",
+                 "--quiet", "--json", env={"CONVFLOW_PROGRESS": "1"})
+    assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
+    verdict = json.loads(r.stdout)
+    assert verdict["passed"] and [b["backend"] for b in verdict["backends"]] == ["reference", "qonnx", "gpu", "device"]
+    assert all(b["exact"] for b in verdict["backends"])
+
+
+def test_train_shows_one_bar_and_no_tensorflow_noise(tmp_path):
+    # bars are for terminals; CONVFLOW_PROGRESS=1 shows them on this captured stderr too
+    r = convflow("train", "cnn-digits", "--quick", "-o", tmp_path / "z", env={"CONVFLOW_PROGRESS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("trained cnn-digits on digits: test accuracy")
+    assert "Epoch 1/" not in r.stdout + r.stderr and "tensorflow/" not in r.stderr and "WARNING" not in r.stderr
+    # one bar, redrawn in place on stderr (text mode reads its carriage returns as line ends): nothing else there
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("train cnn-digits:") for line in lines), r.stderr
+    assert any("/8 [" in line for line in lines)
+    r = convflow("train", "cnn-digits", "--quick", "-o", tmp_path / "z2", "--quiet", "--json")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert json.loads(r.stdout)["model"] == "cnn-digits"

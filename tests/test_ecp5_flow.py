@@ -1,19 +1,15 @@
 """The open ECP5 flow (convflow.hw.flows.ecp5): board data, target checks, failure modes, and real bitstreams.
 
-The default run builds one small bitstream (the board top + the test fixture accelerator of tests/board), ~15-40 s
+The default run builds one small bitstream (the board top + the test fixture accelerator of tests/accel_fixture.py), ~15-40 s
 once the YoWASP tools are compiled (their first run compiles WebAssembly for ~1 min each, cached afterwards)."""
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "board"))
-import accel_fixture  # noqa: E402
-
-from convflow.hw.errors import ArtifactError, DesignDoesNotFit, ToolFailed, ToolMissing  # noqa: E402
-from convflow.hw.flows import ecp5, ecp5_board, tools  # noqa: E402
+import accel_fixture
+from convflow.hw.errors import ArtifactError, DesignDoesNotFit, ToolFailed, ToolMissing
+from convflow.hw.flows import ecp5, ecp5_board, tools
 
 
 # ---- board and part data -------------------------------------------------------------------------------------
@@ -54,6 +50,20 @@ def test_target_errors(tmp_path):
     with pytest.raises(ecp5_board.TargetError, match="baud"):
         ecp5.build(tmp_path, board=None, device="LFE5U-25F", clock_mhz=0.3)
     assert not list(tmp_path.glob("*bitstream*"))
+
+
+def test_uart_rates_at_board_clocks():
+    """CLKS_PER_BIT at the ULX3S's 25 MHz and at PLL clocks: within 2 % of the asked rate, or refused."""
+    assert ecp5.uart_clks_per_bit(25.0, 115200) == 217
+    assert ecp5.uart_clks_per_bit(25.0, 1_000_000) == 25
+    assert ecp5.uart_clks_per_bit(25.0, 1_500_000) == 17                 # -2.0 %
+    assert ecp5.uart_clks_per_bit(48.0, 3_000_000) == 16
+    assert ecp5.uart_clks_per_bit(75.0, 3_000_000) == 25
+    for baud in (2_000_000, 3_000_000):                                   # 12 / 8 clocks: +4.2 %
+        with pytest.raises(ecp5_board.TargetError, match="within 2%"):
+            ecp5.uart_clks_per_bit(25.0, baud)
+    with pytest.raises(ecp5_board.TargetError, match="3000000 baud at most"):
+        ecp5.uart_clks_per_bit(48.0, 4_000_000, ecp5_board.board("ulx3s-85f").max_baud)
 
 
 def test_artifact_errors(tmp_path):
@@ -139,8 +149,22 @@ def test_bitstream_ulx3s(tmp_path):
     rep = ecp5.build(art, board="ulx3s-85f")
     _check_report(rep, art, "ulx3s-85f", "LFE5U-85F")
     assert rep["accel"]["in_elems"] == spec["in_elems"] and rep["uart"]["clks_per_bit"] == 217
+    assert rep["uart"]["protocol_version"] == 2 and rep["uart"]["window"] == ecp5.DEFAULT_WINDOW
     assert rep["clock"]["timing_met"] and rep["clock"]["design_mhz"] == 25
     assert 'LOCATE COMP "ftdi_rxd" SITE "L4"' in (art / "bitstream" / "top.lpf").read_text()
+    # and `convflow flash` with it: there is no board on this machine, so openFPGALoader cannot open its cable,
+    # which must be one clear line naming the board and the cable (exit 2), not a traceback
+    import shutil
+    import subprocess
+    import sys
+    if shutil.which("openFPGALoader") is None:
+        pytest.skip("openFPGALoader is not installed (.ci/setup installs Debian's openfpgaloader)")
+    r = subprocess.run([sys.executable, "-m", "convflow.runtime.cli", "flash", str(art), "--board", "ulx3s-85f"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("convflow: error: no Radiona ULX3S") and "openFPGALoader -b ulx3s" in line, r.stderr
+    assert "FT231X" in line and "Traceback" not in r.stderr
 
 
 def test_replace_dir_swaps_whole_directory(tmp_path):
@@ -179,8 +203,7 @@ def test_hard_clock_failure_names_fmax(tmp_path):
 @pytest.mark.bitstream
 def test_bitstream_generated_lenet(tmp_path):
     """A real design from the RTL emitter (a small LeNet-like graph) through the whole flow."""
-    sys.path.insert(0, str(Path(__file__).parent / "rtl"))
-    import rtl_graphs
+    from rtl import rtl_graphs
     from convflow.compiler.emit.rtl import write_rtl
     art = tmp_path / "art"
     write_rtl(rtl_graphs.lenet(size=8, c1=4, c2=4), art / "rtl")

@@ -166,7 +166,7 @@ def test_compiled_concat_qonnx_model(tmp_path):
     art = compile_model(concat_model(seed=2), tmp_path / "art", name="concat")
     with Session(art, "reference") as session:
         x = random_inputs(session.graph, 400, seed=4)
-    expected, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    expected, results = verify(art, x, ["qonnx", "csim", "rtlsim", "gpu"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
     assert len(np.unique(expected)) > 10
     kinds = {s["kind"] for s in json.loads((art / "rtl" / "accel.json").read_text())["stages"]}
@@ -184,7 +184,7 @@ def test_learned_scales_model_on_every_backend(tmp_path):
 
     art = compile_model(learned_scales_model(seed=4), tmp_path / "art", name="learned")
     x = np.random.default_rng(5).normal(size=(300, 3, 10, 10)).astype(np.float32)
-    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim", "gpu"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
 
 
@@ -203,7 +203,7 @@ def test_depthwise_and_grouped_convolutions(tmp_path, group):
     assert "cf_dwmvu" in kinds
     with Session(art, "reference") as session:
         x = random_inputs(session.graph, 400, seed=group)
-    expected, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    expected, results = verify(art, x, ["qonnx", "csim", "rtlsim", "gpu"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
     assert len(np.unique(expected)) > 10
 
@@ -221,7 +221,7 @@ def test_padding_model_on_every_backend(tmp_path):
     with Session(art, "reference") as session:
         assert [n.op for n in session.graph.nodes].count("Pad") == 1
         x = random_inputs(session.graph, 400, seed=2)
-    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim", "gpu"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
 
 
@@ -236,5 +236,5 @@ def test_upsample_model_on_every_backend(tmp_path):
     art = compile_model(upsample_model(seed=5), tmp_path / "art", name="upsample")
     with Session(art, "reference") as session:
         x = random_inputs(session.graph, 300, seed=6)
-    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.2}})
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim", "gpu"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]

@@ -1,45 +1,53 @@
-"""The board top (UART + framing + frame buffer + cf_accel) under Verilator, driven at the UART bit level.
+"""The board top (UART + framing + frame slots + cycle meter + cf_accel) under Verilator, driven at the UART bit level
+through the package's simulated board (convflow.runtime.board_sim).
 
-The accelerator here is the test fixture of tests/board/accel_fixture.py (group sums with random stalls): what is
-under test is the board top's protocol, not an accelerator."""
-import sys
-from pathlib import Path
+The accelerator here is the test fixture of tests/accel_fixture.py (group sums with random stalls): what is under
+test is the board top's protocol (version 2), not an accelerator."""
+import json
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "board"))
-import accel_fixture  # noqa: E402
-import sim  # noqa: E402
+import accel_fixture
+from convflow.hw.flows import ecp5_protocol as P
+from convflow.runtime import board_sim
 
-from convflow.hw.flows import ecp5_protocol as P  # noqa: E402
-
-CPB = 8            # clocks per UART bit in simulation
-TIMEOUT = 4000     # clocks of silence that abort a frame
+CPB = board_sim.SIM_CLKS_PER_BIT
+TIMEOUT = 4000     # clocks of silence that abort a frame (short, so the time-out test is quick)
+DESIGN = 0xC0FFEE42
 
 
 class Board:
-    def __init__(self, tmp, objdir, prefix, **kw):
-        self.dir = tmp
-        self.spec = accel_fixture.write_test_artifact(tmp / "art", **kw)
-        self.exe = sim.build(tmp / "art" / "rtl", self.spec, tmp, cpb=CPB, timeout_clks=TIMEOUT, design_id=0xC0FFEE42,
-                             prefix=prefix, objdir=objdir)
+    def __init__(self, path, window=4, **kw):
+        self.spec = accel_fixture.write_test_artifact(path / "art", **kw)
+        self.rtl = path / "art" / "rtl"
+        self.params = board_sim.board_params(self.spec, timeout_clks=TIMEOUT, design=DESIGN, window=window)
+        self.exe = board_sim.build(self.rtl, self.spec, self.params)
+        self.window = window
 
     def run(self, script):
-        return P.FrameParser().feed(sim.run(self.exe, script, self.dir, cpb=CPB))
+        return P.FrameParser().feed(board_sim.run_script(self.exe, script, self.rtl))
 
-    def frame_len(self, n_payload):
+    @staticmethod
+    def frame_len(n_payload):
         return P.HEADER + n_payload + P.TRAILER
 
     def result_len(self):
-        return self.frame_len(self.spec["out_elems"] * P.elem_bytes(self.spec["out_bits"]))
+        return self.frame_len(self.spec["out_elems"] * P.elem_bytes(self.spec["out_bits"]) + P.RESULT_TRAILER)
 
-    def infer(self, x):
-        return P.infer_frame(x, self.spec["in_bits"], self.spec["in_signed"])
+    def infer(self, x, seq):
+        return P.infer_frame(x, self.spec["in_bits"], self.spec["in_signed"], seq)
+
+    @property
+    def info(self) -> P.BoardInfo:
+        s = self.spec
+        return P.BoardInfo(2, s["in_bits"], s["in_signed"], s["out_bits"], s["out_signed"], P.elem_bytes(s["in_bits"]),
+                           P.elem_bytes(s["out_bits"]), self.window, s["in_elems"], s["out_elems"], DESIGN,
+                           board_sim.SIM_CLK_KHZ, CPB)
 
     def decode(self, frame):
         assert frame.ftype == P.T_RESULT, frame
-        return P.unpack_elements(frame.payload, self.spec["out_bits"], self.spec["out_signed"])
+        return P.decode_result(frame, self.info)
 
     def random_input(self, rng):
         b, s = self.spec["in_bits"], self.spec["in_signed"]
@@ -48,172 +56,194 @@ class Board:
 
 
 @pytest.fixture(scope="module")
-def objdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("verilator")
+def board(tmp_path_factory):
+    return Board(tmp_path_factory.mktemp("board8"))
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory, objdir):
-    return Board(tmp_path_factory.mktemp("board8"), objdir, "Vboard8")
-
-
-@pytest.fixture(scope="module")
-def board_wide(tmp_path_factory, objdir):
+def board_wide(tmp_path_factory):
     """Multi-byte elements: 12-bit unsigned inputs (2 bytes), 20-bit unsigned outputs (3 bytes)."""
-    return Board(tmp_path_factory.mktemp("board12"), objdir, "Vboard12", in_bits=12, in_signed=False, out_bits=20, out_signed=False,
+    return Board(tmp_path_factory.mktemp("board12"), in_bits=12, in_signed=False, out_bits=20, out_signed=False,
                  in_elems=6, out_elems=2)
 
 
 def test_info_frame(board):
-    frames = board.run(sim.send(P.info_frame()) + f"expect {board.frame_len(20)}\n")
-    assert [f.ftype for f in frames] == [P.T_INFO_REPLY]
-    info = P.decode_info(frames[0].payload)
-    s = board.spec
-    assert (info.version, info.in_bits, info.in_signed, info.out_bits, info.out_signed, info.in_elems,
-            info.out_elems, info.design_id) == (1, s["in_bits"], s["in_signed"], s["out_bits"], s["out_signed"],
-                                                s["in_elems"], s["out_elems"], 0xC0FFEE42)
+    frames = board.run(board_sim.send(P.info_frame(seq=0x1234)) + f"expect {board.frame_len(P.INFO_LEN)}\n")
+    assert [(f.ftype, f.seq) for f in frames] == [(P.T_INFO_REPLY, 0x1234)]
+    assert P.decode_info(frames[0].payload) == board.info
 
 
-def test_frames_match_model(board):
+def test_pipelined_frames_match_model(board):
+    """A window's worth of INFERs back to back: one RESULT each, in order, with its sequence number and cycle
+    counts."""
     rng = np.random.default_rng(1)
-    xs = [board.random_input(rng) for _ in range(4)]
+    xs = [board.random_input(rng) for _ in range(board.window)]
     xs[0][:] = -128                                      # extremes
     xs[1][:] = 127
-    script, n = "", 0
-    for x in xs:                                         # stop-and-wait, as the host driver does
-        n += board.result_len()
-        script += sim.send(board.infer(x)) + f"expect {n}\n"
-    frames = board.run(script)
-    assert len(frames) == len(xs)
+    seqs = [7, 8, 9, 0xFFFE]
+    script = "".join(board_sim.send(board.infer(x, s)) for x, s in zip(xs, seqs))
+    frames = board.run(script + f"expect {len(xs) * board.result_len()}\n")
+    assert [(f.ftype, f.seq) for f in frames] == [(P.T_RESULT, s) for s in seqs]
     for f, x in zip(frames, xs):
-        np.testing.assert_array_equal(board.decode(f), accel_fixture.model(x, board.spec))
+        r = board.decode(f)
+        np.testing.assert_array_equal(r.values, accel_fixture.model(x, board.spec))
+        # the fixture takes at least one cycle per input element, and never waits on a free transmitter for long
+        assert board.spec["in_elems"] <= r.latency_cycles <= r.busy_cycles + 2
+
+
+def test_window_full_answers_busy(board):
+    """More INFERs than slots, faster than the board answers (its RESULTs take longer on the line than the INFERs):
+    every frame gets exactly one answer, a RESULT or BUSY with its sequence number, and no RESULT is wrong."""
+    rng = np.random.default_rng(9)
+    xs = [board.random_input(rng) for _ in range(40)]
+    script = "".join(board_sim.send(board.infer(x, i)) for i, x in enumerate(xs)) + "idle 4000\n"
+    frames = board.run(script)
+    answered = sorted(f.seq for f in frames)
+    assert answered == list(range(len(xs)))
+    busy = [f.seq for f in frames if f.ftype == P.T_ERROR]
+    assert busy and all(f.payload == bytes([P.E_BUSY]) for f in frames if f.ftype == P.T_ERROR)
+    for f in frames:
+        if f.ftype == P.T_RESULT:
+            np.testing.assert_array_equal(board.decode(f).values, accel_fixture.model(xs[f.seq], board.spec))
 
 
 def test_bad_crc_then_good_frame(board):
     rng = np.random.default_rng(2)
     x_bad, x_good = board.random_input(rng), board.random_input(rng)
-    bad = bytearray(board.infer(x_bad))
-    bad[7] ^= 0x10                                       # a payload bit flipped on the line
-    script = (sim.send(bytes(bad)) + f"expect {board.frame_len(1)}\n" + sim.send(board.infer(x_good)) +
+    bad = bytearray(board.infer(x_bad, 1))
+    bad[9] ^= 0x10                                       # a payload bit flipped on the line
+    script = (board_sim.send(bytes(bad)) + f"expect {board.frame_len(1)}\n" + board_sim.send(board.infer(x_good, 2)) +
               f"expect {board.frame_len(1) + board.result_len()}\n")
     frames = board.run(script)
-    assert [f.ftype for f in frames] == [P.T_ERROR, P.T_RESULT]
+    assert [(f.ftype, f.seq) for f in frames] == [(P.T_ERROR, P.NO_SEQ), (P.T_RESULT, 2)]
     assert frames[0].payload == bytes([P.E_CRC])
     # the broken frame never reached the accelerator: the good one's result is exact
-    np.testing.assert_array_equal(board.decode(frames[1]), accel_fixture.model(x_good, board.spec))
+    np.testing.assert_array_equal(board.decode(frames[1]).values, accel_fixture.model(x_good, board.spec))
 
 
 def test_garbage_before_frame_resyncs(board):
     rng = np.random.default_rng(3)
     x = board.random_input(rng)
     garbage = bytes([0x00, 0xFF, 0xA5, 0x13, 0x5A, 0xA5, 0xA5, 0x00, 0x5A, 0x42, 0xA5])  # no A5 5A pair
-    frames = board.run(sim.send(garbage) + "idle 3\n" + sim.send(board.infer(x)) + f"expect {board.result_len()}\n")
-    assert [f.ftype for f in frames] == [P.T_RESULT]
-    np.testing.assert_array_equal(board.decode(frames[0]), accel_fixture.model(x, board.spec))
+    frames = board.run(board_sim.send(garbage) + "idle 3\n" + board_sim.send(board.infer(x, 5)) +
+                       f"expect {board.result_len()}\n")
+    assert [(f.ftype, f.seq) for f in frames] == [(P.T_RESULT, 5)]
+    np.testing.assert_array_equal(board.decode(frames[0]).values, accel_fixture.model(x, board.spec))
 
 
 def test_length_type_and_timeout_errors(board):
     rng = np.random.default_rng(4)
     x = board.random_input(rng)
-    short = P.encode_frame(P.T_INFER, P.pack_elements(x[:-1], board.spec["in_bits"], True))
-    unknown = P.encode_frame(0x33, b"\x01\x02")
-    truncated = board.infer(x)[:9]
+    short = P.encode_frame(P.T_INFER, P.pack_elements(x[:-1], board.spec["in_bits"], True), seq=11)
+    unknown = P.encode_frame(0x33, b"\x01\x02", seq=12)
+    truncated = board.infer(x, 13)[:11]
     e = board.frame_len(1)
-    script = (sim.send(short) + f"expect {e}\n" + sim.send(unknown) + f"expect {2 * e}\n" +
-              sim.send(truncated) + f"idle {TIMEOUT // CPB + 20}\n" + f"expect {3 * e}\n" +
-              sim.send(board.infer(x)) + f"expect {3 * e + board.result_len()}\n")
+    script = (board_sim.send(short) + f"expect {e}\n" + board_sim.send(unknown) + f"expect {2 * e}\n" +
+              board_sim.send(truncated) + f"idle {TIMEOUT // CPB + 20}\n" + f"expect {3 * e}\n" +
+              board_sim.send(board.infer(x, 14)) + f"expect {3 * e + board.result_len()}\n")
     frames = board.run(script)
-    assert [(f.ftype, f.payload) for f in frames[:3]] == [(P.T_ERROR, bytes([P.E_LENGTH])),
-                                                         (P.T_ERROR, bytes([P.E_TYPE])),
-                                                         (P.T_ERROR, bytes([P.E_TIMEOUT]))]
-    np.testing.assert_array_equal(board.decode(frames[3]), accel_fixture.model(x, board.spec))
+    assert [(f.ftype, f.seq, f.payload) for f in frames[:3]] == [(P.T_ERROR, 11, bytes([P.E_LENGTH])),
+                                                                (P.T_ERROR, 12, bytes([P.E_TYPE])),
+                                                                (P.T_ERROR, P.NO_SEQ, bytes([P.E_TIMEOUT]))]
+    np.testing.assert_array_equal(board.decode(frames[3]).values, accel_fixture.model(x, board.spec))
 
 
-def test_frame_while_busy_is_refused(board):
-    rng = np.random.default_rng(5)
-    x1, x2 = board.random_input(rng), board.random_input(rng)
-    # the second request arrives while the first result is still being sent: BUSY, first result intact
-    frames = board.run(sim.send(board.infer(x1)) + sim.send(board.infer(x2)) +
-                       f"expect {board.result_len() + board.frame_len(1)}\n")
-    assert [f.ftype for f in frames] == [P.T_RESULT, P.T_ERROR]
-    assert frames[1].payload == bytes([P.E_BUSY])
-    np.testing.assert_array_equal(board.decode(frames[0]), accel_fixture.model(x1, board.spec))
+def test_overlong_length_does_not_swallow_the_next_frame(board):
+    """A length field corrupted upwards: refused at the header (no host frame is longer), so the frame right behind
+    it is answered, not read as payload."""
+    rng = np.random.default_rng(10)
+    x = board.random_input(rng)
+    bad = bytearray(board.infer(x, 20))
+    bad[6] = 0xC0                                        # LEN 0xC0xx: 49 kB
+    frames = board.run(board_sim.send(bytes(bad[:12])) + board_sim.send(board.infer(x, 21)) +
+                       f"expect {board.frame_len(1) + board.result_len()}\n")
+    assert [(f.ftype, f.seq, f.payload[:1]) for f in frames] == [(P.T_ERROR, P.NO_SEQ, bytes([P.E_LENGTH])),
+                                                                (P.T_RESULT, 21, frames[1].payload[:1])]
+    np.testing.assert_array_equal(board.decode(frames[1]).values, accel_fixture.model(x, board.spec))
 
 
 def test_multibyte_elements(board_wide):
     rng = np.random.default_rng(6)
     xs = [board_wide.random_input(rng) for _ in range(3)]
     xs[0][:] = 4095
-    script, n = "", 0
-    for x in xs:
-        n += board_wide.result_len()
-        script += sim.send(board_wide.infer(x)) + f"expect {n}\n"
-    frames = board_wide.run(script)
-    assert len(frames) == 3
+    script = "".join(board_sim.send(board_wide.infer(x, i)) for i, x in enumerate(xs))
+    frames = board_wide.run(script + f"expect {3 * board_wide.result_len()}\n")
+    assert [f.seq for f in frames] == [0, 1, 2]
     for f, x in zip(frames, xs):
-        np.testing.assert_array_equal(board_wide.decode(f), accel_fixture.model(x, board_wide.spec))
+        np.testing.assert_array_equal(board_wide.decode(f).values, accel_fixture.model(x, board_wide.spec))
 
 
-def test_generated_accelerator_over_uart(tmp_path, objdir):
+def test_generated_accelerator_over_uart(tmp_path):
     """A real cf_accel from the RTL emitter (small LeNet-like graph) behind the board top: what comes back over the
-    UART equals the reference interpreter, bit for bit."""
-    sys.path.insert(0, str(Path(__file__).parent / "rtl"))
-    import json
-
-    import rtl_graphs
+    UART equals the reference interpreter, bit for bit, and the board's latency count equals rtlsim's."""
     from convflow.compiler.emit.rtl import write_rtl
     from convflow.compiler.ir.interpret import run_graph
+    from rtl import rtl_graphs
 
     graph = rtl_graphs.lenet(size=8, c1=4, c2=4)
     rtl = tmp_path / "rtl"
     write_rtl(graph, rtl)
     spec = json.loads((rtl / "accel.json").read_text())
-    exe = sim.build(rtl, spec, rtl, cpb=CPB, timeout_clks=TIMEOUT, prefix="Vlenet", objdir=objdir)
+    exe = board_sim.build(rtl, spec, board_sim.board_params(spec, timeout_clks=TIMEOUT))
     xs = rtl_graphs.random_inputs(graph, 3, seed=7)
-    n_out = P.HEADER + P.TRAILER + spec["out_elems"] * P.elem_bytes(spec["out_bits"])
-    script = "".join(sim.send(P.infer_frame(x.ravel(), spec["in_bits"], spec["in_signed"])) + f"expect {n_out * (i + 1)}\n"
-                     for i, x in enumerate(xs))
-    frames = P.FrameParser().feed(sim.run(exe, script, rtl, cpb=CPB, max_cycles=50_000_000))   # cwd: ROM .hex files
+    info = P.BoardInfo(2, spec["in_bits"], spec["in_signed"], spec["out_bits"], spec["out_signed"],
+                       P.elem_bytes(spec["in_bits"]), P.elem_bytes(spec["out_bits"]), 4, spec["in_elems"],
+                       spec["out_elems"], 0, board_sim.SIM_CLK_KHZ, CPB)
+    n_out = info.result_frame_bytes
+    script = "".join(board_sim.send(P.infer_frame(x.ravel(), spec["in_bits"], spec["in_signed"], i)) +
+                     f"expect {n_out * (i + 1)}\n" for i, x in enumerate(xs))      # one at a time
+    frames = P.FrameParser().feed(board_sim.run_script(exe, script, rtl, max_cycles=50_000_000))  # cwd: ROM files
     ref = np.asarray(run_graph(graph, xs)).reshape(len(xs), -1)
     assert [f.ftype for f in frames] == [P.T_RESULT] * len(xs)
-    for f, r in zip(frames, ref):
-        np.testing.assert_array_equal(P.unpack_elements(f.payload, spec["out_bits"], spec["out_signed"]), r)
+    results = [P.decode_result(f, info) for f in frames]
+    for r, expected in zip(results, ref):
+        np.testing.assert_array_equal(r.values, expected)
+    # one frame at a time, fed at full rate from its slot: what rtlsim measures as the latency of a lone frame
+    from types import SimpleNamespace
+
+    from convflow.runtime.backends.rtlsim import RtlsimBackend
+    rtlsim = RtlsimBackend(SimpleNamespace(manifest={}, graph=graph, path=tmp_path, source_path=lambda key: rtl))
+    rtlsim.run(xs[:1])
+    assert all(abs(r.latency_cycles - rtlsim.stats["latency_cycles"]) <= 2 for r in results), \
+        (rtlsim.stats, results)
 
 
-def test_pyserial_over_pty(board):
-    """Host code that opens a serial port (pyserial) talks to the simulated board through a pseudo-terminal."""
+def test_link_over_pty(board):
+    """Host code that opens a serial port (pyserial) talks to the simulated board through a pseudo-terminal, with
+    the pipelined Link: every result in order and exact, no retries on a clean line."""
     serial = pytest.importorskip("serial")
     rng = np.random.default_rng(8)
-    with sim.PtyBoard(board.exe, board.dir, cpb=CPB) as path:
-        port = serial.Serial(path, 115200, timeout=0.05)
-        client = P.Client(port, timeout=10)
-        info = client.info()
-        assert (info.in_elems, info.out_elems) == (board.spec["in_elems"], board.spec["out_elems"])
-        for _ in range(5):
-            x = board.random_input(rng)
-            np.testing.assert_array_equal(client.infer(x, info), accel_fixture.model(x, board.spec))
-        bad = bytearray(board.infer(x))
-        bad[-1] ^= 0xFF
-        with pytest.raises(P.BoardError, match="bad CRC"):
-            client.request(bytes(bad))
-        np.testing.assert_array_equal(client.infer(x, info), accel_fixture.model(x, board.spec))
+    xs = [board.random_input(rng) for _ in range(200)]
+    with board_sim.SimBoard(exe=board.exe, cwd=board.rtl) as sim:
+        port = serial.Serial(sim.port, 3_000_000, timeout=0.005)
+        link = P.Link(port, name=sim.port, timeout=10)
+        info = link.info()
+        assert info == board.info
+        results = link.infer([P.pack_elements(x, 8, True) for x in xs], info)
         port.close()
+    for r, x in zip(results, xs):
+        np.testing.assert_array_equal(r.values, accel_fixture.model(x, board.spec))
+    assert link.stats.resent == 0 and link.stats.duplicates == 0 and link.stats.frames == len(xs)
+    assert sim.stats["bytes_in"] == 9 + len(xs) * info.infer_frame_bytes
 
 
-def test_post_synthesis_netlist(tmp_path, objdir):
+def test_post_synthesis_netlist(tmp_path):
     """The ECP5 netlist yosys makes of the board top (+ fixture), simulated with yosys's ECP5 cell models: power-on
-    reset, frame buffer RAM, UART and protocol behave as in the RTL simulation."""
+    reset, frame slot RAM, UART and protocol behave as in the RTL simulation."""
     spec = accel_fixture.write_test_artifact(tmp_path / "art")
-    exe = sim.build_netlist(tmp_path / "art" / "rtl", spec, tmp_path, cpb=CPB, timeout_clks=TIMEOUT,
-                            design_id=0x1234ABCD, prefix="Vgate", objdir=objdir)
+    params = board_sim.board_params(spec, timeout_clks=TIMEOUT, design=0x1234ABCD)
+    exe = board_sim.build_netlist(tmp_path / "art" / "rtl", spec, params, tmp_path)
     x = np.arange(12) * 9 - 50
-    bad = bytearray(P.infer_frame(x, 8, True))
-    bad[6] ^= 1
-    e, r = P.HEADER + 1 + P.TRAILER, P.HEADER + 8 + P.TRAILER
-    script = (sim.send(P.info_frame()) + "expect 27\n" + sim.send(bytes(bad)) + f"expect {27 + e}\n" +
-              sim.send(b"\x13\xa5\x00") + sim.send(P.infer_frame(x, 8, True)) + f"expect {27 + e + r}\n")
-    frames = P.FrameParser().feed(sim.run(exe, script, tmp_path, cpb=CPB))
-    assert [f.ftype for f in frames] == [P.T_INFO_REPLY, P.T_ERROR, P.T_RESULT]
+    bad = bytearray(P.infer_frame(x, 8, True, 1))
+    bad[8] ^= 1
+    i, e, r = (P.HEADER + P.INFO_LEN + P.TRAILER, P.HEADER + 1 + P.TRAILER,
+               P.HEADER + 8 + P.RESULT_TRAILER + P.TRAILER)
+    script = (board_sim.send(P.info_frame(0)) + f"expect {i}\n" + board_sim.send(bytes(bad)) + f"expect {i + e}\n" +
+              board_sim.send(b"\x13\xa5\x00") + board_sim.send(P.infer_frame(x, 8, True, 2)) +
+              board_sim.send(P.infer_frame(-x, 8, True, 3)) + f"expect {i + e + 2 * r}\n")
+    frames = P.FrameParser().feed(board_sim.run_script(exe, script, tmp_path))
+    assert [f.ftype for f in frames] == [P.T_INFO_REPLY, P.T_ERROR, P.T_RESULT, P.T_RESULT]
     assert P.decode_info(frames[0].payload).design_id == 0x1234ABCD
     assert frames[1].payload == bytes([P.E_CRC])
-    np.testing.assert_array_equal(P.unpack_elements(frames[2].payload, 12, True), accel_fixture.model(x, spec))
+    np.testing.assert_array_equal(P.unpack_elements(frames[2].payload[:8], 12, True), accel_fixture.model(x, spec))
+    np.testing.assert_array_equal(P.unpack_elements(frames[3].payload[:8], 12, True), accel_fixture.model(-x, spec))

@@ -20,12 +20,16 @@ import time
 from pathlib import Path
 
 from convflow.hw import RTL_DIR
+from convflow.hw.console import progress
 from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, ToolFailed
 from convflow.hw.flows import ecp5_board, tools
+from convflow.hw.flows.ecp5_protocol import PROTOCOL_VERSION
 
-
-BOARD_RTL = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_frame_tx.v", "cf_board_top.v"]
+BOARD_RTL = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_frame_tx.v", "cf_fifo.v",
+             "cf_board_top.v"]
 REPORT_VERSION = 1
+DEFAULT_WINDOW = 4       # frame slots of the board top: INFERs in flight
+MIN_CLKS_PER_BIT = 4     # cf_uart_rx samples a start bit half a bit in and needs two clocks of synchroniser
 RESOURCE_CELLS = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "EBR": "DP16KD"}
 ACCEL_KEYS = ("top", "in_bits", "in_signed", "out_bits", "out_signed", "in_elems", "out_elems", "files")
 
@@ -68,6 +72,23 @@ def read_accel(artifact: Path) -> dict:
         if not (path.parent / f).is_file():
             raise ArtifactError(f"{path} names {f}, which is not in {path.parent}")
     return spec
+
+
+def uart_clks_per_bit(clk_mhz: float, baud: int, max_baud: int | None = None) -> int:
+    """Clocks per UART bit for ``baud`` at ``clk_mhz``, held to within 2 % of the asked rate (the receiver samples in
+    the middle of each bit, so sender and receiver may drift apart by a few percent over the 10 bits of a byte).
+    At the ULX3S's 25 MHz: 115200 baud -> 217 (+0.01 %), 1 Mbaud -> 25 (exact), 1.5 Mbaud -> 17 (-2.0 %); 2 and
+    3 Mbaud do not fit (12 or 13 clocks: +4.2 % / -3.8 %; 8: +4.2 %).  3 Mbaud, the FT231X's top rate, needs a
+    design clock that is a multiple of 3 MHz (clock_mhz=48 -> 16, 75 -> 25)."""
+    if max_baud and baud > max_baud:
+        raise ecp5_board.TargetError(f"{baud} baud is above the board's USB-serial bridge ({max_baud} baud at most)")
+    clks_per_bit = round(clk_mhz * 1e6 / baud)
+    if clks_per_bit < MIN_CLKS_PER_BIT or abs(clk_mhz * 1e6 / clks_per_bit - baud) / baud > 0.02:
+        raise ecp5_board.TargetError(f"{baud} baud cannot be made from a {clk_mhz:g} MHz clock within 2% "
+                                     f"({clk_mhz * 1e6 / max(1, clks_per_bit):,.0f} baud with {clks_per_bit} clocks "
+                                     "per bit); choose another baud (1000000 at 25 MHz) or a clock_mhz that is a "
+                                     "multiple of it (48 or 75 MHz for 3000000)")
+    return clks_per_bit
 
 
 def design_id(artifact: Path) -> int:
@@ -140,13 +161,15 @@ def _nextpnr_utilisation(log: Path) -> dict:
 
 def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = None, package: str | None = None,
           clock_mhz: float | None = None, hard_clock: bool = False, out=None, speed: int | None = None,
-          baud: int | None = None, seed: int | None = None, keep_build: bool = False) -> dict:
+          baud: int | None = None, seed: int | None = None, keep_build: bool = False,
+          window: int = DEFAULT_WINDOW) -> dict:
     """Build a bitstream for the artifact; return (and write to <out>/report.json) the report.
 
     board: a name from hw/boards (or a .toml path), or None for a bare `device` (+ `package`, `speed`).
     clock_mhz: the design clock; on a board a value other than its oscillator adds a PLL (ecppll); default: the
       board's oscillator, or 25 MHz on a bare part.  hard_clock: fail (ToolFailed) if timing is not met, instead of
       reporting the achieved Fmax.  out: where the bitstream directory goes (default <artifact>/bitstream).
+    baud: the UART rate (default: the board's); window: frame slots of the board top (INFERs in flight).
     Raises ArtifactError, ToolMissing, ToolFailed (naming the log), DesignDoesNotFit (with the numbers)."""
     artifact = Path(artifact_dir).resolve()
     spec = read_accel(artifact)
@@ -155,6 +178,9 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
     src_mhz = b.clock_mhz if b else (clock_mhz or 25.0)
     want_mhz = float(clock_mhz or src_mhz)
     baud = baud or (b.baud if b else 115200)
+    if not 1 <= int(window) <= 255:
+        raise ecp5_board.TargetError(f"window {window}: the board top has 1 to 255 frame slots (the INFO reply's "
+                                     "window is one byte)")
     for t in ("yosys", "nextpnr-ecp5", "ecppack"):
         tools.find(t)                                   # ToolMissing before any work
 
@@ -175,14 +201,12 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         if b is not None and abs(want_mhz - src_mhz) > 1e-6:
             clk_mhz = _pll(tmp, src_mhz, want_mhz)
             pll_module = "cf_pll"
-        clks_per_bit = round(clk_mhz * 1e6 / baud)
-        if clks_per_bit < 4 or abs(clk_mhz * 1e6 / clks_per_bit - baud) / baud > 0.02:
-            raise ecp5_board.TargetError(f"{baud} baud cannot be made from a {clk_mhz:g} MHz clock within 2%; "
-                                         f"choose another baud or clock_mhz")
+        clks_per_bit = uart_clks_per_bit(clk_mhz, baud, b.max_baud if b else None)
         did = design_id(artifact)
         params = {"IN_BITS": spec["in_bits"], "IN_SIGNED": int(bool(spec["in_signed"])),
                   "OUT_BITS": spec["out_bits"], "OUT_SIGNED": int(bool(spec["out_signed"])),
-                  "IN_ELEMS": spec["in_elems"], "OUT_ELEMS": spec["out_elems"], "CLKS_PER_BIT": clks_per_bit,
+                  "IN_ELEMS": spec["in_elems"], "OUT_ELEMS": spec["out_elems"], "WINDOW": window,
+                  "CLKS_PER_BIT": clks_per_bit, "CLK_KHZ": round(clk_mhz * 1e3),
                   "TIMEOUT_CLKS": int(clk_mhz * 1e6 / 10), "POR_BITS": 16,
                   "BLINK_BIT": max(4, int(clk_mhz * 1e6).bit_length() - 2), "DESIGN_ID": f"32'h{did:08x}"}
         manifest = read_manifest(artifact)
@@ -201,7 +225,9 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         reads = "\n".join(f"read_verilog -defer {'-sv ' if s.endswith('.sv') else ''}-Irtl {s}" for s in srcs)
         (tmp / "synth.ys").write_text(f"{reads}\nsynth_ecp5 -top {ecp5_board.WRAPPER_TOP} -json top.json\n"
                                       f"tee -q -o stat.json stat -json\n")
+        bar = progress(total=3, desc="bitstream: yosys", unit="step")
         r = tools.run("yosys", ["synth.ys"], tmp, "yosys.log")
+        bar.update()
         times["synth"] = round(r.seconds, 2)
         stat = json.loads((tmp / "stat.json").read_text())
         estimate = yosys_resources(stat.get("design", {}).get("num_cells_by_type", {}))
@@ -216,7 +242,9 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
             args += ["--timing-allow-fail"]
         if seed is not None:
             args += ["--seed", str(seed)]
+        bar.set_description("bitstream: nextpnr-ecp5 (place and route)")
         r = tools.run("nextpnr-ecp5", args, tmp, "nextpnr.log", check=False)
+        bar.update()
         times["pnr"] = round(r.seconds, 2)
         util = _nextpnr_utilisation(tmp / "nextpnr.log")
         if r.returncode != 0:
@@ -237,7 +265,10 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         _check_fit(used, p.resources, p.name, "after place and route, against the part's sold resources")
 
         # ---- bitstream ----
+        bar.set_description("bitstream: ecppack")
         r = tools.run("ecppack", ["--input", "top.config", "--bit", "top.bit"], tmp, "ecppack.log")
+        bar.update()
+        bar.close()
         times["pack"] = round(r.seconds, 2)
         times["total"] = round(time.monotonic() - t_start, 2)
 
@@ -263,7 +294,8 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
                       "fmax_mhz": achieved, "timing_met": achieved is not None and achieved >= clk_mhz,
                       "hard_clock": hard_clock, "clocks": fmax},
             "uart": {"baud": baud, "clks_per_bit": clks_per_bit,
-                     "actual_baud": round(clk_mhz * 1e6 / clks_per_bit, 1), "protocol_version": 1},
+                     "actual_baud": round(clk_mhz * 1e6 / clks_per_bit, 1),
+                     "protocol_version": PROTOCOL_VERSION, "window": window},
             "resources": resources,
             "yosys_cells": stat.get("design", {}).get("num_cells_by_type", {}),
             "yosys_estimate": estimate,

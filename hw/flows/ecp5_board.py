@@ -49,11 +49,13 @@ class Board:
     uart_tx: Pin                  # FPGA output
     uart_rx: Pin                  # FPGA input
     baud: int
+    max_baud: int                 # the USB-serial bridge's top rate (FT231X: 3 Mbaud)
     reset: Pin | None
     reset_active_high: bool
     led_port: str | None
     led_sites: tuple
     led_attrs: dict
+    programmer: str | None = None  # openFPGALoader's name for the board (-b), see hw/flows/flash.py
 
 
 def parts() -> dict:
@@ -91,9 +93,11 @@ def board(name_or_path) -> Board:
                  speed=int(d.get("speed", 6)), io_type=d.get("io_type", "LVCMOS33"),
                  clock=pin(d["clock"]), clock_mhz=float(d["clock"]["mhz"]),
                  uart_tx=pin(d["uart"]["tx"]), uart_rx=pin(d["uart"]["rx"]), baud=int(d["uart"].get("baud", 115200)),
+                 max_baud=int(d["uart"].get("max_baud", 3_000_000)),
                  reset=pin(reset) if reset else None, reset_active_high=bool(reset.get("active_high", True)) if reset
                  else True, led_port=leds.get("port"), led_sites=tuple(leds.get("sites", ())),
-                 led_attrs={k: v for k, v in leds.items() if k not in ("port", "sites")})
+                 led_attrs={k: v for k, v in leds.items() if k not in ("port", "sites")},
+                 programmer=d.get("programmer", {}).get("openfpgaloader"))
 
 
 def _iobuf(port: str, io_type: str, attrs: dict, pull: str) -> str:

@@ -1,8 +1,9 @@
 """`convflow build`: a bitstream from an artifact, with the open ECP5 flow (default) or the Vitis flow."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from .common import output
 
 
 def register(sub) -> None:
@@ -14,7 +15,9 @@ def register(sub) -> None:
     b.add_argument("--package", help="package for --device (default CABGA381)")
     b.add_argument("--clock-mhz", type=float)
     b.add_argument("--hard-clock", action="store_true", help="fail if the clock is not met")
-    b.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
+    b.add_argument("--baud", type=int, help="UART baud rate of the board top (default: the board's, 115200; up to "
+                   "3000000 with a design clock that is a multiple of 3 MHz, e.g. --clock-mhz 48)")
+    b.add_argument("--window", type=int, help="frame slots of the board top: INFERs in flight (default 4)")
     b.add_argument("--part", help="Xilinx part (vitis flow)")
     b.set_defaults(func=run)
 
@@ -23,8 +26,17 @@ def run(args):
     if args.flow == "vitis":
         from convflow.hw.flows.vitis import build
         result = build(args.artifact, part=args.part)
-    else:
-        from convflow.hw.flows.ecp5 import build
-        result = build(args.artifact, board=None if args.device else args.board, device=args.device,
-                       package=args.package, clock_mhz=args.clock_mhz, hard_clock=args.hard_clock, baud=args.baud)
-    print(json.dumps(result, indent=1, default=str))
+        output(args, f"vitis: {result}", result)
+        return
+    from convflow.hw.flows.ecp5 import DEFAULT_WINDOW, build
+    result = build(args.artifact, board=None if args.device else args.board, device=args.device,
+                   package=args.package, clock_mhz=args.clock_mhz, hard_clock=args.hard_clock, baud=args.baud,
+                   window=args.window or DEFAULT_WINDOW)
+    res = result["resources"]
+    clock = result["clock"]
+    text = (f"bitstream {args.artifact / 'bitstream' / 'top.bit'} for {result['device']} ({result['board']}): "
+            + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items() if k != "IO")
+            + f"; Fmax {clock['fmax_mhz']} MHz (clock {clock['design_mhz']} MHz"
+            + ("" if clock["timing_met"] else ", NOT met") + f"); UART {result['uart']['baud']} baud; "
+            f"{result['times_s']['total']} s")
+    output(args, text, result)

@@ -1,8 +1,8 @@
 """What several sub-commands share: zoo models by name, and the inputs of run / verify."""
 from __future__ import annotations
 
+import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +10,22 @@ import numpy as np
 from convflow.hw.errors import ConvflowError
 
 DEFAULT_ZOO_DIR = Path(os.environ.get("CONVFLOW_ZOO_DIR", "build/zoo"))
+
+
+def output(args, text: str | None, data) -> None:
+    """A command's result: ``data`` as one JSON document with --json, else ``text`` (lines for people)."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=1, default=_plain))
+    elif text:
+        print(text)
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
 
 
 def zoo_names() -> list:
@@ -24,8 +40,10 @@ def zoo_model_path(name: str, zoo_dir: Path, quick: bool = False, epochs=None, s
     if not onnx_path.is_file():
         from convflow.models.train import train
 
-        print(f"convflow: {name} is not trained in {zoo_dir}; training it now", file=sys.stderr)
-        train(name, str(zoo_dir / name), epochs=epochs, seed=seed, quick=quick)
+        from convflow.hw.console import is_quiet, notice
+
+        notice(f"{name} is not trained in {zoo_dir}; training it now")
+        train(name, str(zoo_dir / name), epochs=epochs, seed=seed, quick=quick, progress=not is_quiet())
     return onnx_path
 
 
@@ -53,9 +71,25 @@ def zoo_of(model_path: Path):
 
 def add_input_args(parser) -> None:
     parser.add_argument("--input", help=".npy batch (integers or floats), or .npz with x (and y labels)")
+    parser.add_argument("--dataset", choices=["test", "random"], default="test",
+                        help="the model's test split (default, where it has one) or seeded random integers")
     parser.add_argument("--count", type=int, help="number of inputs (default: all / 1000 random)")
-    parser.add_argument("--random", action="store_true", help="seeded random integers even if a data set is known")
+    parser.add_argument("--random", action="store_true", help="same as --dataset random")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def add_device_args(parser) -> None:
+    """--port / --baud / --timeout for the device backend."""
+    parser.add_argument("--port", help="serial port of the board for the device backend (/dev/ttyUSB0), or 'sim' "
+                        "for the simulated board of this artifact")
+    parser.add_argument("--baud", type=int, help="baud rate (default: the bitstream's, from bitstream/report.json)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds of silence before the link gives up")
+
+
+def backend_options(args) -> dict:
+    """Per-backend options from the command line (the device backend's port, baud and time-out)."""
+    device = {k: getattr(args, k) for k in ("port", "baud", "timeout") if getattr(args, k, None) is not None}
+    return {"device": device} if device else {}
 
 
 def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -71,7 +105,8 @@ def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
         return x[: args.count] if args.count else x, (y[: args.count] if (y is not None and args.count) else y), \
             f"from {path}"
     dataset = session.artifact.manifest.get("dataset")
-    if dataset and not getattr(args, "random", False):
+    random = getattr(args, "random", False) or getattr(args, "dataset", "test") == "random"
+    if dataset and not random:
         from convflow.models.data import load_dataset
 
         _, _, x_test, y_test = load_dataset(dataset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import DEFAULT_ZOO_DIR, resolve_model, zoo_of
+from .common import DEFAULT_ZOO_DIR, output, resolve_model, zoo_of
 
 
 def register(sub) -> None:
@@ -24,6 +24,7 @@ def register(sub) -> None:
 
 def run(args):
     from convflow.compiler.compile import compile_model
+    from convflow.hw.console import progress
     from convflow.runtime.artifact import Artifact
 
     model = resolve_model(args.model, args.zoo_dir)
@@ -32,14 +33,19 @@ def run(args):
     if args.input_bits or args.input_frac_bits is not None:
         float_input = {"bits": args.input_bits or 16, "signed": True,
                        "scale": 2.0 ** -(args.input_frac_bits if args.input_frac_bits is not None else 8)}
-    out = compile_model(model, args.out, target_cycles=args.target_cycles, folding=folding, part=args.part,
-                        float_input=float_input, dataset=zoo_of(model)[1])
+    with progress(total=1, desc=f"compile {model.name}", unit="model") as bar:
+        out = compile_model(model, args.out, target_cycles=args.target_cycles, folding=folding, part=args.part,
+                            float_input=float_input, dataset=zoo_of(model)[1])
+        bar.update()
     artifact = Artifact.load(out)
-    print(artifact.graph.summary())
+    lines = [artifact.graph.summary()]
     estimate = artifact.manifest.get("estimate")
     if estimate:
-        print(f"estimate: {estimate.get('cycles_per_frame')} cycles/frame; "
-              + ", ".join(f"{k}={v}" for k, v in estimate.get("totals", {}).items()))
-    for note in artifact.manifest.get("notes", []):
-        print(f"note: {note}")
-    print(f"artifact written to {out}")
+        lines.append(f"estimate: {estimate.get('cycles_per_frame')} cycles/frame; "
+                     + ", ".join(f"{k}={v}" for k, v in estimate.get("totals", {}).items()))
+    lines += [f"note: {note}" for note in artifact.manifest.get("notes", [])]
+    lines.append(f"artifact written to {out}")
+    output(args, "\n".join(lines), {"artifact": str(out), "model": artifact.manifest.get("model"),
+                                     "estimate": estimate, "notes": artifact.manifest.get("notes", []),
+                                     "sources": artifact.manifest.get("sources"),
+                                     "sources_unavailable": artifact.manifest.get("sources_unavailable")})

@@ -18,4 +18,4 @@ def run(args):
     from convflow.runtime.demo import run_demo
 
     return run_demo(args.model, Path(args.out), quick=args.quick, bitstream=not args.no_bitstream,
-                    count=args.count)
+                    count=args.count, as_json=args.json)

@@ -1,10 +1,9 @@
 """`convflow train`: train a zoo model on its bundled data set and export it to QONNX."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .common import DEFAULT_ZOO_DIR
+from .common import DEFAULT_ZOO_DIR, output
 
 
 def register(sub) -> None:
@@ -18,8 +17,13 @@ def register(sub) -> None:
 
 
 def run(args):
+    from convflow.hw.console import is_quiet
     from convflow.models.train import train
 
-    record = train(args.model, str(args.out or DEFAULT_ZOO_DIR / args.model), epochs=args.epochs, seed=args.seed,
-                   quick=args.quick)
-    print(json.dumps(record, indent=1, default=str))
+    out = args.out or DEFAULT_ZOO_DIR / args.model
+    record = train(args.model, str(out), epochs=args.epochs, seed=args.seed, quick=args.quick,
+                   progress=not is_quiet())
+    output(args, f"trained {record['model']} on {record['dataset']}: test accuracy "
+                 f"{100 * record['test_accuracy']:.2f}% after {record['epochs']} epochs ({record['train_time_s']} s); "
+                 f"wrote {', '.join(str(Path(out) / f) for f in record['files'].values())} and {record['model']}.json",
+           record)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-_TEMPLATE = """// TEST FIXTURE written by tests/board/accel_fixture.py: group sums, not a real accelerator.
+_TEMPLATE = """// TEST FIXTURE written by tests/accel_fixture.py: group sums, not a real accelerator.
 `default_nettype none
 module cf_accel (
     input  wire                clk,
