@@ -2,8 +2,8 @@
 
 load (qonnx clean-up) -> lower to the integer IR -> infer bit widths -> choose folding -> estimate -> write
 manifest.json, weights.npz, source.onnx (the cleaned source model, for the qonnx backend), hls/ and rtl/.
-The artifact is written into a temporary directory beside the target and moved into place only when complete,
-so a failed compile never leaves a half-written artifact.
+The artifact is written into a staging folder beside the target and moved into place only when complete
+(hw/safe_output.py: nothing half-written is left, and nothing convflow did not write is deleted).
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import datetime
 import importlib
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ from convflow.compiler.ir.serialize import graph_to_dict, tensor_to_dict
 from convflow.compiler.passes.choose_folding import choose_folding
 from convflow.compiler.passes.infer_bitwidths import infer_bitwidths
 from convflow.hw.errors import UnsupportedOp
+from convflow.hw.integrity import hash_tree
+from convflow.hw.safe_output import ARTIFACT, OutputTarget
 
 FORMAT_VERSION = 1
 CONVFLOW_VERSION = "0.1.0"
@@ -69,8 +70,10 @@ def layer_table(graph: Graph, estimate: dict | None) -> list:
 
 def compile_model(source, out_dir, *, name: str | None = None, target_cycles: int | None = None,
                   folding: dict | None = None, part: str = DEFAULT_PART, float_input=None,
-                  emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None) -> Path:
-    """Compile ``source`` into the artifact directory ``out_dir`` (replaced if it exists).  Returns its path.
+                  emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None,
+                  force: bool = False) -> Path:
+    """Compile ``source`` into the artifact directory ``out_dir``.  Returns its path.  An existing artifact there
+    is replaced atomically; any other non-empty folder is refused unless ``force`` (hw/safe_output.py).
     ``dataset`` names the bundled data set the model was trained on (run/verify then default to its test split)."""
     out_dir = Path(out_dir)
     graph = import_model(source, name, float_input)
@@ -84,8 +87,8 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
         except UnsupportedOp as exc:
             graph.meta.setdefault("notes", []).append(f"no cycle/resource estimate: {exc}")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    output = OutputTarget(out_dir, ARTIFACT, inputs=[source] if isinstance(source, (str, Path)) else [], force=force)
+    staging = output.stage()
     try:
         sources = {"source_onnx": "source.onnx"}
         unavailable = {}
@@ -126,14 +129,12 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "sources": sources,
             "sources_unavailable": unavailable,
             "graph": desc,
+            "files": hash_tree(staging),     # sha256 of every file written above: loaders check before use
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        output.publish(staging)
+    except BaseException as exc:
+        raise output.abandon(staging, exc)
     return out_dir
 
 

@@ -52,24 +52,23 @@ def zoo_of(model_path: Path):
 
 
 def add_input_args(parser) -> None:
+    from .options import positive_int, seed_int
+
     parser.add_argument("--input", help=".npy batch (integers or floats), or .npz with x (and y labels)")
-    parser.add_argument("--count", type=int, help="number of inputs (default: all / 1000 random)")
+    parser.add_argument("--count", type=positive_int, help="number of inputs (default: all / 1000 random)")
     parser.add_argument("--random", action="store_true", help="seeded random integers even if a data set is known")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=0)
 
 
 def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Inputs for run/verify: an .npy/.npz file, a zoo model's test split, or seeded random integers."""
+    """Inputs for run/verify: an .npy/.npz file, a zoo model's test split, or seeded random integers.  A file's
+    batch is checked here (runtime/inputs.py), so that a bad one is named by its file."""
+    from convflow.runtime.inputs import check_batch, load_input_file
+
     if getattr(args, "input", None):
-        path = Path(args.input)
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                x = data["x"]
-                y = data["y"] if "y" in data.files else None
-        else:
-            x, y = np.load(path, allow_pickle=False), None
-        return x[: args.count] if args.count else x, (y[: args.count] if (y is not None and args.count) else y), \
-            f"from {path}"
+        x, y = load_input_file(args.input, args.count)
+        check_batch(session.graph, x, where=f"--input {args.input}")
+        return x, y, f"from {args.input}"
     dataset = session.artifact.manifest.get("dataset")
     if dataset and not getattr(args, "random", False):
         from convflow.models.data import load_dataset
@@ -82,3 +81,16 @@ def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
     n = args.count or 1000
     x = rng.integers(lo, hi + 1, size=(n,) + tuple(session.input_tensor.shape), dtype=np.int64)
     return x, None, f"seeded random integers in [{lo}, {hi}], seed {args.seed}"
+
+
+def add_force_arg(parser, what: str = "-o") -> None:
+    parser.add_argument("--force", action="store_true",
+                        help=f"write {what} into a folder that holds other files (they are kept; only what convflow "
+                             "wrote is ever replaced, never the input)")
+
+
+def check_output(out, inputs=(), force: bool = False):
+    """Refuse an unsafe -o before any work (hw/safe_output.py); the writer checks again when it publishes."""
+    from convflow.hw.safe_output import ARTIFACT, OutputTarget
+
+    return OutputTarget(out, ARTIFACT, inputs=inputs, force=force)

@@ -6,27 +6,32 @@ from pathlib import Path
 import numpy as np
 
 from .common import add_input_args, load_inputs
+from .options import backend_name, int_at_least, positive_seconds
 
 
 def register(sub) -> None:
     r = sub.add_parser("run", help="run inputs through an artifact on one backend")
     r.add_argument("artifact", type=Path)
-    r.add_argument("--backend", default="reference")
-    r.add_argument("--output", help="write the integer outputs to this .npy")
-    r.add_argument("--show", type=int, default=3, help="print this many outputs")
+    r.add_argument("--backend", type=backend_name, default="reference")
+    r.add_argument("--output", type=Path, help="write the integer outputs to this .npy")
+    r.add_argument("--show", type=int_at_least(0, "a count"), default=3, help="print this many outputs")
+    r.add_argument("--sim-timeout", type=positive_seconds,
+                   help="wall-clock limit of one rtlsim batch, in seconds (default 600)")
     add_input_args(r)
     r.set_defaults(func=run)
 
 
 def run(args):
+    from convflow.hw.safe_output import write_file_atomically
     from convflow.runtime.session import Session
 
-    with Session(args.artifact, args.backend) as session:
+    options = {"timeout_s": args.sim_timeout} if args.sim_timeout and args.backend == "rtlsim" else {}
+    with Session(args.artifact, args.backend, **options) as session:
         x, y, desc = load_inputs(args, session)
         ints = session.run(x)
         print(f"{args.backend}: {len(ints)} inputs ({desc})")
         if args.output:
-            np.save(args.output, ints)
+            write_file_atomically(args.output, lambda handle: np.save(handle, ints), inputs=[args.input])
             print(f"integer outputs written to {args.output}")
         if ints.ndim == 2:
             pred = ints.argmax(axis=1)

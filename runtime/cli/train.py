@@ -4,22 +4,45 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import DEFAULT_ZOO_DIR
+from .common import DEFAULT_ZOO_DIR, add_force_arg
+from .options import positive_int, seed_int
 
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train a zoo model on its bundled data set and export it to QONNX")
     t.add_argument("model", help="zoo model name")
     t.add_argument("-o", "--out", type=Path, help="output directory (default build/zoo/<model>)")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=positive_int)
+    t.add_argument("--seed", type=seed_int, default=0)
     t.add_argument("--quick", action="store_true", help="a tiny training run (CI)")
+    add_force_arg(t)
     t.set_defaults(func=run)
 
 
-def run(args):
-    from convflow.models.train import train
+def trained_kind(name: str):
+    """A training folder of ours: <name>.json is a training record of model <name>; its entries are the three files
+    train writes."""
+    from convflow.hw.safe_output import Kind, _read_json
 
-    record = train(args.model, str(args.out or DEFAULT_ZOO_DIR / args.model), epochs=args.epochs, seed=args.seed,
-                   quick=args.quick)
+    def owned(folder: Path):
+        record = _read_json(Path(folder) / f"{name}.json")
+        if not isinstance(record, dict) or record.get("model") != name or "test_accuracy" not in record:
+            return None
+        return {f"{name}.h5", f"{name}.onnx", f"{name}.json"}
+    return Kind(f"a convflow training folder of {name}", owned, marker=f"{name}.json")
+
+
+def run(args):
+    from convflow.hw.safe_output import OutputTarget
+    from convflow.models.train import train
+    from convflow.models.zoo import get_spec
+
+    get_spec(args.model)                              # an unknown name fails before any folder is touched
+    target = OutputTarget(args.out or DEFAULT_ZOO_DIR / args.model, trained_kind(args.model), force=args.force)
+    staging = target.stage()
+    try:
+        record = train(args.model, str(staging), epochs=args.epochs, seed=args.seed, quick=args.quick)
+        target.publish(staging)
+    except BaseException as exc:
+        raise target.abandon(staging, exc)
     print(json.dumps(record, indent=1, default=str))
