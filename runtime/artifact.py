@@ -30,8 +30,6 @@ MAX_MANIFEST_BYTES = 256 << 20           # a manifest holds the IR description, 
 def read_manifest(path: Path) -> dict:
     """The manifest of the artifact at ``path`` (a resolved folder), checked for shape and format version."""
     manifest_path = path / MANIFEST
-    if not path.is_dir():
-        raise ArtifactError(f"{path}: no such artifact folder; create one with `convflow compile MODEL -o {path}`")
     if manifest_path.is_symlink() or not manifest_path.is_file():
         raise ArtifactError(f"{path}: no {MANIFEST} here; create one with `convflow compile MODEL -o {path}`")
     if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:

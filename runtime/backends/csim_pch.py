@@ -77,11 +77,16 @@ class PrecompiledHeader:
         """The header is there and its .gch matches the sha256 recorded when it was made (g++ would load a
         planted or damaged .gch as if it were its own)."""
         gch = self.include_dir / (HEADER_NAME + ".gch")
+        if not self.include_dir.exists():
+            return False
         try:
             recorded = (self.include_dir / GCH_HASH).read_text().strip()
-            return gch.is_file() and not gch.is_symlink() and sha256_file(gch) == recorded
+            if gch.is_file() and not gch.is_symlink() and sha256_file(gch) == recorded:
+                return True
         except OSError:
-            return False
+            pass
+        self.discard()                # damaged, planted or half-made: removed, so that a new one can be made
+        return False
 
     def was_used(self, include_listing: str) -> bool:
         """Whether g++ -H's listing (its stderr) shows this header's .gch taken ("!"), not refused ("x")."""
