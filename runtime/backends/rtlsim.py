@@ -376,6 +376,8 @@ class RtlsimBackend(Backend):
             "sim_cycles_per_cpu_second": raw["cycles"] / cpu if cpu > 0 else float("nan"),
             "backpressure": p,
         }
+        if self.entry.damaged:
+            self.stats["cache_damaged"] = self.entry.damaged
         return out.reshape((n, *d["out_shape"]))
 
     def _simulate(self, args, timeout: float) -> tuple:
