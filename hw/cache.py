@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -77,9 +78,21 @@ def lock(root: Path, key: str):
         yield
 
 
-def work_dir(root: Path, key: str) -> Path:
-    """A fresh private folder to build entry ``key`` in (publish it, or remove it)."""
-    return Path(tempfile.mkdtemp(prefix=f".{key}.build-", dir=root))
+# characters GNU make (and Verilator's makefiles) cope with in the path of the folder it builds in
+MAKE_SAFE = re.compile(r"[A-Za-z0-9_./+-]+")
+
+
+def work_dir(root: Path, key: str, for_make: bool = False) -> Path:
+    """A fresh private folder to build entry ``key`` in (publish it, or remove it): beside the entry, or -- when
+    ``for_make`` and the cache's path holds characters make cannot build in (a space, '$', ':' ...) -- a private
+    temporary folder (mkdtemp: 0700, a fresh random name) that the products are moved from."""
+    if not for_make or MAKE_SAFE.fullmatch(str(root)):
+        return Path(tempfile.mkdtemp(prefix=f".{key}.build-", dir=root))
+    for base in (tempfile.gettempdir(), "/tmp"):
+        if MAKE_SAFE.fullmatch(base) and os.path.isdir(base):
+            return Path(tempfile.mkdtemp(prefix=f"convflow-build-{key[:12]}-", dir=base))
+    raise CacheError(f"make cannot build in {root} (its path holds a space or a character make treats specially) "
+                     "and no temporary folder without them exists; set CONVFLOW_CACHE to a plain path")
 
 
 class Entry:
@@ -130,7 +143,7 @@ class Entry:
         try:
             for rel in files:
                 (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.rename(work / rel, fresh / rel)
+                shutil.move(work / rel, fresh / rel)       # a rename, or a copy from a build folder elsewhere
             record = {"key": self.key, "files": {rel: sha256_file(fresh / rel) for rel in sorted(files)}}
             (fresh / ENTRY_RECORD).write_text(json.dumps(record, indent=1) + "\n")
             self.remove()

