@@ -56,7 +56,7 @@ def test_a_changed_file_is_refused_by_every_loader(artifact, shared_cache, case)
     r = cli("run", art, "--backend", backend, env={"CONVFLOW_CACHE": str(shared_cache)})
     one_line_error(r, 2, rel, "does not match its recorded sha256")
     r = cli("check", art)
-    assert r.returncode == 1 and f"FAIL files" in r.stdout
+    assert r.returncode == 1 and "FAIL files" in r.stdout
     one_line_error(r, 1, "check FAILED", rel)
 
 
@@ -228,6 +228,21 @@ def test_check_finds_sources_that_do_not_match_the_graph(artifact):
     assert "differ from what the graph generates" in r.stdout
 
 
+def test_verify_finds_weights_that_lie_consistently(artifact):
+    """Hashes recorded, so every loader accepts the weights: the reference then disagrees with the source model,
+    and verify says so -- exit 1, a mismatch, not a user error."""
+    art = artifact("conv")
+    with np.load(art / "weights.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    key = next(k for k in arrays if k.endswith("weights"))
+    arrays[key] = -arrays[key]
+    np.savez(art / "weights.npz", **arrays)
+    rehash(art, "weights.npz")
+    r = cli("verify", art, "--backends", "reference,qonnx", "--count", "50")
+    one_line_error(r, 1, "verify FAILED: qonnx")
+    assert "DIFFERS" in r.stdout
+
+
 def test_check_finds_weights_that_do_not_match_the_sources(artifact):
     art = artifact("conv")
     with np.load(art / "weights.npz") as data:
@@ -256,8 +271,7 @@ def test_a_planted_header_is_never_compiled_and_check_reports_it(artifact, share
     """hls/ap_int.h beside the sources would shadow Xilinx's header on the -I path: csim compiles only the
     recorded files (copied), so it is never seen; check reports it."""
     art = artifact("tiny")
-    marker = tmp_path / "ran"
-    (art / "hls" / "ap_int.h").write_text(f'#error planted header was compiled\n')
+    (art / "hls" / "ap_int.h").write_text("#error planted header was compiled\n")
     (art / "hls" / "convflow_hls" / "hls_stream.h").write_text('#error planted\n')
     x = random_ints(art, 30)
     np.save(tmp_path / "x.npy", x)
@@ -265,7 +279,7 @@ def test_a_planted_header_is_never_compiled_and_check_reports_it(artifact, share
             env={"CONVFLOW_CACHE": str(shared_cache)})
     assert r.returncode == 0, r.stderr
     from convflow.runtime import Session
-    assert np.array_equal(np.load(tmp_path / "y.npy"), Session(art).run(x)) and not marker.exists()
+    assert np.array_equal(np.load(tmp_path / "y.npy"), Session(art).run(x))      # and no #error was met
     r = cli("check", art)
     one_line_error(r, 1, "unrecorded files", "hls/ap_int.h")
 

@@ -93,7 +93,7 @@ def test_a_damaged_simulator_is_rebuilt_not_run(artifact, fresh_cache, tmp_path,
 
 
 def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, fresh_cache, tmp_path):
-    art = artifact("conv")
+    art = artifact("tiny")
     run_backend(art, "rtlsim", fresh_cache, tmp_path, n=5)
     [entry] = entries(fresh_cache, "rtlsim")
     rom = sorted(entry.glob("*.hex"))[0]
@@ -102,6 +102,7 @@ def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, fresh_cache, tmp_p
     assert "cache_damaged" in out and rom.name in out
 
 
+@pytest.mark.slow          # rebuilds the Verilator runtime (~15 s); the model entries' damage cases stay in the default run
 def test_a_damaged_verilator_runtime_is_rebuilt(artifact, fresh_cache, tmp_path):
     art = artifact("tiny")
     [runtime] = entries(fresh_cache, "verilator_runtime")

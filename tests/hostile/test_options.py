@@ -137,3 +137,19 @@ def test_csim_threads_are_checked(pristine):
     from convflow.runtime import Session
     with pytest.raises(UsageError, match="threads"):
         Session(pristine["tiny"], "csim", threads=0)
+
+
+def test_a_missing_tool_in_verify_is_exit_2_not_a_mismatch(pristine, tmp_path):
+    r = cli("verify", pristine["tiny"], "--backends", "reference,csim", "--count", "5",
+            env={"CXX": "no-such-compiler++", "CONVFLOW_CACHE": str(tmp_path / "cache")})
+    one_line_error(r, 2, "backend csim could not run", "no-such-compiler++", "not on PATH")
+    assert "DIFFERS" not in r.stdout
+
+
+def test_a_backend_not_in_this_build_is_exit_2(pristine):
+    from convflow.runtime.backends import available_backends
+    missing = [b for b in ("device", "gpu") if b not in available_backends()]
+    if not missing:
+        pytest.skip("every backend is part of this build")
+    one_line_error(cli("verify", pristine["tiny"], "--backends", f"reference,{missing[0]}", "--count", "5"), 2,
+                   f"backend {missing[0]}")
