@@ -1,5 +1,6 @@
 """The project's small exception hierarchy (kept in convflow.hw, the lowest layer, so every layer can raise them).
-Every message names the file, node, layer, option or tool at fault and what to do; the CLI prints it as one line and exits non-zero."""
+Every message names the file, node, layer, option or tool at fault and what to do; the CLI prints it as one line
+and exits with the code of its class (runtime/cli/__init__.py)."""
 
 
 class ConvflowError(Exception):

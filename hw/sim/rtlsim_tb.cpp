@@ -42,7 +42,10 @@ int main(int argc, char** argv) {
     long n_in = frames * in_elems, n_out = frames * out_elems;
     std::vector<int64_t> in(n_in), out(n_out);
     FILE* f = std::fopen(in_path, "rb");
-    if (!f || (long)std::fread(in.data(), 8, n_in, f) != n_in) { std::fprintf(stderr, "cannot read %s\n", in_path); return 2; }
+    if (!f || (long)std::fread(in.data(), 8, n_in, f) != n_in) {
+        std::fprintf(stderr, "cannot read %s\n", in_path);
+        return 2;
+    }
     std::fclose(f);
     const uint64_t in_mask = in_bits >= 64 ? ~0ULL : ((1ULL << in_bits) - 1);
     const uint64_t out_mask = out_bits >= 64 ? ~0ULL : ((1ULL << out_bits) - 1);

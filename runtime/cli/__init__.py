@@ -98,8 +98,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False) or os.environ.get("CONVFLOW_DEBUG"))
     if not debug:
-        # third-party warnings (qonnx, onnx, TensorFlow) are not the user's business; ours still show
+        # third-party warnings and logs (qonnx, onnx, TensorFlow) are not the user's business; ours still show
         warnings.filterwarnings("ignore", module=r"(?!convflow\.)")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         with signals_as_exceptions():
             code = args.func(args)

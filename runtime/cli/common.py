@@ -22,10 +22,10 @@ def zoo_model_path(name: str, zoo_dir: Path, quick: bool = False, epochs=None, s
     """The QONNX export of zoo model ``name`` under zoo_dir, training it first if it is not there yet."""
     onnx_path = zoo_dir / name / f"{name}.onnx"
     if not onnx_path.is_file():
-        from convflow.models.train import train
+        from .train import train_into
 
         print(f"convflow: {name} is not trained in {zoo_dir}; training it now", file=sys.stderr)
-        train(name, str(zoo_dir / name), epochs=epochs, seed=seed, quick=quick)
+        train_into(name, zoo_dir / name, epochs=epochs, seed=seed, quick=quick)
     return onnx_path
 
 

@@ -32,17 +32,25 @@ def trained_kind(name: str):
     return Kind(f"a convflow training folder of {name}", owned, marker=f"{name}.json")
 
 
-def run(args):
+def train_into(name: str, out: Path, force: bool = False, **options) -> dict:
+    """Train zoo model ``name`` into a staging folder and move it to ``out`` when complete (hw/safe_output.py):
+    an earlier training of the same model there is replaced, anything else refused unless ``force``."""
     from convflow.hw.safe_output import OutputTarget
     from convflow.models.train import train
     from convflow.models.zoo import get_spec
 
-    get_spec(args.model)                              # an unknown name fails before any folder is touched
-    target = OutputTarget(args.out or DEFAULT_ZOO_DIR / args.model, trained_kind(args.model), force=args.force)
+    get_spec(name)                                    # an unknown name fails before any folder is touched
+    target = OutputTarget(out, trained_kind(name), force=force)
     staging = target.stage()
     try:
-        record = train(args.model, str(staging), epochs=args.epochs, seed=args.seed, quick=args.quick)
+        record = train(name, str(staging), **options)
         target.publish(staging)
     except BaseException as exc:
         raise target.abandon(staging, exc)
+    return record
+
+
+def run(args):
+    record = train_into(args.model, args.out or DEFAULT_ZOO_DIR / args.model, force=args.force, epochs=args.epochs,
+                        seed=args.seed, quick=args.quick)
     print(json.dumps(record, indent=1, default=str))

@@ -102,7 +102,7 @@ def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, fresh_cache, tmp_p
     assert "cache_damaged" in out and rom.name in out
 
 
-@pytest.mark.slow          # rebuilds the Verilator runtime (~15 s); the model entries' damage cases stay in the default run
+@pytest.mark.slow          # rebuilds the Verilator runtime (~15 s); the model entries' cases stay in the default run
 def test_a_damaged_verilator_runtime_is_rebuilt(artifact, fresh_cache, tmp_path):
     art = artifact("tiny")
     [runtime] = entries(fresh_cache, "verilator_runtime")
