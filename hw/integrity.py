@@ -4,7 +4,7 @@ convflow wrote, before anything reads or runs them.
 An artifact's manifest.json holds ``files: {relative path: sha256}``, computed over the staged artifact just before
 it is moved into place.  Every loader checks a file against that record before use, and never prints a file's
 contents in an error (a manifest may point at /etc/shadow).  A recorded path must be relative, made of the
-characters convflow itself writes (``[A-Za-z0-9_.+-]``, no leading ``.`` or ``-``), free of ``..``, and lead to a
+characters convflow itself writes (``[A-Za-z0-9_.+-]``, no leading ``.``, ``-`` or ``+``), free of ``..``, and lead to a
 regular file inside the folder with no symbolic link on the way.  Such names can be handed to a compiler, a
 simulator or make as plain arguments or ``#include "name"`` without quoting problems.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from convflow.hw.errors import IntegrityError
 
-# one path component as convflow writes it: no leading '.' (no '..', no hidden files) and no leading '-' (never
-# mistaken for a tool option)
-SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9_.+-]*")
+# one path component as convflow writes it: no leading '.' (no '..', no hidden files), '-' or '+' (never taken
+# for a tool's option or a Verilator +plusarg)
+SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 MAX_DEPTH = 8
 
 

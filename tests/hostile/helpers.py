@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 CLI = [sys.executable, "-m", "convflow.runtime.cli"]
 SECRET = "SECRET-CONTENT-d41d8cd98f00"      # planted in files that must never be echoed in a message
@@ -72,3 +74,15 @@ def random_ints(artifact, n=20, seed=0) -> np.ndarray:
     s = Session(artifact)
     lo, hi = s.input_range
     return np.random.default_rng(seed).integers(lo, hi + 1, size=(n, *s.input_tensor.shape))
+
+
+def in_a_mount_namespace(script: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run ``script`` (sh) where it may mount a tmpfs of its own (a private mount namespace: nothing is left
+    mounted); skip where the system does not allow it."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) here")
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user and mount namespaces are not available here")
+    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)

@@ -79,8 +79,8 @@ def test_a_missing_file_is_refused(artifact):
 # ---- paths that leave the artifact --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../outside.v", "rtl/../../outside.v", "rtl/./cf_accel.v",
-                                 'rtl/x"\n#include "evil.h', "rtl/$(reboot).v", "rtl/-o.v", "rtl/.hidden",
-                                 "C:\\windows\\x.v", ""])
+                                 'rtl/x"\n#include "evil.h', "rtl/$(reboot).v", "rtl/-o.v", "rtl/+incdir+x.v",
+                                 "rtl/.hidden", "C:\\windows\\x.v", ""])
 def test_a_recorded_path_must_stay_inside(artifact, bad):
     art = artifact("tiny")
     edit_manifest(art, lambda m: m["files"].update({bad: "0" * 64}))

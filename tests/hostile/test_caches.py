@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from .helpers import cli, listing, one_line_error, random_ints
+from .helpers import cli, in_a_mount_namespace, listing, one_line_error, random_ints
 
 
 def run_backend(art, backend, cache, tmp_path, n=25, env=None):
@@ -163,6 +163,15 @@ def test_a_cache_below_a_file_is_one_line(artifact, tmp_path, backend):
     (tmp_path / "afile").write_text("not a folder")
     one_line_error(cli("run", art, "--backend", backend, env={"CONVFLOW_CACHE": str(tmp_path / "afile")}), 2,
                    "cache folder", "CONVFLOW_CACHE")
+
+
+def test_a_read_only_cache_is_one_line(artifact, tmp_path):
+    import sys
+    art = artifact("tiny")
+    (tmp_path / "ro").mkdir()
+    script = (f"mount -t tmpfs -o size=1m tmpfs ro && mount -o remount,ro ro && CONVFLOW_CACHE=ro "
+              f"{sys.executable} -m convflow.runtime.cli run {art} --backend csim")
+    one_line_error(in_a_mount_namespace(script, tmp_path), 2, "cache folder", "Read-only file system")
 
 
 def test_an_older_readable_cache_folder_is_made_private(artifact, fresh_cache, tmp_path):

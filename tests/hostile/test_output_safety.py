@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
-from .helpers import cli, leftovers, listing, one_line_error
+from .helpers import cli, in_a_mount_namespace, leftovers, listing, one_line_error
 
 
 def users_folder(path, name="mine"):
@@ -213,24 +212,12 @@ def test_run_output_never_overwrites_the_input(artifact, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def _in_a_mount_namespace(script: str, tmp_path) -> subprocess.CompletedProcess:
-    """Run ``script`` (sh) where it may mount a tmpfs of its own (a private mount namespace: nothing is left
-    mounted); skip where the system does not allow it."""
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare(1) here")
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("user and mount namespaces are not available here")
-    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
-
-
 def test_a_read_only_output_folder_is_one_line(models, tmp_path):
     import sys
     (tmp_path / "ro").mkdir()
     script = (f"mount -t tmpfs -o size=4m tmpfs ro && mount -o remount,ro ro && "
               f"{sys.executable} -m convflow.runtime.cli compile {models['tiny']} -o ro/art")
-    r = _in_a_mount_namespace(script, tmp_path)
+    r = in_a_mount_namespace(script, tmp_path)
     one_line_error(r, 2, "cannot write", "ro/art", "read-only")
     assert os.listdir(tmp_path / "ro") == []
 
@@ -242,7 +229,7 @@ def test_a_full_disk_leaves_nothing_half_written(models, tmp_path):
     script = (f"mount -t tmpfs -o size=96k tmpfs small && "
               f"{sys.executable} -m convflow.runtime.cli compile {models['conv']} -o small/art; rc=$?; "
               "ls -A small; exit $rc")
-    r = _in_a_mount_namespace(script, tmp_path)
+    r = in_a_mount_namespace(script, tmp_path)
     one_line_error(r, 2, "No space left on device", "nothing was left half-written")
     assert r.stdout.strip() == ""                              # the tmpfs is empty again: no staging folder
 
