@@ -112,7 +112,7 @@ def _graph(path: Path, manifest: dict, add):
         add(False, "graph and weights", f"{weights_name} holds {len(unused)} array(s) the graph does not name "
                                         f"({', '.join(map(repr, unused[:4]))})")
     else:
-        add(True, "graph and weights", f"{len(graph.nodes)} layers; {weights_name} holds exactly the {len(named)} "
+        add(True, "graph and weights", f"{len(graph.nodes)} layer(s); {weights_name} holds exactly the {len(named)} "
                                        "integer arrays the graph names")
     return graph
 

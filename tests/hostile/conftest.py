@@ -76,3 +76,11 @@ def fresh_cache(shared_cache, tmp_path) -> Path:
     return root
 
 
+@pytest.fixture
+def warm_cache(shared_cache, tmp_path) -> Path:
+    """A CONVFLOW_CACHE of this test's own holding a copy of everything the shared one has, the tiny model's csim
+    library and simulator included: a case that damages an entry pays for one rebuild, not two builds."""
+    root = tmp_path / "warm-cache"
+    shutil.copytree(shared_cache, root, symlinks=False, ignore=shutil.ignore_patterns("*.lock"))
+    return root
+

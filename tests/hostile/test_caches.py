@@ -55,10 +55,9 @@ def _planted_library(path, marker):
 
 
 @pytest.mark.parametrize("damage", ["planted", "truncated", "record_removed"])
-def test_a_damaged_csim_library_is_rebuilt_not_loaded(artifact, fresh_cache, tmp_path, damage):
+def test_a_damaged_csim_library_is_rebuilt_not_loaded(artifact, warm_cache, tmp_path, damage):
     art = artifact("tiny")
-    run_backend(art, "csim", fresh_cache, tmp_path)
-    [entry] = entries(fresh_cache, "csim")
+    [entry] = entries(warm_cache, "csim")
     lib = entry / "libconvflow_csim.so"
     marker = tmp_path / "planted-code-ran"
     if damage == "planted":
@@ -67,19 +66,18 @@ def test_a_damaged_csim_library_is_rebuilt_not_loaded(artifact, fresh_cache, tmp
         lib.write_bytes(lib.read_bytes()[: lib.stat().st_size // 3])
     else:
         (entry / "entry.json").unlink()
-    out = run_backend(art, "csim", fresh_cache, tmp_path)
+    out = run_backend(art, "csim", warm_cache, tmp_path)
     assert "pch: cached library" not in out and not marker.exists()
     if damage != "record_removed":
         assert "cache_damaged" in out and "sha256" in out
-    [again] = entries(fresh_cache, "csim")
-    assert "pch: cached library" in run_backend(art, "csim", fresh_cache, tmp_path)   # the rebuilt one is used
+    [again] = entries(warm_cache, "csim")
+    assert "pch: cached library" in run_backend(art, "csim", warm_cache, tmp_path)    # the rebuilt one is used
 
 
 @pytest.mark.parametrize("damage", ["planted", "truncated"])
-def test_a_damaged_simulator_is_rebuilt_not_run(artifact, fresh_cache, tmp_path, damage):
+def test_a_damaged_simulator_is_rebuilt_not_run(artifact, warm_cache, tmp_path, damage):
     art = artifact("tiny")
-    run_backend(art, "rtlsim", fresh_cache, tmp_path)
-    [entry] = entries(fresh_cache, "rtlsim")
+    [entry] = entries(warm_cache, "rtlsim")
     exe = entry / "Vcf_accel"
     marker = tmp_path / "planted-simulator-ran"
     if damage == "planted":
@@ -87,18 +85,17 @@ def test_a_damaged_simulator_is_rebuilt_not_run(artifact, fresh_cache, tmp_path,
         exe.chmod(0o755)
     else:
         exe.write_bytes(exe.read_bytes()[:4096])
-    out = run_backend(art, "rtlsim", fresh_cache, tmp_path)
+    out = run_backend(art, "rtlsim", warm_cache, tmp_path)
     assert "build_seconds: 0.0" not in out and not marker.exists()
     assert "cache_damaged" in out
 
 
-def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, fresh_cache, tmp_path):
+def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, warm_cache, tmp_path):
     art = artifact("tiny")
-    run_backend(art, "rtlsim", fresh_cache, tmp_path, n=5)
-    [entry] = entries(fresh_cache, "rtlsim")
+    [entry] = entries(warm_cache, "rtlsim")
     rom = sorted(entry.glob("*.hex"))[0]
     rom.write_text(rom.read_text().replace("0", "f"))            # would change the results if it were used
-    out = run_backend(art, "rtlsim", fresh_cache, tmp_path, n=5)
+    out = run_backend(art, "rtlsim", warm_cache, tmp_path, n=5)
     assert "cache_damaged" in out and rom.name in out
 
 
@@ -182,21 +179,21 @@ def test_an_older_readable_cache_folder_is_made_private(artifact, fresh_cache, t
     assert stat.S_IMODE((fresh_cache / "csim").stat().st_mode) == 0o700
 
 
-def test_work_folders_of_a_killed_build_are_cleared(artifact, fresh_cache, tmp_path):
+def test_work_folders_of_a_killed_build_are_cleared(artifact, warm_cache, tmp_path):
     art = artifact("tiny")
-    run_backend(art, "csim", fresh_cache, tmp_path)
-    [entry] = entries(fresh_cache, "csim")
+    [entry] = entries(warm_cache, "csim")
     shutil.rmtree(entry)
-    stale = fresh_cache / "csim" / f".{entry.name}.build-killed"
+    stale = warm_cache / "csim" / f".{entry.name}.build-killed"
     (stale / "src").mkdir(parents=True)
-    run_backend(art, "csim", fresh_cache, tmp_path)
+    run_backend(art, "csim", warm_cache, tmp_path)
     assert not stale.exists()
-    assert [p.name for p in (fresh_cache / "csim").iterdir() if ".build-" in p.name] == []
+    assert [p.name for p in (warm_cache / "csim").iterdir() if ".build-" in p.name] == []
 
 
-def test_the_same_sources_elsewhere_share_one_entry(artifact, fresh_cache, tmp_path):
+def test_the_same_sources_elsewhere_share_one_entry(artifact, warm_cache, tmp_path):
+    """The key is the sources' content, not where the artifact lies: the shared cache's entry serves copies."""
     first = artifact("tiny", tmp_path / "one")
     second = artifact("tiny", tmp_path / "a path with spaces")
-    run_backend(first, "csim", fresh_cache, tmp_path)
-    assert "pch: cached library" in run_backend(second, "csim", fresh_cache, tmp_path)
-    assert len(entries(fresh_cache, "csim")) == 1
+    assert "pch: cached library" in run_backend(first, "csim", warm_cache, tmp_path)
+    assert "pch: cached library" in run_backend(second, "csim", warm_cache, tmp_path)
+    assert len(entries(warm_cache, "csim")) == 1

@@ -156,3 +156,21 @@ def test_a_good_npz_with_labels_runs(pristine, tmp_path):
     np.savez(tmp_path / "x.npz", x=x, y=np.zeros(10, np.int64))
     r = cli("run", pristine["tiny"], "--input", tmp_path / "x.npz", "--count", "4")
     assert r.returncode == 0 and "4 inputs" in r.stdout and "accuracy:" in r.stdout
+
+
+def test_an_unreadable_input_file_is_one_line(pristine, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((3, 6), np.int64))
+    path.chmod(0o000)
+    tmp_path.chmod(0o755)
+    command = [sys.executable, "-m", "convflow.runtime.cli", "run", str(pristine["tiny"]), "--input", str(path)]
+    if os.geteuid() == 0:      # root reads anything: be nobody in a user namespace of our own
+        if shutil.which("unshare") is None or subprocess.run(["unshare", "--user", "true"]).returncode != 0:
+            pytest.skip("cannot drop root here")
+        command = ["unshare", "--user", *command]
+    r = subprocess.run(command, capture_output=True, text=True)
+    one_line_error(r, 2, f"--input {path}", "cannot be read", "permission")
