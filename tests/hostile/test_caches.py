@@ -31,6 +31,26 @@ def entries(cache, kind):
     return sorted(p for p in (cache / kind).iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def entry_of(art, kind, cache):
+    """The cache entry of ``art``'s csim library or simulator, by its key (a warm cache may hold other models')."""
+    from convflow.runtime.artifact import Artifact
+
+    artifact = Artifact.load(art)
+    if kind == "csim":
+        from convflow.runtime.backends import csim
+        cxx = csim.find_compiler()
+        key = csim.library_key(artifact.source_files("hls"), cxx, csim._compiler_version(cxx), csim.CXX_FLAGS,
+                               csim.ap_types_dir())
+    else:
+        from convflow.runtime.backends import rtlsim
+        _, root = rtlsim.find_verilator()
+        desc = json.loads((art / "rtl" / "accel.json").read_text())
+        key = rtlsim.model_key(artifact.source_files("rtl"), desc, rtlsim._tool_versions(root))
+    entry = cache / kind / key
+    assert entry.is_dir(), f"no {kind} entry {key} in {cache}"
+    return entry
+
+
 def test_caches_are_private_and_never_in_the_artifact_or_tmp(artifact, fresh_cache, tmp_path):
     art = artifact("tiny")
     before = listing(art)
@@ -57,7 +77,7 @@ def _planted_library(path, marker):
 @pytest.mark.parametrize("damage", ["planted", "truncated", "record_removed"])
 def test_a_damaged_csim_library_is_rebuilt_not_loaded(artifact, warm_cache, tmp_path, damage):
     art = artifact("tiny")
-    [entry] = entries(warm_cache, "csim")
+    entry = entry_of(art, "csim", warm_cache)
     lib = entry / "libconvflow_csim.so"
     marker = tmp_path / "planted-code-ran"
     if damage == "planted":
@@ -70,14 +90,14 @@ def test_a_damaged_csim_library_is_rebuilt_not_loaded(artifact, warm_cache, tmp_
     assert "pch: cached library" not in out and not marker.exists()
     if damage != "record_removed":
         assert "cache_damaged" in out and "sha256" in out
-    [again] = entries(warm_cache, "csim")
+    entry_of(art, "csim", warm_cache)                           # rebuilt in place of the damaged one
     assert "pch: cached library" in run_backend(art, "csim", warm_cache, tmp_path)    # the rebuilt one is used
 
 
 @pytest.mark.parametrize("damage", ["planted", "truncated"])
 def test_a_damaged_simulator_is_rebuilt_not_run(artifact, warm_cache, tmp_path, damage):
     art = artifact("tiny")
-    [entry] = entries(warm_cache, "rtlsim")
+    entry = entry_of(art, "rtlsim", warm_cache)
     exe = entry / "Vcf_accel"
     marker = tmp_path / "planted-simulator-ran"
     if damage == "planted":
@@ -92,7 +112,7 @@ def test_a_damaged_simulator_is_rebuilt_not_run(artifact, warm_cache, tmp_path, 
 
 def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, warm_cache, tmp_path):
     art = artifact("tiny")
-    [entry] = entries(warm_cache, "rtlsim")
+    entry = entry_of(art, "rtlsim", warm_cache)
     rom = sorted(entry.glob("*.hex"))[0]
     rom.write_text(rom.read_text().replace("0", "f"))            # would change the results if it were used
     out = run_backend(art, "rtlsim", warm_cache, tmp_path, n=5)
@@ -102,7 +122,7 @@ def test_a_damaged_rom_copy_in_the_cache_is_rebuilt(artifact, warm_cache, tmp_pa
 @pytest.mark.slow          # rebuilds the Verilator runtime (~15 s); the model entries' cases stay in the default run
 def test_a_damaged_verilator_runtime_is_rebuilt(artifact, fresh_cache, tmp_path):
     art = artifact("tiny")
-    [runtime] = entries(fresh_cache, "verilator_runtime")
+    [runtime] = entries(fresh_cache, "verilator_runtime")         # copied from the shared cache: one
     (runtime / "verilated.o").write_bytes(b"\x7fELF not really")
     run_backend(art, "rtlsim", fresh_cache, tmp_path)
     from convflow.hw.integrity import sha256_file
@@ -181,7 +201,7 @@ def test_an_older_readable_cache_folder_is_made_private(artifact, fresh_cache, t
 
 def test_work_folders_of_a_killed_build_are_cleared(artifact, warm_cache, tmp_path):
     art = artifact("tiny")
-    [entry] = entries(warm_cache, "csim")
+    entry = entry_of(art, "csim", warm_cache)
     shutil.rmtree(entry)
     stale = warm_cache / "csim" / f".{entry.name}.build-killed"
     (stale / "src").mkdir(parents=True)
@@ -195,5 +215,6 @@ def test_the_same_sources_elsewhere_share_one_entry(artifact, warm_cache, tmp_pa
     first = artifact("tiny", tmp_path / "one")
     second = artifact("tiny", tmp_path / "a path with spaces")
     assert "pch: cached library" in run_backend(first, "csim", warm_cache, tmp_path)
+    before = entries(warm_cache, "csim")
     assert "pch: cached library" in run_backend(second, "csim", warm_cache, tmp_path)
-    assert len(entries(warm_cache, "csim")) == 1
+    assert entries(warm_cache, "csim") == before
