@@ -2,16 +2,15 @@
 
 load (qonnx clean-up) -> lower to the integer IR -> the passes of PASSES, in order -> choose folding -> the dataflow
 plan -> estimate -> write manifest.json, weights.npz, source.onnx (the cleaned source model, for the qonnx backend),
-hls/ and rtl/ (both printed from the one plan).
-The artifact is written into a temporary directory beside the target and moved into place only when complete,
-so a failed compile never leaves a half-written artifact.
+hls/ and rtl/ (both printed from the one plan) and gpu/ (the exact ONNX export).
+The artifact is written into a staging folder beside the target and moved into place only when complete
+(hw/safe_output.py: nothing half-written is left, and nothing convflow did not write is deleted).
 """
 from __future__ import annotations
 
 import datetime
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,9 @@ from convflow.compiler.passes.requantize_to_thresholds import requantize_to_thre
 from convflow.hw import VERSION
 from convflow.hw.errors import UnsupportedOp
 from convflow.hw.flows.vitis import DEFAULT_PART
+from convflow.hw.integrity import hash_tree
+from convflow.hw.safe_output import ARTIFACT, OutputTarget
+
 # The passes from the lowered graph to the integer IR an artifact holds, in order (each: graph -> graph).
 PASSES = (
     absorb_into_accumulator,     # exact float ops after a layer -> its integer bias and accumulator scale
@@ -99,8 +101,10 @@ def layer_table(graph: Graph, estimate: dict | None) -> list:
 
 def compile_model(source, out_dir, *, name: str | None = None, target_cycles: int | None = None,
                   folding: dict | None = None, part: str = DEFAULT_PART, float_input=None,
-                  emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None) -> Path:
-    """Compile ``source`` into the artifact directory ``out_dir`` (replaced if it exists).  Returns its path.
+                  emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None,
+                  force: bool = False) -> Path:
+    """Compile ``source`` into the artifact directory ``out_dir``.  Returns its path.  An existing artifact there
+    is replaced atomically; any other non-empty folder is refused unless ``force`` (hw/safe_output.py).
     ``dataset`` names the bundled data set the model was trained on (run/verify then default to its test split)."""
     out_dir = Path(out_dir)
     graph, source_onnx = import_model(source, name, float_input)
@@ -114,8 +118,8 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
     estimate = estimate_design(graph, plan=plan) if plan is not None else None
     keys = [key for key, wanted in (("hls", emit_hls), ("rtl", emit_rtl), ("gpu", True)) if wanted]
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    output = OutputTarget(out_dir, ARTIFACT, inputs=[source] if isinstance(source, (str, Path)) else [], force=force)
+    staging = output.stage()
     try:
         source_onnx.save(str(staging / "source.onnx"))
         sources, unavailable = emit_sources(graph, staging, plan, part, keys)
@@ -141,14 +145,12 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "sources": sources,
             "sources_unavailable": unavailable,
             "graph": desc,
+            "files": hash_tree(staging),     # sha256 of every file written above: loaders check before use
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        output.publish(staging)
+    except BaseException as exc:
+        raise output.abandon(staging, exc)
     return out_dir
 
 

@@ -1,5 +1,6 @@
 """The project's small exception hierarchy (kept in convflow.hw, the lowest layer, so every layer can raise them).
-to do; the CLI prints it as one line and exits non-zero."""
+Every message names the file, node, layer, option or tool at fault and what to do; the CLI prints it as one line
+and exits with the code of its class (runtime/cli/__init__.py)."""
 
 
 class ConvflowError(Exception):
@@ -32,3 +33,23 @@ class DesignDoesNotFit(ConvflowError):
 
 class FoldingError(UnsupportedOp):
     """A PE / SIMD folding the hardware cannot implement (PE must divide a layer's outputs, SIMD its inputs)."""
+
+
+class UsageError(ConvflowError, ValueError):
+    """An option or argument given on the command line (or to an API call) is out of range or inconsistent."""
+
+
+class InputError(ConvflowError, ValueError):
+    """An input batch (or --input file) has the wrong shape, dtype or values for the model."""
+
+
+class OutputRefused(ConvflowError):
+    """An output folder (-o) holds something convflow did not write, or the input: nothing was deleted."""
+
+
+class IntegrityError(ArtifactError):
+    """An artifact's or cache entry's file does not match its recorded hash, or a path leaves its folder."""
+
+
+class CacheError(ConvflowError):
+    """A cache folder is unusable (not a folder, not ours, open to other users, read-only)."""

@@ -10,13 +10,16 @@ from convflow.compiler.ir.floatops import InputQuantizer
 from . import layout
 from .artifact import Artifact
 from .backends import get_backend
+from .inputs import check_batch
 
 
 class Session:
     """``Session(path, backend="reference").run(x)`` -> integer logits; ``.predict(x)`` -> dequantised floats.
 
     ``x`` may be integers of the model's input type, or floats in the model's real input domain, which are
-    quantised exactly as the source model's input quantiser does (round half to even, clip)."""
+    quantised exactly as the source model's input quantiser does (round half to even, clip).  Every batch is
+    checked first (runtime/inputs.py): a wrong shape or dtype, a non-finite float or an integer outside the input
+    type is an InputError, for every backend."""
 
     def __init__(self, artifact, backend: str = "reference", **options):
         self.artifact = artifact if isinstance(artifact, Artifact) else Artifact.load(Path(artifact))
@@ -35,7 +38,7 @@ class Session:
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """A batch in the source layout or NHWC -> IR integers.  Integer batches are taken as they are; float
         batches go through the model's own input quantiser (its pre-processing ops, then its Quant), exactly."""
-        x = np.asarray(x)
+        x = check_batch(self.graph, x)              # shape, dtype, range: refused at the door, never wrapped
         if not np.issubdtype(x.dtype, np.integer):
             # pre-processing constants may be per channel of the source layout: quantise in that layout
             if x.shape[1:] != layout.source_shape(self.graph) and x.shape[1:] == tuple(self.input_tensor.shape):

@@ -23,6 +23,7 @@ class BackendResult:
     accuracy: float | None = None
     stats: dict = field(default_factory=dict)
     error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)   # what `error` describes, for exit codes
 
     @property
     def exact(self) -> bool:
@@ -63,6 +64,7 @@ def verify(artifact, inputs: np.ndarray, backends: list, labels: np.ndarray | No
                 result.stats = {k: v for k, v in session.stats.items() if np.isscalar(v)}
         except Exception as exc:           # a backend that cannot run is a failed check, reported by name
             result.error = f"{type(exc).__name__}: {exc}"
+            result.exception = exc
             results.append(result)
             continue
         result.differing_samples, result.differing_outputs, result.first_difference = compare(expected, got)

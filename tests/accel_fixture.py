@@ -61,8 +61,16 @@ def write_test_artifact(path, in_bits=8, in_signed=True, out_bits=12, out_signed
             "out_signed": out_signed, "in_elems": in_elems, "out_elems": out_elems, "files": ["cf_accel.v"],
             "hex_files": []}
     (rtl / "accel.json").write_text(json.dumps(spec, indent=1))
-    (path / "manifest.json").write_text(json.dumps({"format_version": 1, "name": "test-fixture-groupsum"}))
+    write_manifest(path, "test-fixture-groupsum")
     return spec
+
+
+def write_manifest(path, name):
+    """The manifest of a hand-made artifact: its name and the sha256 of every file in it (what the flows check)."""
+    from convflow.hw.integrity import hash_tree
+
+    manifest = {"format_version": 1, "convflow_version": "test", "name": name, "files": hash_tree(path)}
+    (Path(path) / "manifest.json").write_text(json.dumps(manifest))
 
 
 def model(x, spec):

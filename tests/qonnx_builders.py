@@ -273,3 +273,12 @@ def unsupported_op_model() -> onnx.ModelProto:
     x = b.quant("x", np.float32(2.0 ** -4), 6, signed=True)
     y = b.node("Sigmoid", [x])
     return b.model([1, 4], y, [1, 4], "unsupported")
+
+
+def tiny_dense_model(seed: int = 0, cin: int = 6, cout: int = 3) -> onnx.ModelProto:
+    """x(1, cin) -> Quant int4 -> MatMul (int3 weights) -> out: the smallest model every backend runs, so that the
+    hostile-input tests build their csim library and Verilator model in seconds."""
+    b = Builder(seed)
+    x = b.quant("x", np.float32(2.0 ** -2), 4, signed=True)
+    out = b.node("MatMul", [x, b.qweights((cin, cout), 3)])
+    return b.model([1, cin], out, [1, cout], "tiny_dense")

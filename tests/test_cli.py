@@ -42,13 +42,18 @@ def test_compile_run_verify_tfc(tmp_path):
 
 
 def test_verify_exits_nonzero_on_a_difference(tmp_path):
-    """Corrupt one weight of a compiled artifact: the reference no longer matches the source model."""
+    """Change one weight of a compiled artifact and record its new hash (what a compiler bug would produce): the
+    reference no longer matches the source model."""
+    from convflow.hw.integrity import sha256_file
     out = tmp_path / "jet"
     assert convflow("compile", JET, "-o", out).returncode == 0
     with np.load(out / "weights.npz") as data:
         arrays = {k: data[k] for k in data.files}
     arrays["0.weights"][0, 0] += 1
     np.savez(out / "weights.npz", **arrays)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["weights.npz"] = sha256_file(out / "weights.npz")
+    (out / "manifest.json").write_text(json.dumps(manifest))
     r = convflow("verify", out, "--backends", "reference,qonnx", "--count", "1000")
     assert r.returncode == 1
     assert "DIFFERS" in r.stdout and "first differing input: #" in r.stdout

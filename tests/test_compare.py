@@ -119,6 +119,11 @@ def test_bitstream_fmax_and_a_mismatch(artifact, tmp_path):
         arrays = {k: data[k] for k in data.files}
     arrays["0.weights"].flat[0] += 3
     np.savez(art / "weights.npz", **arrays)
+    # with its new hash recorded (what a compiler bug would produce): the artifact loads, and differs
+    from convflow.hw.integrity import sha256_file
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["files"]["weights.npz"] = sha256_file(art / "weights.npz")
+    (art / "manifest.json").write_text(json.dumps(manifest))
     r = convflow("compare", art, "-o", tmp_path / "bad", "--backends", "reference,qonnx", "--count", 200, "--json")
     assert r.returncode == 1, r.stdout + r.stderr
     rows = {row["backend"]: row for row in json.loads(r.stdout)["backends"]}

@@ -47,17 +47,29 @@ def test_made_by_the_first_build_used_by_the_next(tmp_path, user_cache):
     assert [p.name for p in (user_cache / "csim_pch").iterdir()] == [gch_files(user_cache)[0].parent.name]
 
 
-def test_damaged_header_is_ignored(tmp_path, user_cache):
+def test_damaged_header_is_never_used(tmp_path, user_cache):
     graph = mlp(seed=3, fold=((2, 2), (1, 1)))
     assert "made" in precompile_header()
     [gch] = gch_files(user_cache)
     gch.write_bytes(b"not a precompiled header" * 100)
-    # g++ ignores a .gch it cannot use and parses the real headers: same library, still exact; the damaged header
-    # is dropped and the next build makes a good one
-    assert build_and_check(graph, tmp_path / "damaged")["pch"] == "ignored"
-    assert gch_files(user_cache) == []
-    assert build_and_check(graph, tmp_path / "again")["pch"] == "built"
+    # its recorded sha256 no longer matches: g++ never sees it; it is dropped and this build makes a good one
+    assert build_and_check(graph, tmp_path / "damaged")["pch"] == "built"
+    [fresh] = gch_files(user_cache)
+    assert fresh.read_bytes()[:24] != b"not a precompiled header"
     assert build_and_check(graph, tmp_path / "good", seed=2)["pch"] == "used"
+
+
+def test_header_g_plus_plus_refuses_is_dropped(tmp_path, user_cache):
+    """A .gch whose hash is right but that g++ cannot use (made by another compiler build, say): g++ ignores it
+    and parses the real headers -- same library, still exact -- and the header is dropped."""
+    from convflow.hw.integrity import sha256_file
+    graph = mlp(seed=3, fold=((2, 2), (1, 1)))
+    assert "made" in precompile_header()
+    [gch] = gch_files(user_cache)
+    gch.write_bytes(b"not a precompiled header" * 100)
+    (gch.parent / csim_pch.GCH_HASH).write_text(sha256_file(gch) + "\n")
+    assert build_and_check(graph, tmp_path / "refused")["pch"] == "ignored"
+    assert gch_files(user_cache) == []
 
 
 def test_off_on_request(tmp_path, user_cache, monkeypatch):

@@ -73,6 +73,7 @@ def test_artifact_errors(tmp_path):
     spec = json.loads((tmp_path / "rtl" / "accel.json").read_text())
     spec["files"].append("missing.v")
     (tmp_path / "rtl" / "accel.json").write_text(json.dumps(spec))
+    accel_fixture.write_manifest(tmp_path, "missing-file")
     with pytest.raises(ArtifactError, match="missing.v"):
         ecp5.build(tmp_path)
 
@@ -112,6 +113,7 @@ endmodule
     (rtl / "accel.json").write_text(json.dumps({"top": "cf_accel", "in_bits": 16, "in_signed": True, "out_bits": 40,
                                                 "out_signed": True, "in_elems": 4, "out_elems": 4,
                                                 "files": ["cf_accel.v"], "hex_files": []}))
+    accel_fixture.write_manifest(path, "big-multiplier")
 
 
 def test_design_does_not_fit_says_numbers(tmp_path):
@@ -167,16 +169,16 @@ def test_bitstream_ulx3s(tmp_path):
     assert "FT231X" in line and "Traceback" not in r.stderr
 
 
-def test_replace_dir_swaps_whole_directory(tmp_path):
-    out = tmp_path / "bitstream"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
-    new = tmp_path / ".bitstream-build-x" / "bitstream"
-    new.mkdir(parents=True)
-    (new / "top.bit").write_text("new")
-    ecp5._replace_dir(new, out)
-    assert sorted(p.name for p in out.iterdir()) == ["top.bit"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".bitstream-build-x", "bitstream"]
+def test_bitstream_folder_of_the_users_is_never_replaced(tmp_path):
+    """A bitstream/ folder holding a file convflow did not write is refused before any tool runs (nothing deleted)."""
+    from convflow.hw.errors import OutputRefused
+    accel_fixture.write_test_artifact(tmp_path)
+    (tmp_path / "bitstream").mkdir()
+    (tmp_path / "bitstream" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputRefused, match="notes.txt"):
+        ecp5.build(tmp_path)
+    assert (tmp_path / "bitstream" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bitstream", "manifest.json", "rtl"]
 
 
 @pytest.mark.bitstream
@@ -207,7 +209,7 @@ def test_bitstream_generated_lenet(tmp_path):
     from convflow.compiler.emit.rtl import write_rtl
     art = tmp_path / "art"
     write_rtl(rtl_graphs.lenet(size=8, c1=4, c2=4), art / "rtl")
-    (art / "manifest.json").write_text(json.dumps({"name": "lenet8-test"}))
+    accel_fixture.write_manifest(art, "lenet8-test")
     rep = ecp5.build(art, board="ulx3s-85f")
     _check_report(rep, art, "ulx3s-85f", "LFE5U-85F")
     assert rep["resources"]["LUT4"]["used"] > 1000

@@ -199,10 +199,8 @@ def test_generated_accelerator_over_uart(tmp_path):
     for r, expected in zip(results, ref):
         np.testing.assert_array_equal(r.values, expected)
     # one frame at a time, fed at full rate from its slot: what rtlsim measures as the latency of a lone frame
-    from types import SimpleNamespace
-
     from convflow.runtime.backends.rtlsim import RtlsimBackend
-    rtlsim = RtlsimBackend(SimpleNamespace(manifest={}, graph=graph, path=tmp_path, source_path=lambda key: rtl))
+    rtlsim = RtlsimBackend(rtl_graphs.artifact_for(graph, tmp_path, write=False))
     rtlsim.run(xs[:1])
     assert all(abs(r.latency_cycles - rtlsim.stats["latency_cycles"]) <= 2 for r in results), \
         (rtlsim.stats, results)

@@ -467,7 +467,7 @@ def write_hls_project(graph: Graph, out_dir, part: str = DEFAULT_PART, model_nam
     files.update(p.weight_files)
     rng = np.random.default_rng(seed)
     x = rng.integers(inp.dtype.min, inp.dtype.max, size=(tb_inputs, *inp.shape), endpoint=True)
-    y = run_graph(graph, x)
+    y = np.concatenate([run_graph(graph, x[i:i + 1]) for i in range(tb_inputs)])   # one at a time: bounded memory
     files["tb_data/inputs.txt"] = "".join(" ".join(map(str, r)) + "\n" for r in x.reshape(tb_inputs, -1).tolist())
     files["tb_data/expected.txt"] = "".join(" ".join(map(str, r)) + "\n" for r in y.reshape(tb_inputs, -1).tolist())
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from convflow.hw.errors import ModelError
 
+from .validate import check_structure, check_values, max_elements
+
 QUANT_DOMAINS = ("onnx.brevitas", "finn.custom_op.general", "qonnx.custom_op.general")
 KERAS_SUFFIXES = (".h5", ".keras", ".json")
 
@@ -118,7 +120,14 @@ def load_model(source):
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         if path.suffix in KERAS_SUFFIXES:
-            proto = keras_to_qonnx(strip_softmax(load_keras_model(path)))
+            try:
+                keras_model = load_keras_model(path)
+            except ModelError:
+                raise
+            except Exception as exc:  # h5py, JSON and Keras deserialisation errors
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelError(f"{path}: not a readable Keras model ({reason})") from None
+            proto = keras_to_qonnx(strip_softmax(keras_model))
         elif path.suffix == ".onnx":
             try:
                 proto = onnx.load(str(path))
@@ -126,6 +135,8 @@ def load_model(source):
                 raise ModelError(f"{path}: not a readable ONNX file ({exc})") from None
         else:
             raise ModelError(f"{path}: unknown model format {path.suffix!r} (want .onnx, .h5, .keras or .json)")
+    where = str(source) if isinstance(source, (str, Path)) else "the model"
+    check_structure(proto, where, max_elements())          # before ONNX's shape inference, which a stride of 0 crashes
     try:
         model = cleanup_model(ModelWrapper(proto))
     except Exception as exc:
@@ -134,4 +145,5 @@ def load_model(source):
         raise ModelError(f"model has {len(model.graph.input)} inputs; convflow takes exactly one")
     if len(model.graph.output) != 1:
         raise ModelError(f"model has {len(model.graph.output)} outputs; convflow takes exactly one")
+    check_values(model, max_elements())
     return model

@@ -19,8 +19,12 @@ import numpy as np
 
 from convflow.hw.errors import UnsupportedOp
 
-EXHAUSTIVE_LIMIT = 1 << 16      # accumulator values per channel checked one by one below this range
-RANDOM_CHECKS = 4096
+EXHAUSTIVE_LIMIT = 1 << 16      # accumulator values per channel checked one by one below this range ...
+EXHAUSTIVE_POINTS = 1 << 26     # ... and while channels x values stays below this
+RANDOM_CHECKS = 4096            # otherwise: random points per channel on top of the ends and every threshold +- 1 ...
+RANDOM_POINTS = 1 << 24         # ... fewer per channel (never under MIN_RANDOM_CHECKS) when channels x 4096 exceeds this
+MIN_RANDOM_CHECKS = 256
+CHUNK_ELEMENTS = 1 << 22        # points x channels held at once: a 100,000-channel layer stays within ~100 MB
 
 
 def derive_thresholds(level_fn, lo: np.ndarray, hi: np.ndarray, level_min: int, level_max: int, where: str):
@@ -48,26 +52,47 @@ def derive_thresholds(level_fn, lo: np.ndarray, hi: np.ndarray, level_min: int, 
 
 def apply_thresholds(acc: np.ndarray, thresholds: np.ndarray, level_min: int) -> np.ndarray:
     """(M, C) accumulators -> levels, the Threshold op's semantics."""
-    return level_min + (acc[:, :, None] >= thresholds[None, :, :]).sum(axis=2)
+    levels = np.full(acc.shape, level_min, np.int64)
+    for column in thresholds.T:           # one pass per threshold: no (M, C, N) temporary
+        levels += acc >= column[None, :]
+    return levels
 
 
 def _verify(level_fn, thresholds, lo, hi, level_min, where):
+    """Compare level_fn with the thresholds on every accumulator value, or -- for wide ranges or very wide layers --
+    on the range's ends, each threshold and its left neighbour (every transition) and random points between;
+    a few rows of points (one value per channel) at a time, so memory stays bounded."""
     span = int((hi - lo).max()) + 1
-    if span <= EXHAUSTIVE_LIMIT:
-        points = lo[None, :] + np.arange(span, dtype=np.int64)[:, None]
-        points = np.minimum(points, hi[None, :])
-    else:
-        rng = np.random.default_rng(0)
-        random = lo[None, :] + (rng.random((RANDOM_CHECKS, lo.shape[0])) * (hi - lo + 1)[None, :]).astype(np.int64)
-        near = np.concatenate([thresholds.T, thresholds.T - 1])
-        points = np.concatenate([lo[None, :], hi[None, :], random, np.clip(near, lo, hi)])
-    expected = level_fn(points)
-    got = apply_thresholds(points, thresholds, level_min)
-    bad = np.argwhere(expected != got)
-    if bad.size:
-        m, c = bad[0]
-        raise UnsupportedOp(f"{where}: the float ops before the quantiser are not monotonic in the accumulator "
-                            f"(channel {c}, accumulator {points[m, c]}): cannot map to integer thresholds")
+    channels = lo.shape[0]
+    rows = max(1, CHUNK_ELEMENTS // channels)
+    for points in _check_points(thresholds, lo, hi, span, rows):
+        bad = np.argwhere(level_fn(points) != apply_thresholds(points, thresholds, level_min))
+        if bad.size:
+            m, c = bad[0]
+            raise UnsupportedOp(f"{where}: the float ops before the quantiser are not monotonic in the accumulator "
+                                f"(channel {c}, accumulator {points[m, c]}): cannot map to integer thresholds")
+
+
+def _check_points(thresholds, lo, hi, span, rows):
+    """Blocks of at most ``rows`` rows of accumulator values (M, C) to check: all of them, or a sample."""
+    channels = lo.shape[0]
+    if span <= EXHAUSTIVE_LIMIT and span * channels <= EXHAUSTIVE_POINTS:
+        for first in range(0, span, rows):
+            offsets = np.arange(first, min(span, first + rows), dtype=np.int64)
+            yield np.minimum(lo[None, :] + offsets[:, None], hi[None, :])
+        return
+    yield np.stack([lo, hi])
+    near = np.clip(np.concatenate([thresholds.T, thresholds.T - 1]), lo, hi)
+    for first in range(0, near.shape[0], rows):
+        yield near[first:first + rows]
+    rng = np.random.default_rng(0)
+    width = (hi - lo + 1).astype(np.float64)
+    remaining = max(MIN_RANDOM_CHECKS, min(RANDOM_CHECKS, RANDOM_POINTS // channels))
+    while remaining > 0:
+        count = min(rows, remaining)
+        remaining -= count
+        yield np.minimum(lo[None, :] + (rng.random((count, channels)) * width[None, :]).astype(np.int64),
+                         hi[None, :])
 
 
 def shift_thresholds(shift: int, level_min: int, level_max: int) -> np.ndarray:

@@ -4,7 +4,10 @@ The artifact's accelerator (rtl/accel.json + the Verilog it names, module cf_acc
 is put behind the UART board top (hw/rtl/cf_board_top.v, protocol in docs/uart-protocol.md) by a generated wrapper
 `cf_top` whose ports are the board's pins (hw/boards/<board>.toml -> LPF), or generic unconstrained ports for a bare
 part.  Everything is built in a temporary directory inside the artifact and moved to bitstream/ only when the
-bitstream exists, so a failed build never leaves a half-written bitstream/ behind.
+bitstream exists (hw/safe_output.py), so a failed or interrupted build never leaves a half-written bitstream/
+behind, and a bitstream/ folder holding files convflow did not write is never replaced (unless ``force``, which
+still keeps them).  The artifact's RTL is read only through the manifest's record: every file yosys reads is a
+recorded one, its copy checked against its sha256 (hw/integrity.py).
 
     report = build("artifacts/lenet", board="ulx3s-85f")
     report = build("artifacts/lenet", board=None, device="LFE5U-25F", package="CABGA256", clock_mhz=50)
@@ -13,15 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from convflow.hw import RTL_DIR
+from convflow.hw import RTL_DIR, integrity, safe_output
 from convflow.hw.console import progress
-from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, ToolFailed
+from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, IntegrityError, OutputRefused, \
+    ToolFailed
 from convflow.hw.flows import ecp5_board, tools
 from convflow.hw.flows.ecp5_protocol import PROTOCOL_VERSION
 
@@ -29,9 +34,34 @@ BOARD_RTL = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_
              "cf_board_top.v"]
 REPORT_VERSION = 1
 DEFAULT_WINDOW = 4       # frame slots of the board top: INFERs in flight
-MIN_CLKS_PER_BIT = 4     # cf_uart_rx samples a start bit half a bit in and needs two clocks of synchroniser
 RESOURCE_CELLS = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "EBR": "DP16KD"}
 ACCEL_KEYS = ("top", "in_bits", "in_signed", "out_bits", "out_signed", "in_elems", "out_elems", "files")
+# cf_uart_rx samples each bit in its middle: it needs at least this many clocks per bit (hw/rtl/cf_uart_rx.v)
+UART_MIN_CLKS_PER_BIT = 4
+# the ECP5 sysCLOCK PLL's highest output (CLKOP, Lattice DS1044): no design clock beyond it
+ECP5_MAX_CLOCK_MHZ = 400.0
+ECP5_PLL_MIN_MHZ = 3.125
+# what a build writes into bitstream/ (and the logs a failed one keeps in bitstream.failed-logs/)
+BITSTREAM_FILES = ("top.bit", "cf_top.v", "top.lpf", "pll.v", "synth.ys", "stat.json", "pnr_report.json",
+                   "yosys.log", "nextpnr.log", "ecppack.log", "ecppll.log", "report.json")
+LOG_FILES = ("yosys.log", "nextpnr.log", "ecppll.log", "ecppack.log", "top.lpf", "cf_top.v", "synth.ys")
+
+
+def _bitstream_entries(folder: Path):
+    """A bitstream folder of ours: report.json written by this flow, and only the files it writes."""
+    report = safe_output._read_json(Path(folder) / "report.json")
+    if not isinstance(report, dict) or "format_version" not in report or "flow" not in report:
+        return None
+    return set(BITSTREAM_FILES)
+
+
+def _log_entries(folder: Path):
+    names = set(os.listdir(folder))
+    return set(LOG_FILES) if names and names <= set(LOG_FILES) else None
+
+
+BITSTREAM = safe_output.Kind("a convflow bitstream folder", _bitstream_entries, marker="report.json")
+FAILED_LOGS = safe_output.Kind("a convflow build's failed logs", _log_entries)
 
 
 def read_manifest(artifact: Path) -> dict:
@@ -48,29 +78,55 @@ def rtl_dir(artifact: Path) -> Path:
     return artifact / (rel if isinstance(rel, str) else "rtl")
 
 
+def _rtl_record(artifact: Path) -> tuple:
+    """(rtl folder name, {file name in it: sha256}) from the manifest's record."""
+    record = integrity.artifact_record(artifact)
+    rel = rtl_dir(artifact).relative_to(artifact).as_posix()
+    integrity.check_name(rel, str(artifact / "manifest.json"))
+    return rel, {name[len(rel) + 1:]: digest for name, digest in integrity.under(record, rel).items()}
+
+
 def read_accel(artifact: Path) -> dict:
-    """rtl/accel.json, checked: the contract between the RTL emitter and this flow."""
+    """rtl/accel.json, checked: the contract between the RTL emitter and this flow.  accel.json and every file it
+    names must be recorded in the manifest with a matching sha256, by a plain name inside rtl/ (never a path out of
+    the artifact); no message quotes a file's content."""
+    artifact = Path(artifact)
     path = rtl_dir(artifact) / "accel.json"
     if not path.is_file():
         raise ArtifactError(f"{path} is missing: the artifact has no RTL (run `convflow compile` with the RTL "
                             f"backend first)")
+    rel, recorded = _rtl_record(artifact)
+    if "accel.json" not in recorded:
+        raise IntegrityError(f"{path} is not recorded in the manifest; recompile the model")
+    integrity.check_file(artifact, f"{rel}/accel.json", recorded["accel.json"], str(artifact))
     try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"{path} is not valid JSON: {e}") from None
+        spec = json.loads(path.read_bytes())
+    except ValueError:
+        raise ArtifactError(f"{path} is not valid JSON; recompile the model") from None
+    if not isinstance(spec, dict):
+        raise ArtifactError(f"{path} is not a JSON object; recompile the model")
     missing = [k for k in ACCEL_KEYS if k not in spec]
     if missing:
         raise ArtifactError(f"{path} lacks {', '.join(missing)}")
     if spec["top"] != "cf_accel":
-        raise ArtifactError(f"{path}: top is {spec['top']!r}; the board top instantiates module cf_accel")
+        raise ArtifactError(f"{path}: top is not 'cf_accel'; the board top instantiates module cf_accel")
+    if not isinstance(spec["files"], list) or not isinstance(spec.get("hex_files", []), list):
+        raise ArtifactError(f"{path}: files and hex_files must be lists of file names")
     for k in ("in_bits", "out_bits", "in_elems", "out_elems"):
         if not isinstance(spec[k], int) or spec[k] < 1:
             raise ArtifactError(f"{path}: {k} must be a positive integer, not {spec[k]!r}")
     if spec["in_elems"] * ((spec["in_bits"] + 7) // 8) > 0xFFFF or spec["out_elems"] * ((spec["out_bits"] + 7) // 8) > 0xFFFF:
         raise ArtifactError(f"{path}: a frame of more than 65535 bytes does not fit the UART protocol's length field")
     for f in list(spec["files"]) + list(spec.get("hex_files", [])):
-        if not (path.parent / f).is_file():
-            raise ArtifactError(f"{path} names {f}, which is not in {path.parent}")
+        integrity.check_name(f, str(path))
+        if "/" in f:
+            raise IntegrityError(f"{path} names {f!r}, which is not a file of {path.parent.name}/ itself")
+        if f not in recorded:
+            raise ArtifactError(f"{path} names {f}, which is not recorded in the manifest (missing from "
+                                f"{path.parent})")
+        integrity.check_file(artifact, f"{rel}/{f}", recorded[f], str(artifact))
+    spec["recorded"] = {f: recorded[f] for f in list(spec["files"]) + list(spec.get("hex_files", []))}
+    spec["rtl_rel"] = rel
     return spec
 
 
@@ -83,7 +139,7 @@ def uart_clks_per_bit(clk_mhz: float, baud: int, max_baud: int | None = None) ->
     if max_baud and baud > max_baud:
         raise ecp5_board.TargetError(f"{baud} baud is above the board's USB-serial bridge ({max_baud} baud at most)")
     clks_per_bit = round(clk_mhz * 1e6 / baud)
-    if clks_per_bit < MIN_CLKS_PER_BIT or abs(clk_mhz * 1e6 / clks_per_bit - baud) / baud > 0.02:
+    if clks_per_bit < UART_MIN_CLKS_PER_BIT or abs(clk_mhz * 1e6 / clks_per_bit - baud) / baud > 0.02:
         raise ecp5_board.TargetError(f"{baud} baud cannot be made from a {clk_mhz:g} MHz clock within 2% "
                                      f"({clk_mhz * 1e6 / max(1, clks_per_bit):,.0f} baud with {clks_per_bit} clocks "
                                      "per bit); choose another baud (1000000 at 25 MHz) or a clock_mhz that is a "
@@ -162,19 +218,26 @@ def _nextpnr_utilisation(log: Path) -> dict:
 def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = None, package: str | None = None,
           clock_mhz: float | None = None, hard_clock: bool = False, out=None, speed: int | None = None,
           baud: int | None = None, seed: int | None = None, keep_build: bool = False,
-          window: int = DEFAULT_WINDOW) -> dict:
+          window: int = DEFAULT_WINDOW, force: bool = False) -> dict:
     """Build a bitstream for the artifact; return (and write to <out>/report.json) the report.
 
     board: a name from hw/boards (or a .toml path), or None for a bare `device` (+ `package`, `speed`).
     clock_mhz: the design clock; on a board a value other than its oscillator adds a PLL (ecppll); default: the
       board's oscillator, or 25 MHz on a bare part.  hard_clock: fail (ToolFailed) if timing is not met, instead of
-      reporting the achieved Fmax.  out: where the bitstream directory goes (default <artifact>/bitstream).
+      reporting the achieved Fmax.  out: where the bitstream directory goes (default <artifact>/bitstream); a
+      folder there holding files convflow did not write is refused unless ``force`` (hw/safe_output.py).
     baud: the UART rate (default: the board's); window: frame slots of the board top (INFERs in flight).
     Raises ArtifactError, ToolMissing, ToolFailed (naming the log), DesignDoesNotFit (with the numbers)."""
     artifact = Path(artifact_dir).resolve()
     spec = read_accel(artifact)
     b, p, pkg, spd = _target(board, device, package, speed)
     out = Path(out).resolve() if out else artifact / "bitstream"
+    if clock_mhz is not None and not 0 < clock_mhz <= ECP5_MAX_CLOCK_MHZ:
+        raise ecp5_board.TargetError(f"clock_mhz {clock_mhz:g}: an ECP5 design clock lies above 0 and at most "
+                                     f"{ECP5_MAX_CLOCK_MHZ:g} MHz (the PLL's highest output)")
+    if baud is not None and baud <= 0:
+        raise ecp5_board.TargetError(f"baud {baud}: give a positive UART baud rate (e.g. 115200)")
+    target = safe_output.OutputTarget(out, BITSTREAM, force=force, option="bitstream folder")
     src_mhz = b.clock_mhz if b else (clock_mhz or 25.0)
     want_mhz = float(clock_mhz or src_mhz)
     baud = baud or (b.baud if b else 115200)
@@ -192,10 +255,12 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
         (tmp / "hw").mkdir()
         for f in BOARD_RTL:
             shutil.copy2(RTL_DIR / f, tmp / "hw" / f)
-        src_rtl = rtl_dir(artifact)
-        shutil.copytree(src_rtl, tmp / "rtl", ignore=shutil.ignore_patterns(".*", "__pycache__", "obj_dir"))
+        # only the recorded files, each copy checked: nothing else of the artifact reaches yosys
+        rel = spec["rtl_rel"]
+        recorded = {f"{rel}/{f}": digest for f, digest in spec["recorded"].items()}
+        integrity.copy_verified(artifact, recorded, tmp / "rtl", str(artifact), strip_prefix=rel + "/")
         for h in spec.get("hex_files", []):
-            shutil.copy2(src_rtl / h, tmp / Path(h).name)
+            shutil.copy2(tmp / "rtl" / h, tmp / h)
 
         pll_module, clk_mhz = None, want_mhz
         if b is not None and abs(want_mhz - src_mhz) > 1e-6:
@@ -211,6 +276,7 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
                   "BLINK_BIT": max(4, int(clk_mhz * 1e6).bit_length() - 2), "DESIGN_ID": f"32'h{did:08x}"}
         manifest = read_manifest(artifact)
         name = str(manifest.get("model") or manifest.get("name") or artifact.name)
+        name = "".join(c if c.isprintable() else "?" for c in name)     # it lands in a Verilog // comment
         header = (f"// Generated by convflow.hw.flows.ecp5 for {b.name if b else p.name} from artifact "
                   f"{name or artifact.name} (design id {did:08x}); do not edit.")
         (tmp / "cf_top.v").write_text(ecp5_board.wrapper(b, params, header, pll_module))
@@ -307,15 +373,16 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
             "bitstream_bytes": (tmp / "top.bit").stat().st_size,
         }
         # ---- move into place ----
-        final = tmp / "bitstream"
-        final.mkdir()
-        for f in ["top.bit", "cf_top.v", "top.lpf", "pll.v", "synth.ys", "stat.json", "pnr_report.json",
-                  "yosys.log", "nextpnr.log", "ecppack.log", "ecppll.log"]:
-            if (tmp / f).is_file():
-                shutil.copy2(tmp / f, final / f)
-        (final / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-        _replace_dir(final, out)
-        shutil.rmtree(out.parent / f"{out.name}.failed-logs", ignore_errors=True)   # from an earlier failed build
+        staging = target.stage()
+        try:
+            for f in BITSTREAM_FILES:
+                if (tmp / f).is_file():
+                    shutil.copy2(tmp / f, staging / f)
+            (staging / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+            target.publish(staging)
+        except BaseException as exc:
+            raise target.abandon(staging, exc)
+        _drop_failed_logs(out)                         # from an earlier failed build
         return report
     except ConvflowError as e:
         logs = _keep_logs(tmp, out)
@@ -329,26 +396,29 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
 
 def _keep_logs(tmp: Path, out: Path) -> Path | None:
     """On a failure after a tool ran, leave the logs (only the logs) in <out>.failed-logs next to where the bitstream
-    directory would be; <out> itself is not touched.  None if no tool had run."""
+    directory would be; <out> itself is not touched.  None if no tool had run, or if that folder holds something
+    convflow did not write (it is never replaced)."""
     names = [f for f in ("yosys.log", "nextpnr.log", "ecppll.log", "ecppack.log") if (tmp / f).is_file()]
     if not names:
         return None
     logs = out.parent / f"{out.name}.failed-logs"
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True)
-    for f in names + ["top.lpf", "cf_top.v", "synth.ys"]:
-        if (tmp / f).is_file():
-            shutil.copy2(tmp / f, logs / f)
+    try:
+        target = safe_output.OutputTarget(logs, FAILED_LOGS, option="log folder")
+        staging = target.stage()
+    except (OutputRefused, ConvflowError):
+        return None
+    try:
+        for f in LOG_FILES:
+            if (tmp / f).is_file():
+                shutil.copy2(tmp / f, staging / f)
+        target.publish(staging)
+    except BaseException as exc:
+        raise target.abandon(staging, exc)
     return logs
 
 
-def _replace_dir(new: Path, out: Path):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged = out.parent / f".{out.name}.new-{new.parent.name}"
-    shutil.rmtree(staged, ignore_errors=True)
-    shutil.move(str(new), str(staged))               # may cross file systems; `out` is untouched so far
-    old = out.parent / f".{out.name}.old-{new.parent.name}"
-    if out.exists():
-        out.rename(old)
-    staged.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+def _drop_failed_logs(out: Path) -> None:
+    """Remove <out>.failed-logs of an earlier failed build, if it holds only the logs convflow writes."""
+    logs = out.parent / f"{out.name}.failed-logs"
+    if logs.is_dir() and not logs.is_symlink() and _log_entries(logs) is not None:
+        shutil.rmtree(logs, ignore_errors=True)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from convflow.hw import user_cache_dir
+from convflow.hw.cache import private_dir
 from convflow.hw.errors import ToolFailed, ToolMissing
 
 # logical tool -> (yowasp command, native command, version flag)
@@ -29,15 +29,14 @@ TOOLS = {
 
 
 def cache_dir() -> Path:
-    return user_cache_dir("yowasp")
+    """The yowasp JIT cache: native code the tools load, so a private folder of the user's (hw/cache.py)."""
+    return private_dir("yowasp")
 
 
 def tool_env() -> dict:
     env = dict(os.environ)
     if "YOWASP_CACHE_DIR" not in env:
-        d = cache_dir()
-        d.mkdir(parents=True, exist_ok=True)
-        env["YOWASP_CACHE_DIR"] = str(d)
+        env["YOWASP_CACHE_DIR"] = str(cache_dir())
     return env
 
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from convflow.hw import integrity
 from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
 
 STEPS = ("csim", "csynth", "cosim", "export")
@@ -43,6 +44,10 @@ def build(artifact_dir, part: str = None, steps=STEPS, vivado: bool = False, tim
     IP when ``vivado``).  Returns a summary: the commands run, their logs, seconds, and the synthesis report path."""
     artifact_dir = Path(artifact_dir)
     hls = _hls_dir(artifact_dir)
+    # vitis_hls runs the project's Tcl and compiles its C++: only an artifact whose recorded files all match
+    record = integrity.artifact_record(artifact_dir)
+    integrity.check_files(artifact_dir, integrity.under(record, hls.relative_to(artifact_dir).as_posix()),
+                          str(artifact_dir))
     needed = ["vitis_hls"] + (["vivado"] if vivado else [])
     missing = [tool for tool in needed if shutil.which(tool) is None]
     if missing:

@@ -1,6 +1,15 @@
-// convflow rtlsim testbench: streams frames through cf_accel with optional random stalls / back-pressure.
+// convflow rtlsim testbench (hw/sim/rtlsim_tb.cpp, compiled by runtime/backends/rtlsim.py against the Verilator model
+// of an artifact's cf_accel): streams frames through it back to back, with optional random stalls on the input
+// (s_valid withheld) and back-pressure on the output (m_ready low), and measures the pipeline.
+//
+// usage: tb in.bin out.bin stats.json frames in_elems out_elems in_bits out_bits out_signed p_2e32 seed
+//           max_cycles stall_cycles
+// Exit 0: every output came.  3: max_cycles ran out.  4: no handshake for stall_cycles cycles (a stall: the data
+// stopped inside the pipeline, or the design stopped taking input).  5: stopped by SIGTERM (a wall-clock limit).
+// In every case stats.json says how far the run got.
 #include "Vcf_accel.h"
 #include "verilated.h"
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,19 +21,31 @@ static inline uint32_t rnd() {              // xorshift64*
     return (uint32_t)((rng_state * 2685821657736338717ULL) >> 32);
 }
 
+static volatile std::sig_atomic_t stop_requested = 0;
+static void on_term(int) { stop_requested = 1; }
+
 int main(int argc, char** argv) {
-    if (argc < 13) { std::fprintf(stderr, "usage: in out stats frames in_elems out_elems in_bits out_bits out_signed p_2e32 seed max_cycles\n"); return 2; }
+    if (argc < 14) {
+        std::fprintf(stderr, "usage: in out stats frames in_elems out_elems in_bits out_bits out_signed p_2e32 seed "
+                             "max_cycles stall_cycles\n");
+        return 2;
+    }
     const char* in_path = argv[1]; const char* out_path = argv[2]; const char* stats_path = argv[3];
     long frames = atol(argv[4]), in_elems = atol(argv[5]), out_elems = atol(argv[6]);
     int in_bits = atoi(argv[7]); int out_bits = atoi(argv[8]); int out_signed = atoi(argv[9]);
     uint32_t p = (uint32_t)strtoul(argv[10], 0, 10);   // stall probability * (2^32 - 1)
     rng_state = strtoull(argv[11], 0, 10) * 0x9E3779B97F4A7C15ULL + 1;
     uint64_t max_cycles = strtoull(argv[12], 0, 10);
+    uint64_t stall_cycles = strtoull(argv[13], 0, 10);
+    std::signal(SIGTERM, on_term);
 
     long n_in = frames * in_elems, n_out = frames * out_elems;
     std::vector<int64_t> in(n_in), out(n_out);
     FILE* f = std::fopen(in_path, "rb");
-    if (!f || (long)std::fread(in.data(), 8, n_in, f) != n_in) { std::fprintf(stderr, "cannot read %s\n", in_path); return 2; }
+    if (!f || (long)std::fread(in.data(), 8, n_in, f) != n_in) {
+        std::fprintf(stderr, "cannot read %s\n", in_path);
+        return 2;
+    }
     std::fclose(f);
     const uint64_t in_mask = in_bits >= 64 ? ~0ULL : ((1ULL << in_bits) - 1);
     const uint64_t out_mask = out_bits >= 64 ? ~0ULL : ((1ULL << out_bits) - 1);
@@ -36,8 +57,12 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 4; i++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); }
     top->rst = 0;
     long ii = 0, oi = 0;
-    uint64_t cycle = 0;
-    while (oi < n_out && cycle < max_cycles) {
+    uint64_t cycle = 0, last_in_cycle = 0, last_out_cycle = 0, last_fire = 0;
+    int status = 0;
+    while (oi < n_out) {
+        if (cycle >= max_cycles) { status = 3; break; }
+        if (cycle - last_fire > stall_cycles) { status = 4; break; }
+        if (stop_requested) { status = 5; break; }
         bool stall_in = p && rnd() < p;
         bool stall_out = p && rnd() < p;
         top->s_valid = (ii < n_in) && !stall_in;
@@ -51,25 +76,29 @@ int main(int argc, char** argv) {
             out[oi] = (int64_t)v;
             if ((oi + 1) % out_elems == 0) last_out[oi / out_elems] = cycle;
             oi++;
+            last_out_cycle = last_fire = cycle;
         }
         if (in_fire) {
             if (ii % in_elems == 0) first_in[ii / in_elems] = cycle;
             ii++;
+            last_in_cycle = last_fire = cycle;
         }
         top->clk = 1; top->eval();
         cycle++;
     }
     top->final();
     f = std::fopen(out_path, "wb");
-    std::fwrite(out.data(), 8, oi, f);
-    std::fclose(f);
+    if (f) { std::fwrite(out.data(), 8, oi, f); std::fclose(f); }
     f = std::fopen(stats_path, "w");
-    std::fprintf(f, "{\"cycles\": %llu, \"outputs\": %ld, \"inputs\": %ld, \"first_in\": [", (unsigned long long)cycle, oi, ii);
+    if (!f) return 2;
+    std::fprintf(f, "{\"status\": %d, \"cycles\": %llu, \"outputs\": %ld, \"inputs\": %ld, \"last_in_cycle\": %llu, "
+                 "\"last_out_cycle\": %llu, \"first_in\": [", status, (unsigned long long)cycle, oi, ii,
+                 (unsigned long long)last_in_cycle, (unsigned long long)last_out_cycle);
     for (long i = 0; i < frames; i++) std::fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)first_in[i]);
     std::fprintf(f, "], \"last_out\": [");
     for (long i = 0; i < frames; i++) std::fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)last_out[i]);
     std::fprintf(f, "]}\n");
     std::fclose(f);
     delete top; delete ctx;
-    return oi == n_out ? 0 : 3;
+    return status;
 }

@@ -1,10 +1,17 @@
 """The csim backend: the generated HLS C++ compiled with g++ against Xilinx's ap_int headers, run in-process.
 
-The artifact's ``hls/`` project (written by compiler/emit/hls.py) is compiled once into a shared library --
-``g++ -O1 -std=c++14 -shared -fPIC -Wall -Wextra -Werror`` with the ap_int headers of hls4ml's wheel on the system
-include path -- and cached under a hash of the sources and the compiler command (``<artifact>/hls/.csim_cache``, or
-``$CONVFLOW_CACHE/csim``).  The ap_int headers are precompiled once per machine (csim_pch.py): the first build
-makes that header beside the plain build, later builds use it.  A batch is one ctypes call to
+Running an artifact on csim compiles its ``hls/`` C++ and loads it into this process: the artifact's code runs
+(static initialisers at load time included).  So the sources are checked first: the recorded files of ``hls/`` are
+copied into a private work folder, each copy checked against the manifest's sha256, and only those copies are
+compiled -- a file planted beside them (an ``ap_int.h`` that would shadow Xilinx's, say) is never seen.  Vet an
+artifact from someone else with ``convflow check`` before running it.
+
+The project is compiled once into a shared library -- ``g++ -O1 -std=c++14 -shared -fPIC -Wall -Wextra -Werror``
+with the ap_int headers of hls4ml's wheel on the system include path -- kept in the user's private cache
+(``convflow.hw.user_cache_dir("csim")``, mode 0700; see convflow/hw/cache.py) under a key hashing the compiler, its
+version and flags, every source and the ap_int headers' content.  A cached library is loaded only when its recorded
+sha256 matches; a damaged one is rebuilt.  The ap_int headers are precompiled once per machine (csim_pch.py): the
+first build makes that header beside the plain build, later builds use it.  A batch is one ctypes call to
 ``convflow_run_parallel`` (frames spread over threads; each frame's simulation is independent); no subprocess per
 image.
 """
@@ -16,14 +23,13 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from convflow.hw import HLS_PROJECT_HEADER_DIR
-from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
+from convflow.hw import HLS_PROJECT_HEADER_DIR, cache
+from convflow.hw.errors import ArtifactError, CacheError, InputError, ToolFailed, ToolMissing, UsageError
 
 from . import csim_pch
 from .base import Backend
@@ -31,6 +37,10 @@ from .base import Backend
 # -O1: within about 5 % of -O2 in images per second on these designs, and about 0.8 s quicker to build.
 # -Wno-unknown-pragmas: the `#pragma HLS` lines are for Vitis HLS; g++ rightly does not know them.
 CXX_FLAGS = ["-O1", "-std=c++14", "-fPIC", "-pthread", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas"]
+LIBRARY = "libconvflow_csim.so"   # the product of a cache entry
+UNITY = "cf_unity.cpp"            # the one translation unit, beside the copied sources (src/)
+# relative includes of names checked by convflow.hw.integrity (no quote, backslash or newline can occur in them)
+UNITY_TEMPLATE = '#include "src/{top}.cpp"\n#include "src/convflow_csim.cpp"\n'
 
 
 def ap_types_dir() -> Path:
@@ -59,30 +69,52 @@ def find_compiler() -> str:
     return found
 
 
-def _top_of(hls_dir: Path) -> str:
-    tops = [f.name[:-len("_tb.cpp")] for f in hls_dir.glob("*_tb.cpp")]
-    if len(tops) != 1 or not (hls_dir / f"{tops[0]}.cpp").is_file():
-        raise ArtifactError(f"{hls_dir}: not a convflow HLS project (want one <top>.cpp with its <top>_tb.cpp)")
+def _top_of(names, where) -> str:
+    """The top function's name from the recorded file names of an HLS project (one <top>.cpp with its
+    <top>_tb.cpp)."""
+    tops = [n[:-len("_tb.cpp")] for n in names if "/" not in n and n.endswith("_tb.cpp")]
+    if len(tops) != 1 or f"{tops[0]}.cpp" not in names or "convflow_csim.cpp" not in names:
+        raise ArtifactError(f"{where}: not a convflow HLS project (want one <top>.cpp with its <top>_tb.cpp and "
+                            "convflow_csim.cpp); recompile the model with this convflow")
     return tops[0]
 
 
-def _cache_root(hls_dir: Path, cache_dir) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("CONVFLOW_CACHE")
-    if env:
-        return Path(env) / "csim"
-    local = hls_dir / ".csim_cache"
-    if os.access(local if local.exists() else hls_dir, os.W_OK):
-        return local
-    # a read-only artifact (someone else's): the user's temporary directory instead
-    return Path(tempfile.gettempdir()) / f"convflow-csim-{os.getuid()}"
+def _compiled(name: str) -> bool:
+    """The files of an HLS project that g++ reads (the testbench data and the Tcl script are not)."""
+    return name.endswith((".h", ".cpp"))
 
 
-def _hash_files(digest, paths, root: Path) -> None:
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+def cache_root(cache_dir=None) -> Path:
+    """The private folder holding the csim libraries: ``cache_dir`` if given (made 0700 and checked), else
+    convflow.hw.user_cache_dir("csim").  Never inside the artifact, never a shared temporary name."""
+    if cache_dir is None:
+        return cache.private_dir("csim")
+    root = Path(cache_dir).resolve()
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot make the csim cache folder {root}: {exc.strerror}") from None
+    cache.check_private(root)
+    return root
+
+
+def _ap_types_digest(ap_types: Path) -> str:
+    """The ap_int headers by content (not size: an edited header of the same size must not reuse a library)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in ap_types.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(ap_types).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def library_key(hls_files: dict, cxx: str, version: str, flags, ap_types: Path) -> str:
+    """The cache key of a csim library: compiler, version and flags, the unity file, the recorded hash of every
+    source g++ reads, and the ap_int headers' content."""
+    digest = hashlib.sha256("\0".join([cxx, version, *flags, UNITY_TEMPLATE]).encode())
+    for name, sha in sorted(hls_files.items()):
+        if _compiled(name):
+            digest.update(f"{name}\0{sha}\0".encode())
+    digest.update(_ap_types_digest(ap_types).encode())
+    return digest.hexdigest()[:32]
 
 
 def _compiler_version(cxx: str) -> str:
@@ -93,7 +125,10 @@ def _precompiled_header(cxx, version, flags, ap_types):
     """The machine's precompiled ap_int header for these flags (ready or not), or None where none is used:
     CONVFLOW_CSIM_PCH=0, or a compiler other than GNU g++."""
     if csim_pch.enabled() and csim_pch.is_gnu(version):
-        return csim_pch.PrecompiledHeader(cxx, version, flags, ap_types)
+        try:
+            return csim_pch.PrecompiledHeader(cxx, version, flags, ap_types)
+        except CacheError:
+            return None                     # no usable cache folder: only costs build speed
     return None
 
 
@@ -111,73 +146,76 @@ def precompile_header() -> str:
     return f"csim: could not precompile the ap_int header (csim builds stay correct, only slower): {header.failure}"
 
 
-def compile_library(hls_dir, cache_dir=None, extra_flags=(), stats=None) -> tuple:
-    """Compile (or find in the cache) the shared library of the HLS project in ``hls_dir``.
+def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None) -> tuple:
+    """Compile (or find in the cache) the shared library of the artifact's HLS project.
     Returns (library path, seconds spent compiling; 0.0 on a cache hit).  ``stats`` (a dict), when given, is told
     whether the precompiled ap_int header was used ("used"), found unusable by g++ and dropped ("ignored"), made
     beside this build ("built"), could not be made ("failed"), is not in play ("off"), or the library came from the
-    cache ("cached library")."""
-    hls_dir = Path(hls_dir)
-    if not (hls_dir / "convflow_csim.cpp").is_file():
-        raise ArtifactError(f"{hls_dir}: no convflow_csim.cpp; recompile the model with this convflow")
-    top = _top_of(hls_dir)
+    cache ("cached library"); ``stats["cache_damaged"]`` says why a broken cache entry was rebuilt.
+
+    g++ never reads the artifact in place: the recorded sources are copied into a private work folder and their
+    copies checked against the manifest's hashes, and the unity file includes them by relative name."""
+    hls_files = artifact.source_files("hls")
+    where = str(artifact.source_path("hls"))
+    top = _top_of(hls_files, where)
     cxx = find_compiler()
     ap_types = ap_types_dir()
     version = _compiler_version(cxx)
     flags = [*CXX_FLAGS, *extra_flags]
-    # the key: compiler, flags and every source's content (not where the project lies).  Whether the precompiled
-    # header is used is not part of it: the code generated is the same either way.
-    digest = hashlib.sha256(" ".join([cxx, version, *flags]).encode())
-    _hash_files(digest, (p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp")
-                         and ".csim_cache" not in p.parts), hls_dir)
-    for path in sorted(ap_types.rglob("*.h")):
-        digest.update(path.name.encode())
-        digest.update(str(path.stat().st_size).encode())
-    cache = _cache_root(hls_dir, cache_dir)
-    library = cache / f"{top}-{digest.hexdigest()[:24]}.so"
+    # Whether the precompiled header is used is not part of the key: the code generated is the same either way.
+    key = library_key(hls_files, cxx, version, flags, ap_types)
+    root = cache_root(cache_dir)
+    entry = cache.Entry(root, key)
     stats = {} if stats is None else stats
-    if library.is_file():
+    if entry.lookup([LIBRARY]):
         stats["pch"] = "cached library"
-        return library, 0.0
-    cache.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-
-    header = _precompiled_header(cxx, version, flags, ap_types)
-    # One translation unit (the top function and the C entry), so the headers are parsed once -- or not at all
-    # when they are precompiled.  Without a ready header this build is the strict one (every warning an error) and
-    # the header is made beside it, on another core, for the next build.
-    lines = [f'#include "{hls_dir / (top + ".cpp")}"', f'#include "{hls_dir / "convflow_csim.cpp"}"']
-    include_flags = ["-isystem", str(ap_types), "-I", str(hls_dir / HLS_PROJECT_HEADER_DIR), "-I", str(hls_dir)]
-    if header is not None and header.ready():
-        stats["pch"] = "used"
-        lines.insert(0, f'#include "{csim_pch.HEADER_NAME}"')      # must come first for g++ to use the .gch
-        # -H: g++ lists what it read, "! <file>.gch" when it did use the header (checked below)
-        command = [cxx, *header.flags, "-H", "-shared", "-I", str(header.include_dir), *include_flags]
-    else:
-        stats["pch"] = "built" if header is not None and header.start_build() else "off"
-        command = [cxx, *flags, "-shared", *include_flags]
-    unity = cache / f".{library.stem}.{os.getpid()}.cpp"
-    unity.write_text("\n".join(lines) + "\n")
-    partial = cache / f".{library.name}.{os.getpid()}.tmp"
-    try:
-        result = subprocess.run([*command, str(unity), "-o", str(partial)], capture_output=True, text=True)
-    finally:
-        unity.unlink(missing_ok=True)
-        if stats["pch"] == "built" and not header.finish_build():
-            stats["pch"] = "failed"
-            stats["pch_failure"] = header.failure
-    seconds = time.perf_counter() - start
-    if stats["pch"] == "used" and result.returncode == 0 and not header.was_used(result.stderr):
-        stats["pch"] = "ignored"        # stale or damaged: g++ parsed the real headers; make a new one next time
-        header.discard()
-    if result.returncode != 0:
-        log = library.with_suffix(".log")
-        log.write_text(" ".join(command) + "\n\n" + result.stdout + result.stderr)
-        partial.unlink(missing_ok=True)
-        first = next((ln for ln in result.stderr.splitlines() if "error" in ln), result.stderr[-300:])
-        raise ToolFailed(f"g++ failed on the HLS project {hls_dir}: {first.strip()} (full log: {log})")
-    os.replace(partial, library)            # atomic: a concurrent process sees all or nothing
-    return library, seconds
+        return entry.file(LIBRARY), 0.0
+    with cache.lock(root, key):                   # one build per entry, however many processes want it
+        if entry.lookup([LIBRARY]):
+            stats["pch"] = "cached library"
+            return entry.file(LIBRARY), 0.0
+        if entry.damaged:
+            stats["cache_damaged"] = entry.damaged
+        work = cache.work_dir(root, key)
+        header = None
+        try:
+            artifact.copy_sources("hls", work / "src", select=_compiled)
+            start = time.perf_counter()
+            header = _precompiled_header(cxx, version, flags, ap_types)
+            # One translation unit (the top function and the C entry), so the headers are parsed once -- or not at
+            # all when they are precompiled.  Without a ready header this build is the strict one (every warning an
+            # error) and the header is made beside it, on another core, for the next build.
+            lines = [UNITY_TEMPLATE.format(top=top)]
+            include_flags = ["-isystem", str(ap_types), "-I", f"src/{HLS_PROJECT_HEADER_DIR}", "-I", "src"]
+            if header is not None and header.ready():
+                stats["pch"] = "used"
+                lines.insert(0, f'#include "{csim_pch.HEADER_NAME}"\n')   # first, for g++ to use the .gch
+                # -H: g++ lists what it read, "! <file>.gch" when it did use the header (checked below)
+                command = [cxx, *header.flags, "-H", "-shared", "-I", str(header.include_dir), *include_flags]
+            else:
+                stats["pch"] = "built" if header is not None and header.start_build() else "off"
+                command = [cxx, *flags, "-shared", *include_flags]
+            (work / UNITY).write_text("".join(lines))
+            result = subprocess.run([*command, UNITY, "-o", LIBRARY], cwd=work, capture_output=True, text=True)
+            if stats["pch"] == "built" and not header.finish_build():
+                stats["pch"] = "failed"
+                stats["pch_failure"] = header.failure
+            seconds = time.perf_counter() - start
+            if stats["pch"] == "used" and result.returncode == 0 and not header.was_used(result.stderr):
+                stats["pch"] = "ignored"    # stale or damaged: g++ parsed the real headers; make a new one next time
+                header.discard()
+            if result.returncode != 0:
+                log = root / f"{key}.log"
+                log.write_text(" ".join(command) + "\n\n" + result.stdout + result.stderr)
+                first = next((ln for ln in result.stderr.splitlines() if "error" in ln), "no error line")
+                raise ToolFailed(f"g++ failed on the HLS project {where}: {first.strip()[:300]} (full log: {log})")
+            entry.publish(work, [LIBRARY])            # atomic: a concurrent process sees all or nothing
+        except BaseException:
+            if header is not None:
+                header.abort()
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return entry.file(LIBRARY), seconds
 
 
 class CsimBackend(Backend):
@@ -186,12 +224,18 @@ class CsimBackend(Backend):
     def __init__(self, artifact, cache_dir=None, threads=None, **options):
         """``threads``: frames simulated concurrently (default: the CPUs this process may use)."""
         super().__init__(artifact, **options)
-        self.threads = int(threads) if threads else len(os.sched_getaffinity(0))
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise UsageError(f"csim: threads must be a positive integer, not {threads!r}")
+        self.threads = threads or len(os.sched_getaffinity(0))
         self.hls_dir = Path(artifact.source_path("hls"))
-        library, seconds = compile_library(self.hls_dir, cache_dir, stats=self.stats)
+        library, seconds = compile_library(artifact, cache_dir, stats=self.stats)
         self.library_path = library
         self.stats["compile_s"] = seconds
-        self._lib = ctypes.CDLL(str(library))
+        try:
+            self._lib = ctypes.CDLL(str(library))   # its hash was checked just now (cache.Entry.lookup)
+        except OSError as exc:
+            raise ToolFailed(f"csim: the library built from {self.hls_dir} cannot be loaded ({exc}); remove "
+                             f"{library.parent} to rebuild it") from None
         self._lib.convflow_run.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64),
                                            ctypes.c_int]
         self._lib.convflow_run.restype = ctypes.c_int
@@ -209,11 +253,12 @@ class CsimBackend(Backend):
         inp, out = self.graph.input_tensor, self.graph.output_tensor
         x = np.asarray(x)
         if x.shape[1:] != tuple(inp.shape):
-            raise ValueError(f"input batch has shape {x.shape[1:]}, model input {inp.name!r} wants {tuple(inp.shape)}")
+            raise InputError(f"csim: input batch has shape {x.shape[1:]}, model input {inp.name!r} wants "
+                             f"{tuple(inp.shape)}")
         if not np.issubdtype(x.dtype, np.integer):
-            raise TypeError(f"csim backend takes integers of type {inp.dtype}; got {x.dtype}")
-        if x.size and (x.min() < inp.dtype.min or x.max() > inp.dtype.max):
-            raise ValueError(f"input values outside {inp.dtype} [{inp.dtype.min}, {inp.dtype.max}]")
+            raise InputError(f"csim backend takes integers of type {inp.dtype}; got {x.dtype}")
+        if x.size and (int(x.min()) < inp.dtype.min or int(x.max()) > inp.dtype.max):
+            raise InputError(f"csim: input values outside {inp.dtype} [{inp.dtype.min}, {inp.dtype.max}]")
         n = x.shape[0]
         flat = np.ascontiguousarray(x.reshape(n, -1), dtype=np.int64)
         result = np.zeros((n, self.out_elems), dtype=np.int64)

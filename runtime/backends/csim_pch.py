@@ -2,8 +2,8 @@
 
 Why: g++ spends about a third of a csim build parsing Xilinx's ap_int headers (the same for every model).  With
 them precompiled the build of lenet-fmnist drops from ~4.6 s to ~2.5 s.  The header is built once per compiler,
-flag set and ap_types version and kept under ``$CONVFLOW_CACHE/csim_pch`` (default ``~/.cache/convflow/csim_pch``);
-about 85 MB.
+flag set and ap_types version and kept under ``$CONVFLOW_CACHE/csim_pch`` (default ``~/.cache/convflow/csim_pch``,
+a private folder: convflow/hw/cache.py); about 85 MB.  Its sha256 is recorded beside it and checked before use.
 
 The catch: g++ 12 loses the "system header" status of the ap_int headers inside a precompiled header, so their
 (harmless, internal) -Wuninitialized / -Wmaybe-uninitialized findings would surface as errors under -Werror.  A
@@ -24,7 +24,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from convflow.hw import user_cache_dir
+from convflow.hw import cache
+from convflow.hw.integrity import sha256_file
 
 HEADER_NAME = "cf_csim_pch.h"
 # the headers every generated project includes (convflow.h and convflow_csim.cpp), parsed once here
@@ -37,6 +38,7 @@ HEADER_TEXT = """// Precompiled for convflow's csim backend (runtime/backends/cs
 #include <hls_stream.h>
 """
 PCH_WARNING_FLAGS = ["-Wno-uninitialized", "-Wno-maybe-uninitialized"]
+GCH_HASH = "gch.sha256"        # the .gch's sha256, recorded when it is made and checked before every use
 
 
 def enabled() -> bool:
@@ -65,14 +67,26 @@ class PrecompiledHeader:
         self.cxx = cxx
         self.flags = [*flags, *PCH_WARNING_FLAGS]
         self.ap_types = Path(ap_types)
-        self.root = Path(root) if root is not None else user_cache_dir("csim_pch")
+        self.root = Path(root) if root is not None else cache.private_dir("csim_pch")     # CacheError if unusable
         self.include_dir = self.root / header_key(cxx, compiler_version, self.flags, self.ap_types)
         self._process = None
         self._staging = None
         self.failure = None
 
     def ready(self) -> bool:
-        return (self.include_dir / (HEADER_NAME + ".gch")).is_file()
+        """The header is there and its .gch matches the sha256 recorded when it was made (g++ would load a
+        planted or damaged .gch as if it were its own)."""
+        gch = self.include_dir / (HEADER_NAME + ".gch")
+        if not self.include_dir.exists():
+            return False
+        try:
+            recorded = (self.include_dir / GCH_HASH).read_text().strip()
+            if gch.is_file() and not gch.is_symlink() and sha256_file(gch) == recorded:
+                return True
+        except OSError:
+            pass
+        self.discard()                # damaged, planted or half-made: removed, so that a new one can be made
+        return False
 
     def was_used(self, include_listing: str) -> bool:
         """Whether g++ -H's listing (its stderr) shows this header's .gch taken ("!"), not refused ("x")."""
@@ -96,6 +110,15 @@ class PrecompiledHeader:
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         return True
 
+    def abort(self) -> None:
+        """Stop a background build (Ctrl-C, SIGTERM or a failed csim build) and remove its staging folder."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+        self._process = self._staging = None
+
     def finish_build(self) -> bool:
         """Wait for the background build and publish it atomically; True when the header is now ready.  A failed
         build only costs speed (the csim build without it stays correct): its message is kept in ``failure``."""
@@ -103,6 +126,8 @@ class PrecompiledHeader:
             return self.ready()
         _, stderr = self._process.communicate()
         if self._process.returncode == 0:
+            gch = self._staging / (HEADER_NAME + ".gch")
+            (self._staging / GCH_HASH).write_text(sha256_file(gch) + "\n")
             try:
                 os.rename(self._staging, self.include_dir)      # atomic; fails when another process won the race
             except OSError:

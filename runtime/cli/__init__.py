@@ -1,40 +1,57 @@
 """The `convflow` command: the front door.  Every sub-command is a thin shell over a library call, one module
-each in this package (``register(sub)`` adds its parser, ``run(args)`` does the work); errors of the project's
-hierarchy become one clear line on stderr and a non-zero exit.
+each in this package (``register(sub)`` adds its parser, ``run(args)`` does the work).
 
 Two options every sub-command takes (before or after its name): ``--quiet`` (results only: no progress bars, no
 notes) and ``--json`` (one JSON document on stdout instead of the text; progress bars stay on stderr unless
-``--quiet``).  Each command prints through ``common.output``."""
+``--quiet``).  Each command prints through ``common.output``.
+
+One error discipline for all of them (``main``): every failure a user can cause ends in one line on stderr naming
+the file, node, layer, option or tool and what to do, and an exit code by class --
+  1  a mismatch found (verify, check),
+  2  a user error or a missing tool (bad model, option, input, artifact or output folder; no g++ ...; and
+     argparse's own errors, also one line),
+  3  an internal error (a bug): the traceback goes to a log file whose path the line gives; --debug prints it,
+130 / 143  interrupted (Ctrl-C / SIGTERM): staging folders and temporary files are removed first."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import warnings
 
 from convflow.hw.errors import ConvflowError
 
-from . import build, compare, compile, demo, flash, run, train, verify
+from . import build, check, compare, compile, demo, flash, run, train, verify
 
 # the order `convflow --help` lists them in
-COMMANDS = (train, compile, run, verify, compare, build, flash, demo)
+COMMANDS = (train, compile, run, verify, compare, check, build, flash, demo)
+EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def _add_output_options(parser, default) -> None:
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (the usage is one --help away)."""
+
+    def error(self, message):
+        self.exit(EXIT_USER, one_line(f"{self.prog}: error: {message} (see `{self.prog} --help`)") + "\n")
+
+
+def _add_global_options(parser, default) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", default=default,
                         help="results only: no progress bars or notes")
     parser.add_argument("--json", action="store_true", default=default,
                         help="print one JSON document on stdout instead of text")
+    parser.add_argument("--debug", action="store_true", default=default, help="print the traceback of an error")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convflow", description="Quantized ConvNets (QKeras, Brevitas, QONNX) to "
-                                "FPGA streaming dataflow accelerators, bit-exact on every backend.")
-    _add_output_options(p, False)
+    p = Parser(prog="convflow", description="Quantized ConvNets (QKeras, Brevitas, QONNX) to "
+               "FPGA streaming dataflow accelerators, bit-exact on every backend.")
+    _add_global_options(p, False)
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
     for parser in sub.choices.values():          # also after the sub-command; SUPPRESS keeps an earlier one
-        _add_output_options(parser, argparse.SUPPRESS)
+        _add_global_options(parser, argparse.SUPPRESS)
     return p
 
 
@@ -56,9 +73,10 @@ def quiet_third_parties() -> None:
 
 
 def user_errors() -> tuple:
-    """Exceptions that mean "the user's input or environment is wrong" rather than a bug.  The zoo keeps its
-    own classes (convflow.models imports nothing else of convflow)."""
-    errors = [ConvflowError, FileNotFoundError]
+    """Exceptions that mean "the user's input or environment is wrong" rather than a bug: the project's own, and
+    the operating system's (a missing file, a full disk, no permission).  The zoo keeps its own classes
+    (convflow.models imports nothing else of convflow)."""
+    errors = [ConvflowError, OSError]
     try:
         from convflow.models.data import DatasetError
         from convflow.models.export import ExportError
@@ -69,15 +87,78 @@ def user_errors() -> tuple:
     return tuple(errors)
 
 
+def one_line(text: str) -> str:
+    """A message as one printable line: line breaks joined with '; ', control characters escaped (a path or a
+    name from a model must not forge further lines or move the terminal's cursor)."""
+    parts = [part.strip() for part in str(text).splitlines() if part.strip()]
+    joined = "; ".join(parts)
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in joined)
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, ConvflowError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def crash_log(text: str) -> str:
+    """Write a traceback to a private log file; returns its path."""
+    import tempfile
+    import time
+
+    try:
+        from convflow.hw.cache import private_dir
+
+        folder = private_dir("logs")
+        path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(text)
+        return str(path)
+    except (ConvflowError, OSError):
+        fd, path = tempfile.mkstemp(prefix="convflow-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        return path
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    from convflow.hw.safe_output import Terminated, signals_as_exceptions
+
     from convflow.hw.console import set_quiet
 
+    args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False) or os.environ.get("CONVFLOW_DEBUG"))
     set_quiet(args.quiet)
     quiet_third_parties()
+    if not debug:
+        # third-party warnings and logs (qonnx, onnx, TensorFlow) are not the user's business; ours still show
+        warnings.filterwarnings("ignore", module=r"(?!convflow\.)")
     try:
-        code = args.func(args)
+        with signals_as_exceptions():
+            code = args.func(args)
+    except KeyboardInterrupt:
+        print("convflow: interrupted; nothing half-written was left", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated as exc:
+        print(f"convflow: terminated (signal {exc.signum}); nothing half-written was left", file=sys.stderr)
+        return exc.code
     except user_errors() as exc:
-        print(f"convflow: error: {exc}", file=sys.stderr)
-        return 2
+        print(one_line(f"convflow: error: {describe(exc)}"), file=sys.stderr)
+        if debug:
+            import traceback
+            traceback.print_exc()
+        return EXIT_USER
+    except MemoryError:
+        print("convflow: error: out of memory; use a smaller model or batch (--count)", file=sys.stderr)
+        return EXIT_USER
+    except Exception as exc:                # noqa: BLE001 - every other exception is a bug of ours
+        import traceback
+
+        text = traceback.format_exc()
+        log = crash_log(text)
+        print(one_line(f"convflow: internal error (a bug in convflow, please report it with {log}): "
+                       f"{type(exc).__name__}: {exc}")[:1000], file=sys.stderr)
+        if debug:
+            sys.stderr.write(text)
+        return EXIT_INTERNAL
     return int(code or 0)

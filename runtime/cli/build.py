@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import output
+from .common import add_force_arg, output
+from .options import clock_mhz, int_at_least, part_name
 
 
 def register(sub) -> None:
@@ -13,12 +14,15 @@ def register(sub) -> None:
     b.add_argument("--board", default="ulx3s-85f")
     b.add_argument("--device", help="bare ECP5 part, e.g. LFE5U-85F (no board pins)")
     b.add_argument("--package", help="package for --device (default CABGA381)")
-    b.add_argument("--clock-mhz", type=float)
+    b.add_argument("--clock-mhz", type=clock_mhz, help="design clock in MHz (above 0, at most 400)")
     b.add_argument("--hard-clock", action="store_true", help="fail if the clock is not met")
-    b.add_argument("--baud", type=int, help="UART baud rate of the board top (default: the board's, 115200; up to "
-                   "3000000 with a design clock that is a multiple of 3 MHz, e.g. --clock-mhz 48)")
-    b.add_argument("--window", type=int, help="frame slots of the board top: INFERs in flight (default 4)")
-    b.add_argument("--part", help="Xilinx part (vitis flow)")
+    b.add_argument("--baud", type=int_at_least(1, "a baud rate"),
+                   help="UART baud rate of the board top (default: the board's, 115200; up to 3000000 with a design "
+                   "clock that is a multiple of 3 MHz, e.g. --clock-mhz 48)")
+    b.add_argument("--window", type=int_at_least(1, "a window"),
+                   help="frame slots of the board top: INFERs in flight (default 4)")
+    b.add_argument("--part", type=part_name, help="Xilinx part (vitis flow)")
+    add_force_arg(b, "bitstream/")
     b.set_defaults(func=run)
 
 
@@ -28,10 +32,17 @@ def run(args):
         result = build(args.artifact, part=args.part)
         output(args, f"vitis: {result}", result)
         return
+    from convflow.hw.flows import ecp5_board
     from convflow.hw.flows.ecp5 import DEFAULT_WINDOW, build
+
+    from .options import check_baud
+
+    board = None if args.device else ecp5_board.board(args.board)
+    clock = args.clock_mhz or (board.clock_mhz if board else 25.0)
+    check_baud(args.baud or (board.baud if board else 115200), clock)      # before any tool runs
     result = build(args.artifact, board=None if args.device else args.board, device=args.device,
                    package=args.package, clock_mhz=args.clock_mhz, hard_clock=args.hard_clock, baud=args.baud,
-                   window=args.window or DEFAULT_WINDOW)
+                   window=args.window or DEFAULT_WINDOW, force=args.force)
     res = result["resources"]
     clock = result["clock"]
     text = (f"bitstream {args.artifact / 'bitstream' / 'top.bit'} for {result['device']} ({result['board']}): "

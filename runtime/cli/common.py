@@ -38,12 +38,12 @@ def zoo_model_path(name: str, zoo_dir: Path, quick: bool = False, epochs=None, s
     """The QONNX export of zoo model ``name`` under zoo_dir, training it first if it is not there yet."""
     onnx_path = zoo_dir / name / f"{name}.onnx"
     if not onnx_path.is_file():
-        from convflow.models.train import train
+        from .train import train_into
 
-        from convflow.hw.console import is_quiet, notice
+        from convflow.hw.console import notice
 
         notice(f"{name} is not trained in {zoo_dir}; training it now")
-        train(name, str(zoo_dir / name), epochs=epochs, seed=seed, quick=quick, progress=not is_quiet())
+        train_into(name, zoo_dir / name, epochs=epochs, seed=seed, quick=quick)
     return onnx_path
 
 
@@ -70,12 +70,14 @@ def zoo_of(model_path: Path):
 
 
 def add_input_args(parser) -> None:
+    from .options import positive_int, seed_int
+
     parser.add_argument("--input", help=".npy batch (integers or floats), or .npz with x (and y labels)")
     parser.add_argument("--dataset", choices=["test", "random"], default="test",
                         help="the model's test split (default, where it has one) or seeded random integers")
-    parser.add_argument("--count", type=int, help="number of inputs (default: all / 1000 random)")
+    parser.add_argument("--count", type=positive_int, help="number of inputs (default: all / 1000 random)")
     parser.add_argument("--random", action="store_true", help="same as --dataset random")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=0)
 
 
 def add_device_args(parser) -> None:
@@ -93,17 +95,14 @@ def backend_options(args) -> dict:
 
 
 def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Inputs for run/verify: an .npy/.npz file, a zoo model's test split, or seeded random integers."""
+    """Inputs for run/verify: an .npy/.npz file, a zoo model's test split, or seeded random integers.  A file's
+    batch is checked here (runtime/inputs.py), so that a bad one is named by its file."""
+    from convflow.runtime.inputs import check_batch, load_input_file
+
     if getattr(args, "input", None):
-        path = Path(args.input)
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                x = data["x"]
-                y = data["y"] if "y" in data.files else None
-        else:
-            x, y = np.load(path, allow_pickle=False), None
-        return x[: args.count] if args.count else x, (y[: args.count] if (y is not None and args.count) else y), \
-            f"from {path}"
+        x, y = load_input_file(args.input, args.count)
+        check_batch(session.graph, x, where=f"--input {args.input}")
+        return x, y, f"from {args.input}"
     dataset = session.artifact.manifest.get("dataset")
     random = getattr(args, "random", False) or getattr(args, "dataset", "test") == "random"
     if dataset and not random:
@@ -117,3 +116,16 @@ def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:
     n = args.count or 1000
     x = rng.integers(lo, hi + 1, size=(n,) + tuple(session.input_tensor.shape), dtype=np.int64)
     return x, None, f"seeded random integers in [{lo}, {hi}], seed {args.seed}"
+
+
+def add_force_arg(parser, what: str = "-o") -> None:
+    parser.add_argument("--force", action="store_true",
+                        help=f"write {what} into a folder that holds other files (they are kept; only what convflow "
+                             "wrote is ever replaced, never the input)")
+
+
+def check_output(out, inputs=(), force: bool = False):
+    """Refuse an unsafe -o before any work (hw/safe_output.py); the writer checks again when it publishes."""
+    from convflow.hw.safe_output import ARTIFACT, OutputTarget
+
+    return OutputTarget(out, ARTIFACT, inputs=inputs, force=force)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .options import positive_int
+
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the quick start: train, export, compile, run every backend, build")
@@ -10,7 +12,7 @@ def register(sub) -> None:
     d.add_argument("-o", "--out", default="build/demo")
     d.add_argument("--quick", action="store_true", help="tiny training (CI)")
     d.add_argument("--no-bitstream", action="store_true")
-    d.add_argument("--count", type=int, help="test inputs to run (default: the whole test split)")
+    d.add_argument("--count", type=positive_int, help="test inputs to run (default: the whole test split)")
     d.set_defaults(func=run)
 
 

@@ -6,25 +6,31 @@ from pathlib import Path
 import numpy as np
 
 from .common import add_device_args, add_input_args, backend_options, load_inputs, output
+from .options import backend_name, int_at_least, positive_seconds
 
 
 def register(sub) -> None:
     r = sub.add_parser("run", help="run inputs through an artifact on one backend")
     r.add_argument("artifact", type=Path)
-    r.add_argument("--backend", default="reference")
-    r.add_argument("--output", help="write the integer outputs to this .npy")
-    r.add_argument("--show", type=int, default=3, help="print this many outputs")
+    r.add_argument("--backend", type=backend_name, default="reference")
+    r.add_argument("--output", type=Path, help="write the integer outputs to this .npy")
+    r.add_argument("--show", type=int_at_least(0, "a count"), default=3, help="print this many outputs")
+    r.add_argument("--sim-timeout", type=positive_seconds,
+                   help="wall-clock limit of one rtlsim batch, in seconds (default 600)")
     add_input_args(r)
     add_device_args(r)
     r.set_defaults(func=run)
 
 
 def run(args):
+    from convflow.hw.safe_output import write_file_atomically
     from convflow.runtime.session import Session
 
     from convflow.hw.console import progress
 
     options = backend_options(args).get(args.backend, {})
+    if args.sim_timeout and args.backend == "rtlsim":
+        options["timeout_s"] = args.sim_timeout
     with progress(total=1, desc=f"{args.backend}: starting (builds on first use)", unit="backend") as bar:
         session = Session(args.artifact, args.backend, **options)
         bar.update()
@@ -35,7 +41,7 @@ def run(args):
     lines = [f"{args.backend}: {len(ints)} inputs ({desc})"]
     result = {"backend": args.backend, "inputs": len(ints), "inputs_desc": desc, "stats": stats}
     if args.output:
-        np.save(args.output, ints)
+        write_file_atomically(args.output, lambda handle: np.save(handle, ints), inputs=[args.input])
         lines.append(f"integer outputs written to {args.output}")
         result["output"] = str(args.output)
     if ints.ndim == 2:

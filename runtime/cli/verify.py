@@ -1,53 +1,76 @@
-"""`convflow verify`: compile and check backends bit-exact against the reference (exit 1 if not)."""
+"""`convflow verify`: compile and check backends bit-exact against the reference (exit 1 if not).  A backend that
+cannot run (no tool, a bad artifact) is not a mismatch: its error gets its own exit class."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from .common import (DEFAULT_ZOO_DIR, add_device_args, add_input_args, backend_options, load_inputs, output,
-                     resolve_model, zoo_of)
+from convflow.hw.errors import ConvflowError
+
+from .common import (DEFAULT_ZOO_DIR, add_device_args, add_force_arg, add_input_args, backend_options, check_output,
+                     load_inputs, output, resolve_model, zoo_of)
+from .options import backend_list, positive_seconds
 
 
 def register(sub) -> None:
     v = sub.add_parser("verify", help="compile and check backends bit-exact against the reference (exit 1 if not)")
     v.add_argument("model", help="model file, zoo name, or an artifact directory")
     v.add_argument("-o", "--out", type=Path, default=Path("build/verify"))
-    v.add_argument("--backends", default="reference,qonnx")
+    v.add_argument("--backends", type=backend_list, default=["reference", "qonnx"],
+                   help="comma-separated backends (default reference,qonnx)")
+    v.add_argument("--sim-timeout", type=positive_seconds,
+                   help="wall-clock limit of one rtlsim batch, in seconds (default 600)")
     v.add_argument("--zoo-dir", type=Path, default=DEFAULT_ZOO_DIR)
     add_input_args(v)
     add_device_args(v)
+    add_force_arg(v)
     v.set_defaults(func=run)
 
 
-def artifact_of(spec: str, out: Path, zoo_dir: Path) -> Path:
-    """An artifact directory as it is, or a model file / zoo name compiled into ``out``."""
+def artifact_of(spec: str, out: Path, zoo_dir: Path, inputs=(), force: bool = False) -> Path:
+    """An artifact directory as it is, or a model file / zoo name compiled into ``out`` (checked before any work:
+    hw/safe_output.py)."""
     from convflow.compiler.compile import compile_model
 
     if (Path(spec) / "manifest.json").is_file():
         return Path(spec)
     model = resolve_model(spec, zoo_dir)
-    return compile_model(model, out, dataset=zoo_of(model)[1])
+    check_output(out, inputs=[model, *inputs], force=force)
+    return compile_model(model, out, dataset=zoo_of(model)[1], force=force)
 
 
 def run(args):
     from convflow.runtime.session import Session
     from convflow.runtime.verify import report, verify
 
-    out = artifact_of(args.model, args.out, args.zoo_dir)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    out = artifact_of(args.model, args.out, args.zoo_dir, inputs=[args.input], force=args.force)
+    backends = args.backends
     session = Session(out, "reference")
     x, y, desc = load_inputs(args, session)
-    expected, results = verify(session.artifact, x, backends, labels=y, options=backend_options(args))
-    failed = [r.backend for r in results if not r.exact]
+    options = backend_options(args)
+    if args.sim_timeout:
+        options["rtlsim"] = {"timeout_s": args.sim_timeout}
+    expected, results = verify(session.artifact, x, backends, labels=y, options=options)
     output(args, report(results, expected, desc), {
-        "inputs": len(expected), "inputs_desc": desc, "passed": not failed,
+        "inputs": len(expected), "inputs_desc": desc,
+        "passed": all(r.exact for r in results),
         "backends": [{"backend": r.backend, "exact": r.exact, "differing_samples": r.differing_samples,
                       "differing_outputs": r.differing_outputs, "first_difference": r.first_difference,
                       "accuracy": r.accuracy, "seconds": r.seconds, "stats": r.stats, "error": r.error}
                      for r in results]})
-    if failed:
-        print(f"verify FAILED: {', '.join(failed)} not bit-exact with the reference", file=sys.stderr)
+    differing = [r.backend for r in results if r.error is None and not r.exact]
+    if differing:
+        print(f"verify FAILED: {', '.join(differing)} not bit-exact with the reference", file=sys.stderr)
         return 1
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        # a backend that could not run is not a mismatch: re-raise its error, so it gets its own class (2 for a
+        # missing tool or a bad artifact, 3 for a bug) and one line naming the backend
+        first = failed[0]
+        exc = first.exception
+        if isinstance(exc, ConvflowError):
+            raise ConvflowError(f"verify: backend {first.backend} could not run: {exc}") from exc
+        raise exc
     if not args.json:
         print(f"verify passed: {', '.join(backends)} bit-exact on {len(expected)} inputs")
     return 0

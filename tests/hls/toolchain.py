@@ -10,6 +10,7 @@ import pytest
 
 from convflow.compiler.emit.hls import write_hls_project
 from convflow.hw import HLS_DIR
+from convflow.hw.integrity import hash_tree
 from convflow.hw.errors import ToolMissing
 from convflow.runtime.artifact import Artifact
 
@@ -38,6 +39,6 @@ def make_artifact(graph, directory: Path, **kwargs) -> Artifact:
     """A minimal artifact directory around the HLS project of ``graph`` (manifest naming the sources)."""
     directory = Path(directory)
     write_hls_project(graph, directory / "hls", **kwargs)
-    manifest = {"format_version": 1, "sources": {"hls": "hls"}}
+    manifest = {"format_version": 1, "sources": {"hls": "hls"}, "files": hash_tree(directory)}
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return Artifact(directory, manifest, graph)

@@ -171,10 +171,11 @@ def artifact_for(graph, path, write=True):
     from pathlib import Path
 
     from convflow.compiler.emit.rtl import write_rtl
+    from convflow.hw.integrity import hash_tree
     path = Path(path)
     if write:
         write_rtl(graph, path / "rtl", model_name=graph.name)
-    return Artifact(path, {"sources": {"rtl": "rtl"}}, graph)
+    return Artifact(path, {"sources": {"rtl": "rtl"}, "files": hash_tree(path)}, graph)
 
 
 def random_inputs(graph, n, seed=0):
