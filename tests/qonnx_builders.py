@@ -273,3 +273,33 @@ def unsupported_op_model() -> onnx.ModelProto:
     x = b.quant("x", np.float32(2.0 ** -4), 6, signed=True)
     y = b.node("Sigmoid", [x])
     return b.model([1, 4], y, [1, 4], "unsupported")
+
+
+def conv1d_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
+    """A 1-D network as PyTorch / Brevitas export QuantConv1d: (N, C, W) tensors and 3-D Conv / pools.
+    x(1,3,20) -> Quant u8 -> Conv k3 pad 1 (per-channel scales, bias) -> Relu -> Quant u4 -> MaxPool 2 -> Pad (1, 2)
+    -> Conv k3 stride 2 -> Quant s5 -> AveragePool 2 -> Quant s6 -> Resize x2 -> Conv k1 -> Quant s4 (a)
+    -> [Conv k3 pad 1 -> Quant s4] + a -> GlobalAveragePool -> Quant -> Flatten -> Gemm -> out"""
+    b = Builder(seed, name_prefix)
+    x = b.quant("x", np.float32(2.0 ** -8), 8, signed=False)
+    bias = b.const(np.round(b.rng.normal(size=6) * 16) / 128, "bias")
+    y = b.node("Conv", [x, b.qweights((6, 3, 3), 4, per_channel_axis=0), bias], kernel_shape=[3], pads=[1, 1])
+    y = b.quant(b.node("Relu", [y]), np.float32(2.0 ** -3), 4, signed=False)
+    y = b.node("MaxPool", [y], kernel_shape=[2], strides=[2])                                   # 10
+    y = b.node("Pad", [y, b.const([0, 0, 1, 0, 0, 2], "pads", np.int64)], mode="constant")      # 13
+    y = b.node("Conv", [y, b.qweights((5, 6, 3), 4)], kernel_shape=[3], strides=[2])            # 6
+    y = b.quant(y, np.float32(2.0 ** -2), 5, signed=True)
+    y = b.node("AveragePool", [y], kernel_shape=[2], strides=[2])                               # 3
+    y = b.quant(y, np.float32(2.0 ** -3), 6, signed=True)
+    roi = b.const(np.zeros(0, np.float32), "roi")
+    y = b.node("Resize", [y, roi, b.const(np.asarray([1, 1, 2], np.float32), "scales")], mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="floor")               # 6
+    a = b.quant(b.node("Conv", [y, b.qweights((4, 5, 1), 4)], kernel_shape=[1]), np.float32(2.0 ** -2), 4)
+    r = b.node("Conv", [a, b.qweights((4, 4, 3), 4)], kernel_shape=[3], pads=[1, 1])
+    r = b.quant(r, np.float32(2.0 ** -2), 4)
+    s = b.node("GlobalAveragePool", [b.node("Add", [a, r])])
+    s = b.quant(s, np.float32(2.0 ** -3), 8, signed=True)
+    w = b.qweights((3, 4), 4, per_channel_axis=0)
+    out = b.node("Gemm", [b.node("Flatten", [s], axis=1), w, b.const(np.float32([0.25, -0.5, 0.125]), "bias")],
+                 transB=1)
+    return b.model([1, 3, 20], out, [1, 3], "conv1d")

@@ -138,8 +138,8 @@ def tap_to_ir(tap: np.ndarray, info, graph) -> np.ndarray:
     integer where the tap is exactly (in float32) that integer times the scale, the plain quotient otherwise."""
     out_shape = tuple(graph.output_tensor.shape)
     n = tap.shape[0]
-    if len(info.axes) == 4:
-        tap = np.transpose(tap, np.argsort(info.axes))       # back to (N, H, W, C)
+    if len(info.axes) in (3, 4):
+        tap = np.transpose(tap, np.argsort(info.axes))       # back to (N, H, W, C), or a signal's (N, W, C)
     tap = tap.reshape(n, -1)
     if info.flat_perm is not None:
         tap = tap[:, np.asarray(info.flat_perm)]
