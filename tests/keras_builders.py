@@ -339,35 +339,47 @@ KERAS_MODELS = {
 
 
 # --------------------------------------------------------------------------------------------- refused models
-def unsupported_models() -> dict:
-    """{name: (model, what the one-line error must say)} for models convflow must refuse by layer name."""
-    qkeras, keras = _q()
-
-    def small(layer_fn, shape=(6, 6, 2), name="refused"):
+def _refused(layer_fn, shape=(6, 6, 2)):
+    def build():
+        _, keras = _q()
         inp, x = _input(shape)
-        return keras.Model(inp, layer_fn(x), name=name)
+        return keras.Model(inp, layer_fn(x), name="refused")
+    return build
 
-    return {
-        "transpose_conv": (small(lambda x: qkeras.QConv2DTranspose(2, (3, 3), kernel_quantizer=qb(4),
-                                                                   name="deconv")(x)),
-                           r"layer 'deconv' \(QConv2DTranspose, \{.*filters=2.*\}\) is not supported; convflow takes "
-                           r".*QConv2D"),
-        "po2_activation": (small(lambda x: qkeras.QActivation(qkeras.quantized_po2(4), name="po2_act")(x)),
-                           r"layer 'po2_act' \(QActivation, .*quantized_po2.*not exact.*convflow takes quantized_bits"),
-        "real_tanh": (small(lambda x: qkeras.QActivation(qkeras.quantized_tanh(4, use_real_tanh=True),
-                                                         name="tanh")(x)), r"layer 'tanh' .*use_real_tanh"),
-        "float_conv": (small(lambda x: keras.layers.Conv2D(2, (3, 3), name="float_conv")(x)),
-                       r"layer 'float_conv' \(Conv2D.*is not supported"),
-        "unquantised_kernel": (small(lambda x: qkeras.QConv2D(2, (3, 3), name="noq")(x)),
-                               r"layer 'noq' \(QConv2D.*kernel has no quantiser"),
-        "avg_same": (small(lambda x: keras.layers.AveragePooling2D(3, strides=2, padding="same", name="avg")(x)),
-                     r"layer 'avg' \(AveragePooling2D.*SAME padding of an average pool"),
-        "lambda": (small(lambda x: keras.layers.Lambda(lambda t: t * 2, name="times2")(x)),
-                   r"layer 'times2' \(Lambda.*write it as a Keras layer"),
-        "dilation": (small(lambda x: qkeras.QConv2D(2, (3, 3), dilation_rate=2, kernel_quantizer=qb(4),
-                                                   name="dilated")(x), shape=(8, 8, 2)),
-                     r"layer 'dilated' .*dilation is not supported"),
-        "auto_activation": (small(lambda x: qkeras.QActivation(qb(4, alpha="auto", symmetric=True),
+
+def _crop(x):
+    return _q()[1].layers.Cropping2D(1, name="crop")(x)
+
+
+def _multiply(x):
+    keras = _q()[1]
+    return keras.layers.Multiply(name="times")([x, x])
+
+
+# name -> (builder, what the one-line error must say): models convflow must refuse, naming the layer
+UNSUPPORTED = {
+    "cropping": (_refused(_crop), r"layer 'crop' \(Cropping2D, \{cropping=.*\}\) is not supported; convflow takes "
+                                  r".*QConv2D"),
+    "multiply": (_refused(_multiply), r"layer 'times' \(Multiply, .*is not supported"),
+    "po2_activation": (_refused(lambda x: _q()[0].QActivation(_q()[0].quantized_po2(4), name="po2_act")(x)),
+                       r"layer 'po2_act' \(QActivation, .*quantized_po2.*not exact.*convflow takes quantized_bits"),
+    "real_tanh": (_refused(lambda x: _q()[0].QActivation(_q()[0].quantized_tanh(4, use_real_tanh=True),
+                                                          name="tanh")(x)), r"layer 'tanh' .*use_real_tanh"),
+    "float_conv": (_refused(lambda x: _q()[1].layers.Conv2D(2, (3, 3), name="float_conv")(x)),
+                   r"layer 'float_conv' \(Conv2D.*is not supported"),
+    "unquantised_kernel": (_refused(lambda x: _q()[0].QConv2D(2, (3, 3), name="noq")(x)),
+                           r"layer 'noq' \(QConv2D.*kernel has no quantiser"),
+    "avg_same": (_refused(lambda x: _q()[1].layers.AveragePooling2D(3, strides=2, padding="same", name="avg")(x)),
+                 r"layer 'avg' \(AveragePooling2D.*SAME padding of an average pool"),
+    "lambda": (_refused(lambda x: _q()[1].layers.Lambda(lambda t: t * 2, name="times2")(x)),
+               r"layer 'times2' \(Lambda.*write it as a Keras layer"),
+    "dilation": (_refused(lambda x: _q()[0].QConv2D(2, (3, 3), dilation_rate=2, kernel_quantizer=qb(4),
+                                                     name="dilated")(x), shape=(8, 8, 2)),
+                 r"layer 'dilated' .*dilation is not supported"),
+    "auto_activation": (_refused(lambda x: _q()[0].QActivation(qb(4, alpha="auto", symmetric=True),
                                                                name="auto_act")(x)),
-                            r"layer 'auto_act' .*alpha='auto' on an activation"),
-    }
+                        r"layer 'auto_act' .*alpha='auto' on an activation"),
+    "leaky_quantized_relu": (_refused(lambda x: _q()[0].QActivation("quantized_relu(4, 0, negative_slope=0.25)",
+                                                                    name="leaky")(x)),
+                             r"layer 'leaky' .*negative_slope"),
+}

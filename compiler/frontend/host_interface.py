@@ -44,13 +44,14 @@ def quantize_host_input(ctx, node, host: HostFloat, q: Quantizer, quantised: str
     return IntVal(name, axes, node.output[0])
 
 
-def implicit_input_quantizer(ctx, node, host: HostFloat) -> IntVal:
-    """A layer reads the raw float input: feed it as the fixed-point type of ``ctx.float_input``."""
+def implicit_input_quantizer(ctx, node, host: HostFloat, tensor: str) -> IntVal:
+    """A layer reads the raw float input (as ONNX tensor ``tensor``): feed it as the fixed-point type of
+    ``ctx.float_input``; the readers of ``tensor`` tell its layout."""
     fi = ctx.float_input
     q = Quantizer("quant", np.asarray(fi["scale"], F32), 0.0, int(fi["bits"]), bool(fi["signed"]), False,
                   "ROUND", node="<implicit input quantizer>")
     name = f"{ctx.source_input}"
-    value = quantize_host_input(ctx, node, host, q, quantised=name)
+    value = quantize_host_input(ctx, node, host, q, quantised=tensor)
     value.onnx_name = name   # the float input itself carries the (on-grid) values
     ctx.notes.append(
         f"the model input {name!r} has no quantiser: convflow feeds it as {IntType(q.bits, q.signed)} with "
@@ -72,6 +73,9 @@ def host_output(ctx, out_name: str) -> tuple:
                             "quantiser after them")
     if not isinstance(pending, Pending):
         raise ModelError(f"model output {out_name!r} does not depend on a quantised computation")
+    if pending.axes is not None and pending.ops:
+        raise UnsupportedOp(f"the model ends in float ops ({', '.join(pending.names)}) moved by a transpose or "
+                            "reshape after its last layer; quantise the output, or move the ops before the transpose")
     if ctx.input_name is None:
         raise ModelError("model input is never quantised")
     base = pending.base

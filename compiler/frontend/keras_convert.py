@@ -140,20 +140,22 @@ class OnnxGraph:
         return tensors
 
     # -------------------------------------------------------------------------------------- shared pieces
-    def activation(self, t: KTensor, q, base: str) -> KTensor:
-        """``t`` through activation ``q`` (a QKeras quantiser or a Keras activation function)."""
-        for op, value in activation_steps(q):
+    def activation(self, t: KTensor, q, base: str, own: bool = False) -> KTensor:
+        """``t`` through activation ``q`` (a QKeras quantiser or a Keras activation function); ``own``: the
+        activation is the whole layer ``base`` (QActivation, Activation), whose last node then takes its name."""
+        steps = activation_steps(q)
+        for i, (op, value) in enumerate(steps):
+            name = base if own and i == len(steps) - 1 else f"{base}_{op.lower()}"
             if op == "Quant":
-                t = self.like(t, self.quant(t.name, value, f"{base}_quant"))
+                t = self.like(t, self.quant(t.name, value, name))
             elif op == "Relu":
-                t = self.like(t, self.add("Relu", [t.name], f"{base}_relu"))
+                t = self.like(t, self.add("Relu", [t.name], name))
             elif op == "Softmax":
                 if len(t.shape) != 1:
                     raise UnsupportedOp("a softmax is taken on (batch, classes) only")
-                t = self.like(self.flat(t), self.add("Softmax", [self.flat(t).name], f"{base}_softmax", axis=-1))
+                t = self.like(self.flat(t), self.add("Softmax", [self.flat(t).name], name, axis=-1))
             else:
-                t = self.like(t, self.add(op, [t.name, self.const(f"{base}_{op.lower()}", value)],
-                                          f"{base}_{op.lower()}"))
+                t = self.like(t, self.add(op, [t.name, self.const(f"{name}_value", value)], name))
         return t
 
     def weights(self, base: str, q, values: np.ndarray, to_onnx, out_axis: int, what: str) -> str:
@@ -298,11 +300,11 @@ def convert_batchnorm(g: OnnxGraph, layer, inputs: list) -> KTensor:
 
 
 def convert_qactivation(g: OnnxGraph, layer, inputs: list) -> KTensor:
-    return g.activation(inputs[0], layer.quantizer, layer.name)
+    return g.activation(inputs[0], layer.quantizer, layer.name, own=True)
 
 
 def convert_activation(g: OnnxGraph, layer, inputs: list) -> KTensor:
-    return g.activation(inputs[0], layer.activation, layer.name)
+    return g.activation(inputs[0], layer.activation, layer.name, own=True)
 
 
 def convert_relu(g: OnnxGraph, layer, inputs: list) -> KTensor:
@@ -316,7 +318,7 @@ def convert_softmax(g: OnnxGraph, layer, inputs: list) -> KTensor:
         raise UnsupportedOp("a softmax over another axis than the last")
     from tensorflow import keras
 
-    return g.activation(inputs[0], keras.activations.softmax, layer.name)
+    return g.activation(inputs[0], keras.activations.softmax, layer.name, own=True)
 
 
 def convert_identity(g: OnnxGraph, layer, inputs: list) -> KTensor:
@@ -483,6 +485,9 @@ def _summary(value):
         return f"{value['class_name']}({', '.join(f'{k}={_summary(v)}' for k, v in inner.items() if v is not None)})"
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(str(_summary(v)) for v in value) + ")"
+    if isinstance(value, str):                     # e.g. a Lambda's marshalled code: one short line
+        text = " ".join(value.split())
+        return text if len(text) <= 40 else text[:40] + "..."
     return value
 
 
@@ -490,7 +495,7 @@ def config_summary(config: dict) -> str:
     """A layer's config in one short line: what decides its numbers, not its initialisers and regularisers."""
     items = [f"{k}={_summary(v)}" for k, v in config.items() if k not in _NOISY_KEYS and v is not None
              and not any(k.endswith(s) for s in ("_initializer", "_regularizer", "_constraint"))]
-    text = ", ".join(items)
+    text = " ".join(", ".join(items).split())
     return "{" + (text if len(text) < 240 else text[:240] + "...") + "}"
 
 
@@ -547,7 +552,8 @@ def convert_model(model, name: str) -> onnx.ModelProto:
         except UnsupportedOp as exc:
             raise UnsupportedOp(f"{where}: {exc}") from None
         except Exception as exc:         # a pattern this converter did not foresee: still one line naming the layer
-            raise UnsupportedOp(f"{where} could not be converted: {type(exc).__name__}: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise UnsupportedOp(f"{where} could not be converted: {type(exc).__name__}: {first}") from exc
     out = tensors[config["output_layers"][0][0]]
     graph = helper.make_graph(
         g.nodes, name,

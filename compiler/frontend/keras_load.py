@@ -9,7 +9,11 @@ lazily: nothing else of the frontend needs it.
 """
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from convflow.hw.errors import ModelError
@@ -46,7 +50,6 @@ def _first_line(exc: BaseException) -> str:
 
 def load_keras_file(path: Path):
     """A Keras model from ``path`` (.h5, .keras, or .json beside its weights)."""
-    quiet_tensorflow()
     import tensorflow as tf
 
     objects = custom_objects()
@@ -76,13 +79,20 @@ def is_keras_model(source) -> bool:
     return isinstance(source, tf.keras.Model)
 
 
-def quiet_tensorflow() -> None:
-    """TensorFlow's start-up chatter (oneDNN, CPU features, deprecations) is third-party noise on a user's terminal;
-    set before TensorFlow is first imported, it stays out."""
-    import os
-
+@contextmanager
+def keras_quiet():
+    """TensorFlow's and Keras's chatter (oneDNN notes, CPU features, deprecation and serialisation warnings) is
+    third-party noise on a user's terminal: kept out while convflow reads and converts a Keras model.  TensorFlow's
+    C++ logging obeys TF_CPP_MIN_LOG_LEVEL only if it is set before TensorFlow is first imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        import logging
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import tensorflow as tf
 
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from convflow.hw.errors import ModelError
 
-from .keras_load import KERAS_SUFFIXES, is_keras_model, keras_weights_for, load_keras_file
+from .keras_load import KERAS_SUFFIXES, is_keras_model, keras_quiet, keras_weights_for, load_keras_file
 
 QUANT_DOMAINS = ("onnx.brevitas", "finn.custom_op.general", "qonnx.custom_op.general")
 
@@ -30,7 +30,8 @@ def file_hash(path: Path) -> str:
 
 def load_keras_model(path: Path):
     """A QKeras model from .h5 / .keras, or from .json + <stem>_weights.h5 (hls4ml example-models layout)."""
-    return load_keras_file(Path(path))
+    with keras_quiet():
+        return load_keras_file(Path(path))
 
 
 def keras_to_qonnx(model, name: str | None = None):
@@ -74,13 +75,15 @@ def load_model(source):
     if isinstance(source, onnx.ModelProto):
         proto = source
     elif is_keras_model(source):
-        proto, keep_names = keras_to_qonnx(source), True
+        with keras_quiet():
+            proto, keep_names = keras_to_qonnx(source), True
     else:
         path = Path(source)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         if path.suffix in KERAS_SUFFIXES:
-            proto, keep_names = keras_to_qonnx(load_keras_file(path)), True
+            with keras_quiet():
+                proto, keep_names = keras_to_qonnx(load_keras_file(path)), True
         elif path.suffix == ".onnx":
             try:
                 proto = onnx.load(str(path))

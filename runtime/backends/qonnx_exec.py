@@ -163,8 +163,12 @@ def rebatch(model, n: int):
         dims = vi.type.tensor_type.shape.dim
         if dims and dims[0].dim_value == 1:
             dims[0].dim_value = n
+    batched = {m.graph.input[0].name}        # tensors that carry the batch (not constants reshaped, e.g. biases)
     for node in m.graph.node:
-        if node.op_type == "Reshape":
+        if any(name in batched for name in node.input):
+            batched.update(node.output)
+    for node in m.graph.node:
+        if node.op_type == "Reshape" and node.input[0] in batched:
             target = m.get_initializer(node.input[1])
             if target is not None and target.size and target[0] == 1:
                 target = target.copy()
