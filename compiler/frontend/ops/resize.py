@@ -1,6 +1,7 @@
 """Resize / Upsample in nearest mode by whole factors (IR Upsample), as PyTorch's nn.Upsample and Keras's
-UpSampling2D / UpSampling1D export it.  The output pixel each input pixel lands on is worked out with ONNX's own coordinate rules
-(coordinate_transformation_mode, nearest_mode) for this very shape and accepted only where it is out[y] = in[y // s]."""
+UpSampling2D / UpSampling1D export it.  The output pixel each input pixel lands on is worked out with ONNX's own
+coordinate rules (coordinate_transformation_mode, nearest_mode) for this very shape and accepted only where it is
+out[y] = in[y // s]."""
 from __future__ import annotations
 
 import numpy as np
