@@ -145,6 +145,25 @@ def test_unsupported_layers_are_refused_by_name(tmp_path, name):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_dense_batchnorm_stand_in_keeps_qkeras_weights():
+    """convflow's QDenseBatchnorm (for QKeras releases without one) holds its weights in QKeras's order, which is how
+    .h5 files of QKeras's own layer are read back."""
+    from keras_builders import fused_batchnorm
+
+    layer = fused_batchnorm(0).get_layer("fc_bn")
+    assert [w.name.split("/")[-1] for w in layer.weights] == [
+        "kernel:0", "bias:0", "gamma:0", "beta:0", "iteration:0", "moving_mean:0", "moving_variance:0"]
+
+
+def test_unbuilt_sequential_model_is_refused(tmp_path):
+    import qkeras
+    from tensorflow import keras
+
+    model = keras.Sequential([qkeras.QDense(3, kernel_quantizer=qb(4), name="fc")], name="unbuilt")
+    with pytest.raises(ModelError, match="'unbuilt' \\(Sequential\\) cannot be read as a graph.*with an input shape"):
+        compile_model(model, tmp_path / "a")
+
+
 def test_malformed_keras_files(tmp_path):
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not an HDF5 file")
@@ -254,3 +273,22 @@ def test_brevitas_style_conv1d_on_every_backend(tmp_path):
     assert Session(artifact).input_tensor.shape == (1, 20, 3)
     expected = assert_hardware_exact(artifact, 300, seed=9, backends=("qonnx", "csim", "rtlsim"))
     assert len(np.unique(expected)) > 15
+
+
+def test_subclassed_keras_model_is_refused(tmp_path):
+    """A subclassed model has no layer graph to convert: one ModelError, no traceback."""
+    import qkeras
+    import tensorflow as tf
+
+    class Tiny(tf.keras.Model):
+        def __init__(self):
+            super().__init__(name="tiny")
+            self.fc = qkeras.QDense(3, kernel_quantizer=qb(4))
+
+        def call(self, x):
+            return self.fc(x)
+
+    model = Tiny()
+    model(np.zeros((1, 4), np.float32))
+    with pytest.raises(ModelError, match="'tiny' \\(Tiny\\) cannot be read as a graph of layers"):
+        compile_model(model, tmp_path / "a")

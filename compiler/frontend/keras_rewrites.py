@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 
+from convflow.hw.errors import UnsupportedOp
+
 from .keras_layers import folded_dense
 
 # keys of a fused layer's config that belong to its BatchNorm (or its folding), not to the plain layer
@@ -123,12 +125,24 @@ def rewrite_model(model, custom_objects: dict):
     for entry in config["layers"]:
         layer = model.get_layer(entry["name"])
         rewrite = REWRITES.get(entry["class_name"])
-        replacements = rewrite(layer, entry) if rewrite else [(entry, layer.get_weights())]
+        try:
+            replacements = rewrite(layer, entry) if rewrite else [(entry, layer.get_weights())]
+        except Exception as exc:
+            raise UnsupportedOp(f"layer {layer.name!r} ({entry['class_name']}) could not be rewritten into plain "
+                                f"layers: {_first_line(exc)}") from exc
         for new_entry, new_weights in replacements:
             layers.append(new_entry)
             weights[new_entry["name"]] = new_weights
     config["layers"] = layers
-    new_model = tf.keras.Model.from_config(config, custom_objects=custom_objects)
-    for name, values in weights.items():
-        new_model.get_layer(name).set_weights(values)
+    try:
+        new_model = tf.keras.Model.from_config(config, custom_objects=custom_objects)
+        for name, values in weights.items():
+            new_model.get_layer(name).set_weights(values)
+    except Exception as exc:
+        raise UnsupportedOp(f"Keras model {model.name!r}: its rewritten layers ({', '.join(REWRITES)} replaced) do "
+                            f"not build: {_first_line(exc)}") from exc
     return new_model
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"

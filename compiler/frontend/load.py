@@ -41,11 +41,18 @@ def keras_to_qonnx(model, name: str | None = None):
     from .keras_load import custom_objects
     from .keras_rewrites import functional, rewrite_model
 
+    why = "it has no layer graph"
     try:
-        model = functional(model)
+        graph = functional(model)
+        config = graph.get_config()
     except Exception as exc:             # a Sequential model never built has no inputs to call its layers on
-        raise ModelError(f"Keras model {getattr(model, 'name', '')!r} cannot be read as a graph ({exc}); build it "
-                         "(give its first layer an input shape) before compiling") from None
+        config, why = None, f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+    if not isinstance(config, dict) or "layers" not in config or not config.get("input_layers"):
+        # a subclassed model's config holds no layers
+        raise ModelError(f"Keras model {getattr(model, 'name', '')!r} ({type(model).__name__}) cannot be read as a "
+                         f"graph of layers ({why}); build it with the functional or Sequential API, with an input "
+                         "shape, before compiling")
+    model = graph
     return convert_model(rewrite_model(model, custom_objects()), name or model.name)
 
 
