@@ -216,7 +216,7 @@ def test_cli_refuses_unsupported_and_malformed_keras_files(tmp_path):
     json_only = tmp_path / "arch.json"
     json_only.write_text('{"class_name": "Sequential", "config": {"layers": []}}')
     cases[json_only] = r"arch.json: a Keras JSON model needs its weights beside it"
-    for command, paths in (("compile", list(cases)), ("verify", list(cases)[1:3])):
+    for command, paths in (("compile", list(cases)), ("verify", list(cases)[1:2])):
         for path in paths:
             r = convflow(command, path, "-o", tmp_path / "out")
             assert r.returncode == 2, (command, path, r.stdout, r.stderr)
