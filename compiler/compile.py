@@ -49,10 +49,11 @@ PASSES = (
 
 
 def import_model(source, name: str | None = None, float_input=None) -> tuple:
-    """Model file (or onnx.ModelProto) -> (integer IR graph with bit widths, no folding yet; the cleaned QONNX
-    model it came from)."""
+    """Model file (or onnx.ModelProto, or Keras model object) -> (integer IR graph with bit widths, no folding yet;
+    the cleaned QONNX model it came from).  The name defaults to the file's stem, or a Keras model's own name."""
     model = load_model(source)
-    name = name or (Path(source).stem if isinstance(source, (str, Path)) else "model")
+    name = name or (Path(source).stem if isinstance(source, (str, Path)) else getattr(source, "name", None)
+                    or "model")
     graph = lower(model, name, float_input)
     for compile_pass in PASSES:
         graph = compile_pass(graph)
