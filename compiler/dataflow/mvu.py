@@ -55,6 +55,17 @@ def mvu_cycles(node, graph: Graph, pe: int, simd: int) -> int:
     return pixels * kpos * (cin // simd) * (cout // pe)
 
 
+def divisors(n: int) -> list:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def folding_grid(node, graph: Graph) -> list:
+    """Every (pe, simd) the hardware can implement for this layer (what check_folding accepts)."""
+    _, _, cin, cout = mvu_shape(node, graph)
+    simds = divisors(cout if is_depthwise(node) else cin)
+    return [(pe, simd) for pe in divisors(cout) for simd in simds]
+
+
 def check_folding(node, graph: Graph) -> None:
     """The one check of a layer's folding: SIMD must divide its inputs and PE its outputs (FoldingError)."""
     _, _, cin, cout = mvu_shape(node, graph)
