@@ -9,9 +9,12 @@ Dense       cf_mvu                                         SIMD -> PE
 ==========  =============================================  ==========================
 
 Folding: a unit computes PE output channels in parallel, each from SIMD inputs per cycle.  A layer's MVU takes
-(rows / SIMD) * (cols / PE) cycles per output pixel, rows = KH*KW*Cin (SIMD divides Cin), cols = Cout (PE divides
-Cout); a depthwise unit reads KH*KW * C / SIMD words and writes C / PE per pixel (SIMD and PE divide C).  ``mvu_cycles`` is that formula, ``check_folding``
-the one check of a folding, used by the folding pass and the plan alike.
+(rows / SIMD) * (cols / PE) cycles per output pixel, rows = KH*KW*Cin, cols = Cout (PE divides Cout).  SIMD divides
+the rows: a divisor of Cin reads the window channel-fold by channel-fold, any other divisor (SIMD may span the whole
+window, KH*KW*Cin) has the window generator write SIMD window elements per beat (dataflow/window.py, window mode).
+A depthwise unit reads KH*KW * C / SIMD words and writes C / PE per pixel (SIMD and PE divide C).  ``mvu_cycles`` is
+that formula, ``folding_grid`` every folding and ``check_folding`` the one check of a folding, used by the folding
+search and the plan alike.
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def mvu_cycles(node, graph: Graph, pe: int, simd: int) -> int:
     pixels, kpos, cin, cout = mvu_shape(node, graph)
     if is_depthwise(node):
         return pixels * max(kpos * (cout // simd), cout // pe)
-    return pixels * kpos * (cin // simd) * (cout // pe)
+    return pixels * (kpos * cin // simd) * (cout // pe)
 
 
 def divisors(n: int) -> list:
@@ -61,21 +64,23 @@ def divisors(n: int) -> list:
 
 def folding_grid(node, graph: Graph) -> list:
     """Every (pe, simd) the hardware can implement for this layer (what check_folding accepts)."""
-    _, _, cin, cout = mvu_shape(node, graph)
-    simds = divisors(cout if is_depthwise(node) else cin)
+    _, kpos, cin, cout = mvu_shape(node, graph)
+    simds = divisors(cout if is_depthwise(node) else kpos * cin)
     return [(pe, simd) for pe in divisors(cout) for simd in simds]
 
 
 def check_folding(node, graph: Graph) -> None:
-    """The one check of a layer's folding: SIMD must divide its inputs and PE its outputs (FoldingError)."""
-    _, _, cin, cout = mvu_shape(node, graph)
-    checks = (("simd", node.simd, cin, "input"), ("pe", node.pe, cout, "output"))
+    """The one check of a layer's folding: SIMD must divide its matrix rows (a convolution's KH*KW*Cin window, a
+    dense layer's inputs, a depthwise layer's channels) and PE its outputs (FoldingError)."""
+    _, kpos, cin, cout = mvu_shape(node, graph)
+    rows, side = (kpos * cin, "window elements (KH*KW*Cin)") if kpos > 1 else (cin, "input channels")
+    checks = (("simd", node.simd, rows, side), ("pe", node.pe, cout, "output channels"))
     if is_depthwise(node):      # one input channel per output channel: both foldings divide the channels
-        checks = (("simd", node.simd, cout, "input"), ("pe", node.pe, cout, "output"))
+        checks = (("simd", node.simd, cout, "input channels"), ("pe", node.pe, cout, "output channels"))
     for what, value, total, side in checks:
         if value < 1 or total % value:
-            raise FoldingError(f"{node.op} {node.name!r}: {what}={value} does not divide its {total} {side} "
-                               f"channels; SIMD must divide the inputs and PE the outputs (choose a divisor)")
+            raise FoldingError(f"{node.op} {node.name!r}: {what}={value} does not divide its {total} {side}; "
+                               f"SIMD must divide the inputs and PE the outputs (choose a divisor)")
 
 
 # ----------------------------------------------------------------------------------------------- stages
@@ -226,9 +231,10 @@ def build_conv(plan: Plan, node: Conv2D, inputs: list) -> None:
     h, w, cin = tin.shape
     kh, kw, _, cout = node.weights.shape
     check_folding(node, graph)
-    plan.adapt(node.simd, node.name)
+    window_mode = not node.depthwise and cin % node.simd != 0
+    plan.adapt(cin if window_mode else node.simd, node.name)       # window mode reads whole pixels
     oh, ow = sliding_window(plan, node, f"{node.name}_swg", h, w, cin, (kh, kw), node.stride, node.pads,
-                            node.pad_value)
+                            node.pad_value, out_lanes=node.simd)
     if node.depthwise:
         if cin != cout or node.weights.shape[2] != 1:
             raise UnsupportedOp(f"Conv2D {node.name!r}: depthwise convolution with {cin} inputs and {cout} outputs "

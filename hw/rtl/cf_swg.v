@@ -2,9 +2,61 @@
 //
 // Input : the image in NHWC order, one beat = L lanes of EW-bit elements = L consecutive channels of one pixel
 //         (CF = C / L beats per pixel), H x W pixels per frame.
-// Output: for every output pixel (oy, ox) in raster order, the window's beats in (ky, kx, cf) order
-//         = KH * KW * CF beats; positions in the padding read as PAD (replicated in every lane).
-//         This is exactly the row order of the matrix a matrix-vector unit multiplies: (ky*KW + kx)*C + c.
+// Output: for every output pixel (oy, ox) in raster order, its KH x KW x C window in (ky, kx, c) order -- exactly
+//         the row order of the matrix a matrix-vector unit multiplies, (ky*KW + kx)*C + c -- in beats of OL lanes;
+//         positions in the padding read as PAD.
+//
+// Two implementations behind one interface (the plan chooses by the lanes; compiler/dataflow/window.py):
+//   OL == L  (cf_swg_rows)    the window's beats of L lanes, KH * KW * CF per output pixel, read one per cycle from
+//                             a ring of rows in one RAM;
+//   OL != L  (cf_swg_window)  the input is whole pixels (L = C, CF = 1); the window is assembled from a buffer of
+//                             pixel columns and leaves as KH*KW*C / OL beats of OL lanes, which may span several
+//                             channels, pixels and kernel rows (a first layer with 1-3 channels: SIMD = KH*KW*C).
+module cf_swg #(
+    parameter EW  = 8,      // element bits
+    parameter L   = 1,      // lanes per input beat
+    parameter OL  = L,      // lanes per output beat
+    parameter H   = 8,      // input height
+    parameter W   = 8,      // input width
+    parameter CF  = 1,      // input beats per pixel (channels / L)
+    parameter KH  = 3,
+    parameter KW  = 3,
+    parameter SH  = 1,
+    parameter SW  = 1,
+    parameter PT  = 0,      // padding top / left / bottom / right
+    parameter PL  = 0,
+    parameter PB  = 0,
+    parameter PR  = 0,
+    parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
+    parameter NR  = 8,      // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
+    parameter NC  = 16      // window mode: pixel columns buffered, a power of two >= 2*KW + SW + 2
+) (
+    input  wire             clk,
+    input  wire             rst,
+    input  wire [L*EW-1:0]  s_data,
+    input  wire             s_valid,
+    output wire             s_ready,
+    output wire [OL*EW-1:0] m_data,
+    output wire             m_valid,
+    input  wire             m_ready
+);
+    generate
+        if (OL == L) begin : g_rows
+            cf_swg_rows #(.EW(EW), .L(L), .H(H), .W(W), .CF(CF), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
+                          .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR)) u_rows (
+                .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
+                .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
+        end else begin : g_window
+            cf_swg_window #(.EW(EW), .C(L), .OL(OL), .H(H), .W(W), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
+                            .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .NC(NC)) u_window (
+                .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
+                .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
+        end
+    endgenerate
+endmodule
+
+
+// cf_swg_rows: the window in beats of the input's L lanes (OL == L).
 //
 // Storage is a ring of NR rows (a power of two >= KH + SH, so the writer can fill the next SH rows while the
 // reader walks the current KH; the compiler picks >= 2*KH + SH - 1 so that, at the end of a frame, the next
@@ -20,7 +72,7 @@
 //
 // The read side is a one-stage pipeline with a global enable (en = !m_valid || m_ready): the RAM read register
 // is the output register, so back-pressure simply freezes it.
-module cf_swg #(
+module cf_swg_rows #(
     parameter EW  = 8,      // element bits
     parameter L   = 1,      // lanes per beat
     parameter H   = 8,      // input height
@@ -210,6 +262,220 @@ module cf_swg #(
                         need <= rows_needed(iy0 + SH);
                     end
                 end
+            end
+        end
+    end
+endmodule
+
+
+// cf_swg_window: the window in beats of OL lanes, assembled from whole pixels (L = C lanes, one pixel per beat).
+//
+// Three parts run concurrently:
+//   writer   pixels into a ring of NR rows (the same bookkeeping as cf_swg_rows), one RAM per ring slot (W words of
+//            one pixel), so that the KH rows of one window column are read in a single cycle;
+//   fetcher  for every output row, reads the W columns of its KH input rows (rows in the padding read PAD), one
+//            column per cycle, into a ring of NC column registers; it runs ahead of the emitter by at most NC
+//            columns, into the next output row and the next frame;
+//   emitter  for every window, once its columns are in, puts its KH*KW*C elements together in (ky, kx, c) order
+//            (columns in the padding read PAD) and writes them as NB = KH*KW*C / OL beats.
+// So a frame takes max(H*W, OH*W, OH*OW*NB) cycles, each part's own count (compiler/dataflow/window.py).  Columns
+// are numbered by a running counter shared by fetcher and emitter (column x of the r-th output row is r*W + x,
+// modulo 2^32), so neither needs to know where a frame ends.
+module cf_swg_window #(
+    parameter EW  = 8,
+    parameter C   = 1,      // channels = input lanes (one pixel per beat)
+    parameter OL  = 9,      // output lanes: divides KH*KW*C
+    parameter H   = 8,
+    parameter W   = 8,
+    parameter KH  = 3,
+    parameter KW  = 3,
+    parameter SH  = 1,
+    parameter SW  = 1,
+    parameter PT  = 0,
+    parameter PL  = 0,
+    parameter PB  = 0,
+    parameter PR  = 0,
+    parameter PAD = 0,
+    parameter NR  = 8,
+    parameter NC  = 16
+) (
+    input  wire             clk,
+    input  wire             rst,
+    input  wire [C*EW-1:0]  s_data,
+    input  wire             s_valid,
+    output wire             s_ready,
+    output wire [OL*EW-1:0] m_data,
+    output wire             m_valid,
+    input  wire             m_ready
+);
+    localparam PW   = C * EW;                 // bits of a pixel
+    localparam CWB  = KH * PW;                // bits of a window column (KH pixels, ky = 0 in the low bits)
+    localparam NB   = KH * KW * C / OL;       // output beats per window
+    localparam OH   = (H + PT + PB - KH) / SH + 1;
+    localparam OW   = (W + PL + PR - KW) / SW + 1;
+    localparam SLW  = (NR <= 2) ? 1 : $clog2(NR);
+    localparam XW   = (W <= 2) ? 1 : $clog2(W);
+    localparam NCW  = (NC <= 2) ? 1 : $clog2(NC);
+    localparam RW   = 18;
+
+    function signed [RW-1:0] row_lo;
+        input signed [RW-1:0] y0;
+        begin
+            row_lo = (y0 < 0) ? 0 : ((y0 > H) ? H : y0);
+        end
+    endfunction
+    function signed [RW-1:0] rows_needed;
+        input signed [RW-1:0] y0;
+        reg signed [RW-1:0] hi;
+        begin
+            hi = y0 + KH - 1;
+            if (hi > H - 1)
+                hi = H - 1;
+            rows_needed = hi - row_lo(y0) + 1;
+        end
+    endfunction
+
+    wire [EW-1:0]  pad_elem  = PAD;
+    wire [PW-1:0]  pad_pixel = {C{pad_elem}};
+
+    // ---- writer: one pixel per beat into ring slot wslot, column wx ---------------------------------------
+    reg [XW-1:0]        wx;
+    reg [SLW-1:0]       wslot;
+    reg signed [RW-1:0] filled;           // rows complete and not yet released (as in cf_swg_rows)
+    assign s_ready = (filled < NR);
+    wire wfire     = s_valid && s_ready;
+    wire wrow_done = wfire && (wx == W - 1);
+
+    // ---- fetcher state ----------------------------------------------------------------------------------
+    reg [15:0]          oy;
+    reg [XW-1:0]        fx;               // column to fetch next
+    reg signed [RW-1:0] iy0, rd_base, need;
+    reg [SLW-1:0]       rslot;
+    reg [31:0]          fseq;             // number of the next column to fetch
+    reg [31:0]          fdone;            // columns written into the column ring
+    reg                 f1;               // a fetch is in flight (its RAM words arrive this cycle)
+    reg [KH*SLW-1:0]    f1_slot;
+    reg [KH-1:0]        f1_pad;
+
+    // ---- emitter state ----------------------------------------------------------------------------------
+    reg [15:0]          ox, eb;
+    reg signed [RW-1:0] ix0;              // first column of the window (negative in the left padding)
+    reg [31:0]          ebase;            // number of column 0 of the emitter's output row
+    reg                 out_valid;
+    reg [OL*EW-1:0]     out_data;
+
+    wire signed [RW-1:0] xlo = (ix0 < 0) ? 0 : ix0;
+    wire signed [RW-1:0] xhi = (ix0 + KW - 1 > W - 1) ? W - 1 : ix0 + KW - 1;
+    wire [31:0] elo = ebase + xlo;
+    wire [31:0] ehi = ebase + xhi;
+    wire [31:0] ahead = elo + NC - fseq;          // room in the column ring
+    wire [31:0] landed = fdone - ehi;             // > 0: the window's last column is in
+
+    wire last_col  = (fx == W - 1);
+    wire last_row  = (oy == OH - 1);
+    wire fetch     = (filled >= need) && !ahead[31] && (ahead != 0);
+    wire signed [RW-1:0] lo_next = row_lo(iy0 + SH);
+    wire signed [RW-1:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
+
+    // ---- the ring RAMs: one per slot, all read at the fetched column ----------------------------------------
+    wire [NR*PW-1:0] bank_q;
+    genvar g;
+    generate
+        for (g = 0; g < NR; g = g + 1) begin : g_bank
+            reg [PW-1:0] mem [0:W-1];
+            reg [PW-1:0] q;
+            always @(posedge clk) begin
+                if (wfire && wslot == g)
+                    mem[wx] <= s_data;
+                q <= mem[fx];
+            end
+            assign bank_q[g*PW +: PW] = q;
+        end
+    endgenerate
+
+    // the fetched column: KH pixels from the slots chosen at issue, rows in the padding as PAD
+    reg [CWB-1:0] fcol;
+    integer ky;
+    always @* begin
+        for (ky = 0; ky < KH; ky = ky + 1)
+            fcol[ky*PW +: PW] = f1_pad[ky] ? pad_pixel : bank_q[f1_slot[ky*SLW +: SLW]*PW +: PW];
+    end
+
+    reg [CWB-1:0] cols [0:NC-1];
+    always @(posedge clk)
+        if (f1)
+            cols[fdone[NCW-1:0]] <= fcol;
+
+    // ---- the window: KW columns of KH pixels, as (ky, kx, c) ------------------------------------------------
+    wire [KH*KW*PW-1:0] win;
+    genvar gk, gy;
+    generate
+        for (gk = 0; gk < KW; gk = gk + 1) begin : g_kx
+            wire signed [RW-1:0] x = ix0 + gk;
+            wire in_image = (x >= 0) && (x < W);
+            wire [31:0] num = ebase + x;
+            wire [CWB-1:0] col = in_image ? cols[num[NCW-1:0]] : {KH{pad_pixel}};
+            for (gy = 0; gy < KH; gy = gy + 1) begin : g_ky
+                assign win[(gy*KW + gk)*PW +: PW] = col[gy*PW +: PW];
+            end
+        end
+    endgenerate
+
+    wire en   = !out_valid || m_ready;
+    wire emit = en && !landed[31] && (landed != 0);
+    assign m_valid = out_valid;
+    assign m_data  = out_data;
+
+    integer k;
+    always @(posedge clk) begin
+        if (rst) begin
+            wx <= 0; wslot <= 0; filled <= 0;
+            oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
+            fseq <= 0; fdone <= 0; f1 <= 1'b0;
+            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; out_valid <= 1'b0;
+        end else begin
+            // writer
+            if (wfire) begin
+                wx <= (wx == W - 1) ? {XW{1'b0}} : wx + 1'b1;
+                if (wx == W - 1)
+                    wslot <= wslot + 1'b1;
+            end
+            filled <= filled + (wrow_done ? 1 : 0) - ((fetch && last_col) ? nfree : 0);
+            // fetcher: issue (the RAMs read column fx at this edge) ...
+            f1 <= fetch;
+            if (fetch) begin
+                for (k = 0; k < KH; k = k + 1) begin
+                    f1_pad[k] <= (iy0 + k < 0) || (iy0 + k >= H);
+                    f1_slot[k*SLW +: SLW] <= rslot + (iy0 + k - rd_base);
+                end
+                fseq <= fseq + 1;
+                fx <= last_col ? {XW{1'b0}} : fx + 1'b1;
+                if (last_col) begin                    // the row's columns are out: release its rows
+                    rslot <= rslot + nfree[SLW-1:0];
+                    if (last_row) begin
+                        oy <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT);
+                    end else begin
+                        oy <= oy + 1'b1; iy0 <= iy0 + SH; rd_base <= lo_next; need <= rows_needed(iy0 + SH);
+                    end
+                end
+            end
+            // ... and the column lands in the ring one cycle later
+            if (f1)
+                fdone <= fdone + 1;
+            // emitter
+            if (en)
+                out_valid <= emit;
+            if (emit) begin
+                out_data <= win[eb*OL*EW +: OL*EW];
+                if (eb == NB - 1) begin
+                    eb <= 0;
+                    if (ox == OW - 1) begin
+                        ox <= 0; ix0 <= -PL; ebase <= ebase + W;
+                    end else begin
+                        ox <= ox + 1'b1; ix0 <= ix0 + SW;
+                    end
+                end else
+                    eb <= eb + 1'b1;
             end
         end
     end
