@@ -34,8 +34,8 @@ def estimate(graph: Graph, clock_mhz: float = DEFAULT_CLOCK_MHZ, plan: Plan | No
     """Per-layer and total cycles and resources of the design of ``graph``.
 
     Returns {"cycles_per_frame", "bottleneck", "input_interface", "fps" (at clock_mhz), "clock_mhz", "layers":
-    [{name, op, cycles, lut, ff, dsp, bram, stages: [...]}], "stages": [{kind, node, cycles, lut, ff, dsp, bram}], "totals": {...},
-    "hls": {...}}.
+    [{name, op, cycles, lut, ff, dsp, bram, stages: [...]}], "stages": [{kind, node, cycles, lut, ff, dsp, bram}],
+    "totals": {...}, "hls": {...}}.
     """
     plan = plan or build_plan(graph)
     rows = []

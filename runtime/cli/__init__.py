@@ -8,10 +8,10 @@ import sys
 
 from convflow.hw.errors import ConvflowError
 
-from . import build, compile, demo, run, train, verify
+from . import build, compile, demo, run, sweep, train, verify
 
 # the order `convflow --help` lists them in
-COMMANDS = (train, compile, run, verify, build, demo)
+COMMANDS = (train, compile, run, verify, build, sweep, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
