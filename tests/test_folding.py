@@ -69,9 +69,10 @@ def test_every_layer_is_balanced_to_the_bottleneck():
             cycles = mvu_cycles(node, graph, node.pe, node.simd)
             grid = sorted({mvu_cycles(node, graph, pe, simd) for pe, simd in folding_grid(node, graph)})
             if cycles * BALANCE < pace:
-                # only where the divisor grid has nothing between this folding and the pace: said in the notes
-                assert not [c for c in grid if cycles < c <= pace], (node.name, cycles, pace, grid)
-                assert any(node.name in note for note in folding.notes)
+                # only where the divisor grid has nothing between this folding and the pace, or where the faster
+                # folding is the cheaper one: said in the notes
+                note = next(n for n in folding.notes if repr(node.name) in n)
+                assert "cheaper" in note or not [c for c in grid if cycles < c <= pace], (node.name, cycles, grid)
 
 
 def test_target_fps_is_the_cheapest_folding_that_reaches_it():

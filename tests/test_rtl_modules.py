@@ -164,3 +164,48 @@ def test_swg_window_mode_runs_at_one_pixel_per_cycle(tmp_path, shape, k, stride,
     backend = check(graph, tmp_path, frames=12, backpressure=0.0)
     assert backend.stats["cycles_per_frame"] == estimate_cycles(graph)
     assert estimate_cycles(graph) == shape[0] * shape[1] * shape[2]      # the input interface's pace
+
+
+# The resource choices of a layer (node.mult, node.weight_mem, node.buffer_mem; the folding search picks them):
+# each implemented by cf_mvu / cf_swg and bit-exact under back-pressure.
+RESOURCE_CASES = {
+    "dsp2_packed_unsigned_in": dict(bits=IntType(6, False), wbits=4, pe=4, simd=2, mult="dsp2"),
+    "dsp2_packed_signed_in": dict(bits=IntType(5, True), wbits=5, pe=2, simd=3, mult="dsp2"),
+    "dsp_wide_weights_in_luts": dict(bits=IntType(8, True), wbits=7, pe=2, simd=2, mult="lut"),
+    "weights_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=2, weight_mem="block"),
+    "weights_in_logic_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=1, simd=2, weight_mem="lut",
+                                               buffer_mem="block"),
+    "ring_in_lut_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=1, buffer_mem="lut"),
+    "window_mode_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=9, buffer_mem="block"),
+}
+
+
+@pytest.mark.parametrize("case", list(RESOURCE_CASES), ids=list(RESOURCE_CASES))
+def test_mvu_and_swg_resource_choices(tmp_path, case):
+    spec = dict(RESOURCE_CASES[case])
+    b = GraphBuilder(f"resources {case}", (7, 6, 2 if spec["simd"] != 9 else 1), spec.pop("bits"), seed=6)
+    b.conv(4, k=3, pad=1, pe=spec.pop("pe"), simd=spec.pop("simd"), wbits=spec.pop("wbits"), name="conv")
+    b.flatten().dense(3, pe=1, simd=4, wbits=3, name="fc")
+    graph = b.graph()
+    conv = graph.nodes[0]
+    for field, value in spec.items():
+        setattr(conv, field, value)
+    stages = plan(graph)
+    mvu = next(s for s in stages if s.kind == "cf_mvu" and s.node is conv)
+    swg = next(s for s in stages if s.kind == "cf_swg")
+    assert mvu.params["USE_DSP"] == {"lut": 0, "dsp": 1, "dsp2": 2}[spec.get("mult", "lut" if not mvu.use_dsp
+                                                                           else "dsp")]
+    assert mvu.params.get("WMEM", 0) == {"auto": 0, "block": 1, "lut": 2}[spec.get("weight_mem", "auto")]
+    assert swg.params.get("BMEM", 0) == {"auto": 0, "block": 1, "lut": 2}[spec.get("buffer_mem", "auto")]
+    check(graph, tmp_path, frames=80, kinds={"cf_swg", "cf_mvu"})
+
+
+def test_dsp2_needs_an_even_pe_and_narrow_operands():
+    from convflow.hw.errors import FoldingError
+
+    b = GraphBuilder("dsp2 refused", (4, 4, 2), IntType(8, True), seed=1)
+    b.conv(4, k=1, pad=0, pe=2, simd=2, wbits=6, name="conv")          # 9 + 2 x 6 = 21 > 18 bits
+    graph = b.graph()
+    graph.nodes[0].mult = "dsp2"
+    with pytest.raises(FoldingError, match="dsp2"):
+        plan(graph)

@@ -22,6 +22,7 @@ part) each takes, so a scarce resource counts for more.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -111,12 +112,20 @@ def board_top_resources(frame: tuple) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- one layer
+# the resource choices of a layer besides PE and SIMD: node field -> what it may take ("auto": the stage's own rule,
+# dataflow/mvu.py and memory.py).  Each is priced on the layer's stages; dominated ones are dropped.
+CHOICE_FIELDS = ("mult", "weight_mem", "buffer_mem")
+
+
 @dataclass(frozen=True)
 class Choice:
     pe: int
     simd: int
     cycles: int                  # the slowest of the layer's own stages
-    resources: dict              # the layer's own stages (window generator, unit), FIFOs behind them included
+    resources: dict              # the layer's own stages (window generator, unit, the activations after it)
+    mult: str = "auto"
+    weight_mem: str = "auto"
+    buffer_mem: str = "auto"
 
     @property
     def multipliers(self) -> int:
@@ -125,25 +134,84 @@ class Choice:
     def cost(self, weights: dict) -> float:
         return sum(self.resources[k] * weights[k] for k in RESOURCES)
 
+    def set_on(self, node) -> None:
+        node.pe, node.simd = self.pe, self.simd
+        for name in CHOICE_FIELDS:
+            if hasattr(node, name):
+                setattr(node, name, getattr(self, name))
 
-def layer_choices(graph: Graph, node) -> list:
-    """Every folding of ``node`` with the cycles and resources of the stages its builder makes for it."""
-    saved = node.pe, node.simd
+
+class LayerChoices:
+    """A layer's priced choices, sorted by cycles (for picking within a band quickly)."""
+
+    def __init__(self, choices: list):
+        self.choices = sorted(choices, key=lambda c: (c.cycles, c.multipliers))
+        self.cycles = [c.cycles for c in self.choices]
+
+    def __iter__(self):
+        return iter(self.choices)
+
+    def __len__(self):
+        return len(self.choices)
+
+
+def layer_choices(graph: Graph, node, fixed: tuple | None = None) -> LayerChoices:
+    """Every folding of ``node`` (or only PE, SIMD = ``fixed``), each with its resource choices, priced with the
+    stages its builder makes for it."""
+    saved = (node.pe, node.simd) + tuple(getattr(node, f) for f in CHOICE_FIELDS if hasattr(node, f))
     choices = []
     try:
-        for node.pe, node.simd in folding_grid(node, graph):
-            choices.append(layer_choice(graph, node))
+        for node.pe, node.simd in ([fixed] if fixed else folding_grid(node, graph)):
+            choices += _priced_variants(graph, node)
     finally:
-        node.pe, node.simd = saved
-    return choices
+        node.pe, node.simd = saved[:2]
+        for name, value in zip([f for f in CHOICE_FIELDS if hasattr(node, f)], saved[2:]):
+            setattr(node, name, value)
+    return LayerChoices(choices)
 
 
-def layer_choice(graph: Graph, node) -> Choice:
-    """The layer's folding as it is set on ``node``, priced: the stages its builder makes, and those of the
-    activations and pools after it, which take its PE lanes."""
+def _priced_variants(graph: Graph, node) -> list:
+    """The layer at its current PE/SIMD with every resource choice its stages offer, the dominated ones dropped."""
+    from .memory import in_block_ram
+    from .mvu import MatrixVectorUnit, mult_choices
+    from .window import SlidingWindowGen
+
+    for name in CHOICE_FIELDS:
+        if hasattr(node, name):
+            setattr(node, name, "auto")
     stages = _layer_stages(graph, node)
-    res = {k: sum(s.resources()[k] for s in stages) for k in RESOURCES}
-    return Choice(node.pe, node.simd, max(s.cycles for s in stages), res)
+    cycles = max(s.cycles for s in stages)
+    mvu = next((s for s in stages if isinstance(s, MatrixVectorUnit)), None)
+    swg = next((s for s in stages if isinstance(s, SlidingWindowGen) and s.node is node), None)
+    options = {}                   # node field -> [(node value, stage, stage attribute, stage value)]
+    if mvu is not None:
+        auto = mvu.mult
+        options["mult"] = [("auto" if m == auto else m, mvu, "mult", m)
+                           for m in mult_choices(node, mvu.input, mvu.wbits)]
+        forced = "lut" if in_block_ram(mvu.nf * mvu.sf, mvu.pe * mvu.simd * mvu.wbits) else "block"
+        options["weight_mem"] = [("auto", mvu, "weight_mem", "auto"), (forced, mvu, "weight_mem", forced)]
+    if swg is not None and hasattr(node, "buffer_mem") and not swg.window_mode:
+        forced = "lut" if in_block_ram(swg.buffer_words, swg.lanes * swg.input.bits, ram=True) else "block"
+        options["buffer_mem"] = [("auto", swg, "buffer_mem", "auto"), (forced, swg, "buffer_mem", forced)]
+    variants = [{}]
+    for name, opts in options.items():
+        variants = [dict(v, **{name: o}) for v in variants for o in opts]
+    priced = []
+    for variant in variants:
+        for _, stage, attr, value in variant.values():
+            setattr(stage, attr, value)
+        res = {k: sum(s.resources()[k] for s in stages) for k in RESOURCES}
+        priced.append(Choice(node.pe, node.simd, cycles, res, **{k: v[0] for k, v in variant.items()}))
+    return [c for c in priced if not any(_dominates(o, c) for o in priced)]
+
+
+def _dominates(a: Choice, b: Choice) -> bool:
+    ra, rb = [a.resources[k] for k in RESOURCES], [b.resources[k] for k in RESOURCES]
+    return a is not b and all(x <= y for x, y in zip(ra, rb)) and (ra != rb or _auto_count(a) > _auto_count(b))
+
+
+def _auto_count(c: Choice) -> int:
+    return sum(getattr(c, f) == "auto" for f in CHOICE_FIELDS)
 
 
 def _layer_stages(graph: Graph, node) -> list:
@@ -166,16 +234,34 @@ def _layer_stages(graph: Graph, node) -> list:
     return mine
 
 
-def pick(choices: list, target: int, weights: dict) -> Choice:
+# a folding faster than the band below the pace is taken only when it is cheaper than every folding in the band by
+# more than this: it then spends nothing on the speed it does not need (a wider ROM word packs into fewer block
+# RAMs; a SIMD that divides the channels avoids the window mode's column registers)
+CHEAPER_OUTSIDE_BAND = 0.98
+
+
+def pick(layer: LayerChoices, target: int, weights: dict) -> Choice:
     """The cheapest balanced choice meeting ``target`` cycles: among those within BALANCE of the target, or when
-    the divisor grid has none there, within BALANCE of the slowest that meets it (the fastest if none does)."""
-    meeting = [c for c in choices if c.cycles <= target]
-    if not meeting:
-        return min(choices, key=lambda c: (c.cycles, c.cost(weights)))
-    near = max(c.cycles for c in meeting) if not any(c.cycles * BALANCE >= target for c in meeting) else target
-    band = [c for c in meeting if c.cycles * BALANCE >= near]
-    return min(band, key=lambda c: (round(c.cost(weights), 12), c.multipliers, c.pe))
-    # ties: fewer multipliers, then SIMD before PE (a wider adder tree shares one accumulator)
+    the divisor grid has none there, within BALANCE of the slowest that meets it (the fastest if none does); a
+    faster choice only when it is cheaper still (CHEAPER_OUTSIDE_BAND)."""
+    cycles = layer.cycles
+    end = bisect.bisect_right(cycles, target)
+    if end == 0:
+        lo, end = 0, bisect.bisect_right(cycles, cycles[0])
+    else:
+        near = target if cycles[end - 1] * BALANCE >= target else cycles[end - 1]
+        lo = bisect.bisect_left(cycles, near / BALANCE)
+    best = min(layer.choices[lo:end], key=lambda c: _rank(c, weights))
+    if lo > 0:
+        faster = min(layer.choices[:lo], key=lambda c: _rank(c, weights))
+        if faster.cost(weights) < CHEAPER_OUTSIDE_BAND * best.cost(weights):
+            return faster
+    return best
+
+
+def _rank(c: Choice, weights: dict) -> tuple:
+    # ties: fewer multipliers, then SIMD before PE (a wider adder tree shares one accumulator), then "auto"
+    return (round(c.cost(weights), 12), c.multipliers, c.pe, -_auto_count(c))
 
 
 # ----------------------------------------------------------------------------------------------- the design
@@ -217,10 +303,8 @@ class Folding:
         return out
 
 
-# a resource over the budget weighs this much more in the next try at the same pace, at most REWEIGH_ROUNDS times:
-# a design that is short of one resource (block RAM for CNV's weights) trades it for the others
-REWEIGH_FACTOR = 4.0
-REWEIGH_ROUNDS = 4
+# layer changes the repair of an overrunning design may make (each one layer's choice)
+REPAIR_STEPS = 200
 
 
 class _Search:
@@ -240,20 +324,20 @@ class _Search:
             if node.name in overrides:
                 node.pe, node.simd = (int(v) for v in overrides[node.name])
                 check_folding(node, graph)
-                self.layers.append((node, [layer_choice(graph, node)]))
+                self.layers.append((node, layer_choices(graph, node, fixed=(node.pe, node.simd))))
             else:
                 self.layers.append((node, layer_choices(graph, node)))
         # no design is faster than its input arrives, or than its slowest layer fully unfolded
         self.floor = Plan(graph).input_cycles
         self.floor_reason = "the input interface's pace"
         for node, choices in self.layers:
-            fastest = min(choices, key=lambda c: c.cycles)
+            fastest = choices.choices[0]
             if fastest.cycles > self.floor:
                 self.floor = fastest.cycles
                 self.floor_reason = (f"{node.name}'s fastest folding (PE={fastest.pe} SIMD={fastest.simd}: "
                                      f"{fastest.cycles:,} cycles/frame)")
         self._exact = {}
-        self._weights = {}
+        self._picks = {}
         slowest = self.targets()[-1]
         picks = self.picks(slowest, self.weights)
         est = self._estimate(picks)
@@ -267,28 +351,63 @@ class _Search:
     def approx_totals(self, picks: list) -> dict:
         return {k: self.rest[k] + sum(c.resources[k] for c in picks) for k in RESOURCES}
 
-    def weights_for(self, target: int) -> dict:
-        """The weights the layers are picked with for ``target``: with a budget, the resources the approximate
-        total is short of weighed up until it fits (or REWEIGH_ROUNDS pass)."""
-        if target not in self._weights:
-            weights = dict(self.weights)
-            for _ in range(REWEIGH_ROUNDS if self.budget is not None else 0):
-                over = self.budget.over(self.approx_totals(self.picks(target, weights)))
-                if not over:
-                    break
-                for k in over:
-                    weights[k] *= REWEIGH_FACTOR
-            self._weights[target] = weights
-        return self._weights[target]
+    def picks_for(self, target: int) -> list:
+        """The layers' picks for ``target``: each layer's cheapest (pick), then, with a budget the total overruns,
+        repaired one layer at a time (repair)."""
+        if target not in self._picks:
+            pace = max(target, self.floor)
+            picks = self.picks(pace, self.weights)
+            if self.budget is not None:
+                picks = self.repair(pace, picks)
+            self._picks[target] = picks
+        return self._picks[target]
+
+    def overrun(self, picks: list) -> float:
+        """How far the approximate total is over the budget: the sum of every resource's excess, in budgets."""
+        totals = self.approx_totals(picks)
+        return sum(max(0.0, (totals[k] + self.budget.reserved.get(k, 0)) / max(1e-9, self.budget.limit(k)) - 1)
+                   for k in RESOURCES)
+
+    def repair(self, pace: int, picks: list) -> list:
+        """While the picks overrun the budget, change the one layer whose change takes off the most overrun per
+        share of the budget it adds (a scarce resource traded for others: weights from block RAM into logic, a ROM
+        word that packs into fewer blocks), among the choices that meet the pace -- at most REPAIR_STEPS times."""
+        picks = list(picks)
+        over = self.overrun(picks)
+        for _ in range(REPAIR_STEPS):
+            if over <= 0:
+                break
+            best = None
+            for i, (_, layer) in enumerate(self.layers):
+                end = bisect.bisect_right(layer.cycles, pace) or 1
+                now = picks[i]
+                for c in layer.choices[:end]:
+                    if c is now:
+                        continue
+                    trial = picks[:i] + [c] + picks[i + 1:]
+                    gain = over - self.overrun(trial)
+                    if gain <= 1e-12:
+                        continue
+                    spent = sum(max(0.0, c.resources[k] - now.resources[k]) / max(1.0, self.budget.limit(k))
+                                for k in RESOURCES)
+                    score = gain / (spent + 1e-6)
+                    if best is None or score > best[0]:
+                        best = (score, i, c, gain)
+            if best is None:
+                break
+            _, i, c, gain = best
+            picks[i] = c
+            over -= gain
+        return picks
 
     def approx_fits(self, target: int) -> bool:
-        return not self.budget.over(self.approx_totals(self.picks(target, self.weights_for(target))))
+        return not self.budget.over(self.approx_totals(self.picks_for(target)))
 
     # -- whole designs ----------------------------------------------------------------------------------------
     def _apply(self, picks: list) -> Plan:
         """Set each layer's pick (in the order of self.layers) on the graph; the plan of the result."""
         for (node, _), choice in zip(self.layers, picks):
-            node.pe, node.simd = choice.pe, choice.simd
+            choice.set_on(node)
         return build_plan(self.graph)
 
     def _estimate(self, picks: list) -> dict:
@@ -306,7 +425,7 @@ class _Search:
         if target not in self._exact:
             pace = max(target, self.floor)
             while True:
-                picks = self.picks(pace, self.weights_for(pace))
+                picks = self.picks_for(pace)
                 plan = self._apply(picks)
                 if plan.cycles_per_frame <= pace:
                     break
@@ -329,12 +448,17 @@ class _Search:
 def _balance_notes(search: _Search, picks: list, cycles: int) -> list:
     notes = []
     for (node, choices), c in zip(search.layers, picks):
-        if c.cycles * BALANCE >= cycles or len(choices) == 1:
+        if c.cycles * BALANCE >= cycles or len({x.cycles for x in choices}) == 1:
             continue
         slower = [x.cycles for x in choices if x.cycles > c.cycles]
         nxt = min(slower) if slower else None
         why = (f"the next slower folding takes {nxt:,} cycles, beyond the bottleneck's {cycles:,}" if nxt
                else "it is fully folded")
+        if nxt is not None and nxt <= cycles:
+            notes.append(f"{node.op} {node.name!r}: PE={c.pe} SIMD={c.simd} takes {c.cycles:,} cycles/frame, under "
+                         f"1/{BALANCE:g} of the bottleneck's {cycles:,}, because it is cheaper than every slower "
+                         f"folding that meets the pace")
+            continue
         notes.append(f"{node.op} {node.name!r}: PE={c.pe} SIMD={c.simd} takes {c.cycles:,} cycles/frame, under "
                      f"1/{BALANCE:g} of the bottleneck's {cycles:,}: the divisor grid has nothing between ({why})")
     return notes
@@ -404,13 +528,27 @@ def fold(graph: Graph, *, target_cycles: int | None = None, target_fps: float | 
                    binding=binding, notes=notes, target_fps=target_fps)
 
 
+# paces below the first that fits by the layers' prices that are still tried in full (the prices are nearly, not
+# exactly, monotone in the pace)
+SCAN_BACK = 16
+
+
 def _fit(search: _Search, budget: Budget):
     """(picks, plan, estimate, binding) of the fastest design that fits, or None; the graph is left folded so.
-    Paces are tried from the fastest up; a design is built in full only where the layers' prices say it fits."""
+    The first pace that fits by the layers' prices is found by bisection; from a little below it the paces are
+    tried upwards, a design built in full only where its prices fit, until one fits in full."""
     targets = search.targets()
+    lo, hi = -1, len(targets) - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if search.approx_fits(targets[mid]):
+            hi = mid
+        else:
+            lo = mid
     tried = None
-    for index, target in enumerate(targets):
-        if not search.approx_fits(target):
+    for index in range(max(0, hi - SCAN_BACK), len(targets)):
+        target = targets[index]
+        if index < len(targets) - 1 and not search.approx_fits(target):
             continue
         picks, plan, est = search.evaluate(target)
         if budget.over(est["totals"]):
@@ -419,10 +557,11 @@ def _fit(search: _Search, budget: Budget):
         if index == 0:
             binding = f"{search.floor_reason}; every resource has room left"
         else:
-            faster = tried or search.evaluate(targets[index - 1])[2]
-            binding = ", ".join(f"{PART_RESOURCES[k]} (the next faster design, {faster['cycles_per_frame']:,} "
-                                f"cycles/frame, needs {_pct(u, budget.available[k])} of the part)"
-                                for k, (u, _) in budget.over(faster["totals"]).items())
+            faster = tried["totals"] if tried else search.approx_totals(search.picks_for(targets[index - 1]))
+            pace = tried["cycles_per_frame"] if tried else targets[index - 1]
+            binding = ", ".join(f"{PART_RESOURCES[k]} (the next faster design, {pace:,} cycles/frame, needs "
+                                f"{_pct(u, budget.available[k])} of the part)" for k, (u, _) in
+                                budget.over(faster).items()) or f"the budget (at {pace:,} cycles/frame)"
             search.evaluate(target)
         return picks, plan, est, binding
     return None

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from convflow.compiler.ir.graph import IntType, MaxPool, SumPool
 from convflow.hw.errors import UnsupportedOp
 
-from .memory import memory_cost
+from .memory import PLACEMENTS, memory_cost
 from .plan import Plan, Stage
 
 
@@ -41,6 +41,7 @@ class SlidingWindowGen(Stage):
     pad_value: int
     rows: int                  # rows in the line buffer's ring
     columns: int = 0           # window mode: pixel columns in the column ring (0 in rows mode)
+    buffer_mem: str = "auto"   # where the ring of rows goes (memory.PLACEMENTS)
     kind = "cf_swg"
 
     @property
@@ -67,6 +68,8 @@ class SlidingWindowGen(Stage):
                   "PAD": int(self.pad_value), "NR": self.rows}
         if self.window_mode:
             params.update(OL=self.output.lanes, NC=self.columns)
+        if self.buffer_mem != "auto":
+            params["BMEM"] = PLACEMENTS.index(self.buffer_mem)
         return params
 
     @property
@@ -77,7 +80,7 @@ class SlidingWindowGen(Stage):
         if self.window_mode:
             return self._window_resources()
         word = self.lanes * self.input.bits
-        buf = memory_cost(self.buffer_words, word, ram=True)
+        buf = memory_cost(self.buffer_words, word, ram=True, placement=self.buffer_mem)
         # position registers and their adders, ring bookkeeping, pad mux
         return {"lut": 780 + 0.3 * buf["lut"], "ff": 270 + 1.5 * word, "dsp": 0, "bram": buf["bram"]}
 
@@ -85,7 +88,7 @@ class SlidingWindowGen(Stage):
         kh, kw = self.kernel
         pixel = self.c * self.input.bits
         column = kh * pixel
-        bank = memory_cost(self.w, pixel, ram=True)          # one RAM per ring row
+        bank = memory_cost(self.w, pixel, ram=True, placement=self.buffer_mem)     # one RAM per ring row
         out = self.output.width
         # the column ring in registers; each window column an NC-way multiplexer (LUT4 + PFUMX: about one LUT4
         # per bit and way / 2), the beat multiplexer, the pad selects; counters and bookkeeping
@@ -100,7 +103,7 @@ class SlidingWindowGen(Stage):
 
 
 def sliding_window(plan: Plan, node, label: str, h, w, c, kernel, stride, pads, pad_value,
-                   out_lanes: int | None = None) -> tuple:
+                   out_lanes: int | None = None, buffer_mem: str = "auto") -> tuple:
     """Append a cf_swg over the current stream (an h x w x c frame) writing ``out_lanes`` (default: the stream's
     lanes) elements per beat; returns the output (OH, OW).  Other out lanes than in lanes: the window mode, which
     reads whole pixels (the caller adapts the stream to c lanes first)."""
@@ -118,7 +121,8 @@ def sliding_window(plan: Plan, node, label: str, h, w, c, kernel, stride, pads, 
     # so the emitter never waits at the end of a row (cf_swg_window)
     columns = 1 << (2 * kw + sw + 1).bit_length() if window_mode else 0
     stage = SlidingWindowGen(label=label, node=node, cycles=0, h=h, w=w, c=c, kernel=(kh, kw), stride=(sh, sw),
-                             pads=tuple(pads), pad_value=int(pad_value), rows=rows, columns=columns)
+                             pads=tuple(pads), pad_value=int(pad_value), rows=rows, columns=columns,
+                             buffer_mem=buffer_mem)
     stage.inputs = [src]
     oh, ow = stage.out_hw
     if window_mode:

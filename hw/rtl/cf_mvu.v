@@ -15,8 +15,12 @@
 //   stage 1  x, w, bias registered                 (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers)
 //   stage 3  adder tree + accumulator; at the last fold the sum goes to the output register.
-// Narrow products (USE_DSP = 0, chosen by the compiler when an operand has few bits) are written as a sum of shifted
-// partial products so synthesis builds them from LUTs instead of spending a DSP block on a 4x3-bit multiply.
+// Multipliers (USE_DSP, the compiler's choice per layer): 0 writes each product as a sum of shifted partial
+// products, so synthesis builds it from LUTs instead of spending a DSP block on a 4x3-bit multiply; 1 writes `*`,
+// which yosys maps to one MULT18X18D a product; 2 packs the products of PE lanes 2q and 2q+1 (same input, two
+// weights) into one MULT18X18D: x * (w0 + w1 * 2^PW) = x*w0 + x*w1 * 2^PW, the low PW bits are x*w0 (it fits PW
+// signed bits) and the rest, plus x*w0's sign, is x*w1 -- exact when IBITS + 1 + 2*WBITS <= 18 and PE is even.
+// The weight ROM goes where synthesis puts it (WMEM = 0), or into block RAM (1) or logic (2): rom_style.
 // Accumulation is modulo 2^ABITS, which is exact because the final value fits ABITS (the IR proves it).
 module cf_mvu #(
     parameter SIMD    = 1,
@@ -27,7 +31,8 @@ module cf_mvu #(
     parameter ISIGNED = 0,
     parameter WBITS   = 8,
     parameter ABITS   = 24,       // accumulator = output element bits (signed)
-    parameter USE_DSP = 1,        // 1: `*` (yosys maps it to MULT18X18D); 0: shift-and-add in LUTs (narrow operands)
+    parameter USE_DSP = 1,        // 0: shift-and-add in LUTs; 1: `*` (one MULT18X18D); 2: two products a MULT18X18D
+    parameter WMEM    = 0,        // weight ROM: 0 where synthesis puts it, 1 block RAM, 2 logic
     parameter WFILE   = "",       // set by the generated top; "" (the default) leaves the ROM empty, so tools
     parameter BFILE   = ""        // that elaborate modules with default parameters do not look for a file
 ) (
@@ -48,11 +53,8 @@ module cf_mvu #(
     localparam BAW   = (NF <= 2) ? 1 : $clog2(NF);
     localparam SAW   = (SF <= 2) ? 1 : $clog2(SF);
 
-    reg [WWORD-1:0]    wrom [0:WDEP-1];
     reg [PE*ABITS-1:0] brom [0:NF-1];
     initial begin
-        if (WFILE != "")
-            $readmemh(WFILE, wrom);
         if (BFILE != "")
             $readmemh(BFILE, brom);
     end
@@ -70,10 +72,33 @@ module cf_mvu #(
     wire issue   = en && (!fold0 || s_valid);
     wire [XW-1:0] x0 = fold0 ? s_data : ibuf[sf];
 
+    // ---- the weight ROM, read into w1 (stage 1) ------------------------------------------------------------
+    wire [WWORD-1:0] w1;
+    generate
+        if (WMEM == 1) begin : g_wrom
+            (* rom_style = "block" *) reg [WWORD-1:0] wrom [0:WDEP-1];
+            reg [WWORD-1:0] q;
+            initial if (WFILE != "") $readmemh(WFILE, wrom);
+            always @(posedge clk) if (en) q <= wrom[waddr];
+            assign w1 = q;
+        end else if (WMEM == 2) begin : g_wrom
+            (* rom_style = "logic" *) reg [WWORD-1:0] wrom [0:WDEP-1];
+            reg [WWORD-1:0] q;
+            initial if (WFILE != "") $readmemh(WFILE, wrom);
+            always @(posedge clk) if (en) q <= wrom[waddr];
+            assign w1 = q;
+        end else begin : g_wrom
+            reg [WWORD-1:0] wrom [0:WDEP-1];
+            reg [WWORD-1:0] q;
+            initial if (WFILE != "") $readmemh(WFILE, wrom);
+            always @(posedge clk) if (en) q <= wrom[waddr];
+            assign w1 = q;
+        end
+    endgenerate
+
     // ---- stage 1 / 2 registers -------------------------------------------------------------------------
     reg               v1, first1, last1, v2, first2, last2;
     reg [XW-1:0]       x1;
-    reg [WWORD-1:0]    w1;
     reg [PE*ABITS-1:0] b1, b2;
     wire [PE*SIMD*PW-1:0] prod;
     reg  [PE*SIMD*PW-1:0] p2;
@@ -97,15 +122,32 @@ module cf_mvu #(
 
     genvar gp, gs;
     generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
-                wire signed [IBITS:0]   xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
-                                                     : {1'b0, x1[gs*IBITS +: IBITS]};
-                wire signed [WBITS-1:0] wb = w1[(gp*SIMD + gs)*WBITS +: WBITS];
-                if (USE_DSP) begin : g_dsp
-                    assign prod[(gp*SIMD + gs)*PW +: PW] = xa * wb;
-                end else begin : g_lut
-                    assign prod[(gp*SIMD + gs)*PW +: PW] = mul_lut(xa, wb);
+        if (USE_DSP == 2) begin : g_packed
+            for (gp = 0; gp < PE / 2; gp = gp + 1) begin : g_pair
+                for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
+                    wire signed [IBITS:0]        xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
+                                                              : {1'b0, x1[gs*IBITS +: IBITS]};
+                    wire signed [WBITS-1:0]      w0 = w1[((2*gp)*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [WBITS-1:0]      w1h = w1[((2*gp + 1)*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [PW+WBITS-1:0]   wpk = (w1h <<< PW) + w0;
+                    wire signed [IBITS+PW+WBITS:0] pk = xa * wpk;
+                    wire signed [PW-1:0]         lo = pk[PW-1:0];
+                    wire signed [IBITS+WBITS:0]  hi = (pk >>> PW) + $signed({1'b0, lo[PW-1]});
+                    assign prod[((2*gp)*SIMD + gs)*PW +: PW]     = lo;
+                    assign prod[((2*gp + 1)*SIMD + gs)*PW +: PW] = hi[PW-1:0];
+                end
+            end
+        end else begin : g_unpacked
+            for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+                for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
+                    wire signed [IBITS:0]   xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
+                                                         : {1'b0, x1[gs*IBITS +: IBITS]};
+                    wire signed [WBITS-1:0] wb = w1[(gp*SIMD + gs)*WBITS +: WBITS];
+                    if (USE_DSP) begin : g_dsp
+                        assign prod[(gp*SIMD + gs)*PW +: PW] = xa * wb;
+                    end else begin : g_lut
+                        assign prod[(gp*SIMD + gs)*PW +: PW] = mul_lut(xa, wb);
+                    end
                 end
             end
         end
@@ -116,7 +158,6 @@ module cf_mvu #(
             ibuf[sf] <= s_data;
         if (en) begin
             x1 <= x0;
-            w1 <= wrom[waddr];
             b1 <= brom[nf];
             p2 <= prod;
             b2 <= b1;

@@ -29,7 +29,8 @@ module cf_swg #(
     parameter PR  = 0,
     parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
     parameter NR  = 8,      // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
-    parameter NC  = 16      // window mode: pixel columns buffered, a power of two >= 2*KW + SW + 2
+    parameter NC  = 16,     // window mode: pixel columns buffered, a power of two >= 2*KW + SW + 2
+    parameter BMEM = 0      // the ring of rows: 0 where synthesis puts it, 1 block RAM, 2 LUT RAM (ram_style)
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -43,12 +44,12 @@ module cf_swg #(
     generate
         if (OL == L) begin : g_rows
             cf_swg_rows #(.EW(EW), .L(L), .H(H), .W(W), .CF(CF), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
-                          .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR)) u_rows (
+                          .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .BMEM(BMEM)) u_rows (
                 .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
                 .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
         end else begin : g_window
             cf_swg_window #(.EW(EW), .C(L), .OL(OL), .H(H), .W(W), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
-                            .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .NC(NC)) u_window (
+                            .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .NC(NC), .BMEM(BMEM)) u_window (
                 .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
                 .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
         end
@@ -87,7 +88,8 @@ module cf_swg_rows #(
     parameter PB  = 0,
     parameter PR  = 0,
     parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
-    parameter NR  = 8       // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
+    parameter NR  = 8,      // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
+    parameter BMEM = 0      // the ring: 0 where synthesis puts it, 1 block RAM, 2 LUT RAM
 ) (
     input  wire            clk,
     input  wire            rst,
@@ -145,7 +147,6 @@ module cf_swg_rows #(
     wire [EW-1:0] pad_elem = PAD;
     wire [WW-1:0] pad_word = {L{pad_elem}};
 
-    reg [WW-1:0] mem [0:DEPTHM-1];
 
     // ---- writer: rows arrive in order, so the write address simply runs round the ring ----------------------
     reg [15:0]           wx, wcf;
@@ -190,12 +191,34 @@ module cf_swg_rows #(
     assign m_valid = out_valid;
     assign m_data  = pad_r ? pad_word : rdata;
 
-    always @(posedge clk) begin
-        if (wfire)
-            mem[waddr] <= s_data;
-        if (en)
-            rdata <= mem[raddr];
-    end
+    // the ring RAM, one write port and one registered read port (frozen with the output register)
+    generate
+        if (BMEM == 1) begin : g_ring
+            (* ram_style = "block" *) reg [WW-1:0] mem [0:DEPTHM-1];
+            always @(posedge clk) begin
+                if (wfire)
+                    mem[waddr] <= s_data;
+                if (en)
+                    rdata <= mem[raddr];
+            end
+        end else if (BMEM == 2) begin : g_ring
+            (* ram_style = "distributed" *) reg [WW-1:0] mem [0:DEPTHM-1];
+            always @(posedge clk) begin
+                if (wfire)
+                    mem[waddr] <= s_data;
+                if (en)
+                    rdata <= mem[raddr];
+            end
+        end else begin : g_ring
+            reg [WW-1:0] mem [0:DEPTHM-1];
+            always @(posedge clk) begin
+                if (wfire)
+                    mem[waddr] <= s_data;
+                if (en)
+                    rdata <= mem[raddr];
+            end
+        end
+    endgenerate
 
     always @(posedge clk) begin
         if (rst) begin
@@ -297,7 +320,8 @@ module cf_swg_window #(
     parameter PR  = 0,
     parameter PAD = 0,
     parameter NR  = 8,
-    parameter NC  = 16
+    parameter NC  = 16,
+    parameter BMEM = 0      // the ring's RAMs: 0 where synthesis puts them, 1 block RAM, 2 LUT RAM
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -382,12 +406,28 @@ module cf_swg_window #(
     genvar g;
     generate
         for (g = 0; g < NR; g = g + 1) begin : g_bank
-            reg [PW-1:0] mem [0:W-1];
             reg [PW-1:0] q;
-            always @(posedge clk) begin
-                if (wfire && wslot == g)
-                    mem[wx] <= s_data;
-                q <= mem[fx];
+            if (BMEM == 1) begin : g_block
+                (* ram_style = "block" *) reg [PW-1:0] mem [0:W-1];
+                always @(posedge clk) begin
+                    if (wfire && wslot == g)
+                        mem[wx] <= s_data;
+                    q <= mem[fx];
+                end
+            end else if (BMEM == 2) begin : g_lut
+                (* ram_style = "distributed" *) reg [PW-1:0] mem [0:W-1];
+                always @(posedge clk) begin
+                    if (wfire && wslot == g)
+                        mem[wx] <= s_data;
+                    q <= mem[fx];
+                end
+            end else begin : g_auto
+                reg [PW-1:0] mem [0:W-1];
+                always @(posedge clk) begin
+                    if (wfire && wslot == g)
+                        mem[wx] <= s_data;
+                    q <= mem[fx];
+                end
             end
             assign bank_q[g*PW +: PW] = q;
         end
