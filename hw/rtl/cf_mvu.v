@@ -14,7 +14,8 @@
 //   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs
 //   stage 1  x, w, bias registered                 (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers)
-//   stage 3  adder tree + accumulator; at the last fold the sum goes to the output register.
+//   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1)
+//   stage 4  accumulator; at the last fold the sum goes to the output register.
 // Multipliers (USE_DSP, the compiler's choice per layer): 0 writes each product as a sum of shifted partial
 // products, so synthesis builds it from LUTs instead of spending a DSP block on a 4x3-bit multiply; 1 writes `*`,
 // which yosys maps to one MULT18X18D a product; 2 packs the products of PE lanes 2q and 2q+1 (same input, two
@@ -164,17 +165,106 @@ module cf_mvu #(
         end
     end
 
-    // ---- stage 3: adder tree + accumulator ---------------------------------------------------------------
-    reg [PE*ABITS-1:0] acc, acc_next, out_data;
-    reg signed [ABITS-1:0] lane_sum;
-    integer i, j;
-    always @* begin
-        for (i = 0; i < PE; i = i + 1) begin
-            lane_sum = first2 ? b2[i*ABITS +: ABITS] : acc[i*ABITS +: ABITS];
-            for (j = 0; j < SIMD; j = j + 1)
-                lane_sum = lane_sum + $signed(p2[(i*SIMD + j)*PW +: PW]);
-            acc_next[i*ABITS +: ABITS] = lane_sum;
+    // ---- stage 3: the adder tree, TD register stages of 4:1 sums (each PE lane's SIMD products) ------------------
+    // Sums are modulo 2^ABITS like the accumulator (exact: the final value fits).  The valid / first / last flags and
+    // the bias ride along, so the tree adds latency, never cycles per vector.
+    function integer groups;                  // values left after s stages of 4:1 sums
+        input integer n, s;
+        integer k;
+        begin
+            groups = n;
+            for (k = 0; k < s; k = k + 1)
+                groups = (groups + 3) / 4;
         end
+    endfunction
+    function integer tree_depth;
+        input integer n;
+        integer k;
+        begin
+            tree_depth = 0;
+            for (k = n; k > 1; k = (k + 3) / 4)
+                tree_depth = tree_depth + 1;
+        end
+    endfunction
+    function integer tree_offset;             // where stage s's values start in `tree`
+        input integer s;
+        integer k;
+        begin
+            tree_offset = 0;
+            for (k = 0; k < s; k = k + 1)
+                tree_offset = tree_offset + PE * groups(SIMD, k) * ABITS;
+        end
+    endfunction
+    localparam TD = tree_depth(SIMD);
+    localparam TREE_BITS = tree_offset(TD + 1);
+
+    wire [TREE_BITS-1:0] tree;
+    genvar gt, gl, gg;
+    generate
+        for (gl = 0; gl < PE; gl = gl + 1) begin : g_leaf
+            for (gg = 0; gg < SIMD; gg = gg + 1) begin : g_prod
+                wire signed [ABITS-1:0] e = $signed(p2[(gl*SIMD + gg)*PW +: PW]);
+                assign tree[(gl*SIMD + gg)*ABITS +: ABITS] = e;
+            end
+        end
+        for (gt = 0; gt < TD; gt = gt + 1) begin : g_stage
+            localparam NIN  = groups(SIMD, gt);
+            localparam NOUT = groups(SIMD, gt + 1);
+            localparam IOFF = tree_offset(gt);
+            localparam OOFF = tree_offset(gt + 1);
+            for (gl = 0; gl < PE; gl = gl + 1) begin : g_lane
+                for (gg = 0; gg < NOUT; gg = gg + 1) begin : g_sum
+                    reg [ABITS-1:0] r;
+                    integer q;
+                    reg [ABITS-1:0] sum;
+                    always @* begin
+                        sum = 0;
+                        for (q = 4 * gg; q < 4 * gg + 4; q = q + 1)
+                            if (q < NIN)
+                                sum = sum + tree[IOFF + (gl*NIN + q)*ABITS +: ABITS];
+                    end
+                    always @(posedge clk)
+                        if (en)
+                            r <= sum;
+                    assign tree[OOFF + (gl*NOUT + gg)*ABITS +: ABITS] = r;
+                end
+            end
+        end
+    endgenerate
+
+    // the flags and the bias, delayed through the tree's stages
+    wire [TD:0]               vt, ft, lt;
+    wire [(TD+1)*PE*ABITS-1:0] bt;
+    assign vt[0] = v2;
+    assign ft[0] = first2;
+    assign lt[0] = last2;
+    assign bt[0 +: PE*ABITS] = b2;
+    generate
+        for (gt = 0; gt < TD; gt = gt + 1) begin : g_delay
+            reg v, f, l;
+            reg [PE*ABITS-1:0] b;
+            always @(posedge clk)
+                if (rst) begin
+                    v <= 1'b0;
+                end else if (en) begin
+                    v <= vt[gt]; f <= ft[gt]; l <= lt[gt]; b <= bt[gt*PE*ABITS +: PE*ABITS];
+                end
+            assign vt[gt + 1] = v;
+            assign ft[gt + 1] = f;
+            assign lt[gt + 1] = l;
+            assign bt[(gt + 1)*PE*ABITS +: PE*ABITS] = b;
+        end
+    endgenerate
+    wire                va = vt[TD], fa = ft[TD], la = lt[TD];
+    wire [PE*ABITS-1:0] ba = bt[TD*PE*ABITS +: PE*ABITS];
+
+    // ---- stage 4: accumulator; at the last fold the sum goes to the output register -------------------------
+    reg [PE*ABITS-1:0] acc, acc_next, out_data;
+    integer i;
+    always @* begin
+        for (i = 0; i < PE; i = i + 1)
+            acc_next[i*ABITS +: ABITS] = (fa ? ba[i*ABITS +: ABITS] : acc[i*ABITS +: ABITS])
+                                         + tree[TREE_BITS - (PE - i)*ABITS +: ABITS];
     end
 
     assign m_valid = out_valid;
@@ -190,10 +280,10 @@ module cf_mvu #(
             first1 <= (sf == 0);
             last1 <= (sf == SF - 1);
             v2 <= v1; first2 <= first1; last2 <= last1;
-            if (v2)
+            if (va)
                 acc <= acc_next;
-            out_valid <= v2 && last2;
-            if (v2 && last2)
+            out_valid <= va && la;
+            if (va && la)
                 out_data <= acc_next;
             if (issue) begin
                 if (sf == SF - 1) begin

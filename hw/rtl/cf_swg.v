@@ -182,11 +182,14 @@ module cf_swg_rows #(
     wire [31:0] addr_full = mulc(slot, ROWW) + col;
     wire [AW-1:0] raddr = addr_full[AW-1:0];
 
-    wire signed [RW-1:0] lo_next = row_lo(iy0 + SH);
-    wire signed [RW-1:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
+    // the next output row's bookkeeping, registered a cycle after a row starts (off the issue path; an output row
+    // of a single beat waits a cycle: row_ok)
+    reg signed [RW-1:0] lo_next_r, nfree_r, need_next_r;
+    reg                 row_ok;
 
     wire en    = !out_valid || m_ready;
-    wire issue = en && can_issue;
+    wire ready_now = can_issue && (!last_in_row || row_ok);
+    wire issue = en && ready_now;
 
     assign m_valid = out_valid;
     assign m_data  = pad_r ? pad_word : rdata;
@@ -231,6 +234,7 @@ module cf_swg_rows #(
             filled <= 0;
             out_valid <= 1'b0;
             pad_r <= 1'b0;
+            row_ok <= 1'b0;
         end else begin
             // writer
             if (wfire) begin
@@ -241,10 +245,14 @@ module cf_swg_rows #(
                 end else
                     wcf <= wcf + 1'b1;
             end
-            filled <= filled + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? nfree : 0);
+            lo_next_r   <= row_lo(iy0 + SH);
+            nfree_r     <= last_row ? H - rd_base : row_lo(iy0 + SH) - rd_base;
+            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(iy0 + SH);
+            row_ok      <= !(issue && last_in_row);
+            filled <= filled + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? nfree_r : 0);
             // reader
             if (en) begin
-                out_valid <= can_issue;
+                out_valid <= ready_now;
                 pad_r <= pad_now;
             end
             if (issue) begin
@@ -272,17 +280,16 @@ module cf_swg_rows #(
                     cf <= 0; kx <= 0; ky <= 0; ox <= 0;
                     ix0 <= -PL; ix <= -PL;
                     col0 <= -mulc(PL, CF); col <= -mulc(PL, CF);
-                    rslot <= rslot + nfree[SLW-1:0];
+                    rslot <= rslot + nfree_r[SLW-1:0];
+                    need <= need_next_r;
                     if (last_row) begin
                         oy <= 0;
                         iy0 <= -PT; iy <= -PT;
                         rd_base <= 0;
-                        need <= rows_needed(-PT);
                     end else begin
                         oy <= oy + 1'b1;
                         iy0 <= iy0 + SH; iy <= iy0 + SH;
-                        rd_base <= lo_next;
-                        need <= rows_needed(iy0 + SH);
+                        rd_base <= lo_next_r;
                     end
                 end
             end
@@ -341,6 +348,9 @@ module cf_swg_window #(
     localparam XW   = (W <= 2) ? 1 : $clog2(W);
     localparam NCW  = (NC <= 2) ? 1 : $clog2(NC);
     localparam RW   = 18;
+    // column numbers modulo 2^CB: fetcher and emitter are never more than W + NC + KW columns apart, so the signed
+    // differences below are exact with CB bits (short carry chains: these compares gate every cycle)
+    localparam CB   = $clog2(W + NC + KW) + 2;
 
     function signed [RW-1:0] row_lo;
         input signed [RW-1:0] y0;
@@ -375,8 +385,12 @@ module cf_swg_window #(
     reg [XW-1:0]        fx;               // column to fetch next
     reg signed [RW-1:0] iy0, rd_base, need;
     reg [SLW-1:0]       rslot;
-    reg [31:0]          fseq;             // number of the next column to fetch
-    reg [31:0]          fdone;            // columns written into the column ring
+    reg [CB-1:0]        fseq;             // number of the next column to fetch
+    reg [CB-1:0]        fdone;            // columns written into the column ring
+    // the next output row's bookkeeping, registered a cycle after a row starts (off the fetch path; a row has at
+    // least two columns before its last, or waits a cycle: row_ok)
+    reg signed [RW-1:0] lo_next_r, nfree_r, need_next_r;
+    reg                 row_ok;
     reg                 f1;               // a fetch is in flight (its RAM words arrive this cycle)
     reg [KH*SLW-1:0]    f1_slot;
     reg [KH-1:0]        f1_pad;
@@ -384,22 +398,20 @@ module cf_swg_window #(
     // ---- emitter state ----------------------------------------------------------------------------------
     reg [15:0]          ox, eb;
     reg signed [RW-1:0] ix0;              // first column of the window (negative in the left padding)
-    reg [31:0]          ebase;            // number of column 0 of the emitter's output row
+    reg [CB-1:0]        ebase;            // number of column 0 of the emitter's output row
     reg                 out_valid;
     reg [OL*EW-1:0]     out_data;
 
     wire signed [RW-1:0] xlo = (ix0 < 0) ? 0 : ix0;
     wire signed [RW-1:0] xhi = (ix0 + KW - 1 > W - 1) ? W - 1 : ix0 + KW - 1;
-    wire [31:0] elo = ebase + xlo;
-    wire [31:0] ehi = ebase + xhi;
-    wire [31:0] ahead = elo + NC - fseq;          // room in the column ring
-    wire [31:0] landed = fdone - ehi;             // > 0: the window's last column is in
+    wire [CB-1:0] elo = ebase + xlo[CB-1:0];
+    wire [CB-1:0] ehi = ebase + xhi[CB-1:0];
+    wire [CB-1:0] ahead = elo + NC - fseq;        // room in the column ring
+    wire [CB-1:0] landed = fdone - ehi;           // > 0: the window's last column is in
 
     wire last_col  = (fx == W - 1);
     wire last_row  = (oy == OH - 1);
-    wire fetch     = (filled >= need) && !ahead[31] && (ahead != 0);
-    wire signed [RW-1:0] lo_next = row_lo(iy0 + SH);
-    wire signed [RW-1:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
+    wire fetch     = (filled >= need) && !ahead[CB-1] && (ahead != 0) && (!last_col || row_ok);
 
     // ---- the ring RAMs: one per slot, all read at the fetched column ----------------------------------------
     wire [NR*PW-1:0] bank_q;
@@ -453,7 +465,7 @@ module cf_swg_window #(
         for (gk = 0; gk < KW; gk = gk + 1) begin : g_kx
             wire signed [RW-1:0] x = ix0 + gk;
             wire in_image = (x >= 0) && (x < W);
-            wire [31:0] num = ebase + x;
+            wire [CB-1:0] num = ebase + x[CB-1:0];
             wire [CWB-1:0] col = in_image ? cols[num[NCW-1:0]] : {KH{pad_pixel}};
             for (gy = 0; gy < KH; gy = gy + 1) begin : g_ky
                 assign win[(gy*KW + gk)*PW +: PW] = col[gy*PW +: PW];
@@ -462,7 +474,7 @@ module cf_swg_window #(
     endgenerate
 
     wire en   = !out_valid || m_ready;
-    wire emit = en && !landed[31] && (landed != 0);
+    wire emit = en && !landed[CB-1] && (landed != 0);
     assign m_valid = out_valid;
     assign m_data  = out_data;
 
@@ -471,16 +483,20 @@ module cf_swg_window #(
         if (rst) begin
             wx <= 0; wslot <= 0; filled <= 0;
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
-            fseq <= 0; fdone <= 0; f1 <= 1'b0;
+            fseq <= 0; fdone <= 0; f1 <= 1'b0; row_ok <= 1'b0;
             ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; out_valid <= 1'b0;
         end else begin
+            lo_next_r   <= row_lo(iy0 + SH);
+            nfree_r     <= last_row ? H - rd_base : row_lo(iy0 + SH) - rd_base;
+            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(iy0 + SH);
+            row_ok      <= !(fetch && last_col);
             // writer
             if (wfire) begin
                 wx <= (wx == W - 1) ? {XW{1'b0}} : wx + 1'b1;
                 if (wx == W - 1)
                     wslot <= wslot + 1'b1;
             end
-            filled <= filled + (wrow_done ? 1 : 0) - ((fetch && last_col) ? nfree : 0);
+            filled <= filled + (wrow_done ? 1 : 0) - ((fetch && last_col) ? nfree_r : 0);
             // fetcher: issue (the RAMs read column fx at this edge) ...
             f1 <= fetch;
             if (fetch) begin
@@ -491,11 +507,12 @@ module cf_swg_window #(
                 fseq <= fseq + 1;
                 fx <= last_col ? {XW{1'b0}} : fx + 1'b1;
                 if (last_col) begin                    // the row's columns are out: release its rows
-                    rslot <= rslot + nfree[SLW-1:0];
+                    rslot <= rslot + nfree_r[SLW-1:0];
+                    need <= need_next_r;
                     if (last_row) begin
-                        oy <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT);
+                        oy <= 0; iy0 <= -PT; rd_base <= 0;
                     end else begin
-                        oy <= oy + 1'b1; iy0 <= iy0 + SH; rd_base <= lo_next; need <= rows_needed(iy0 + SH);
+                        oy <= oy + 1'b1; iy0 <= iy0 + SH; rd_base <= lo_next_r;
                     end
                 end
             end
