@@ -107,9 +107,9 @@ module cf_swg_rows #(
     localparam ROWW   = W * CF;
     localparam DEPTHM = NR * ROWW;
     localparam AW     = (DEPTHM <= 2) ? 1 : $clog2(DEPTHM);
-    // signed width of row / column positions and row counts (short carry chains: these sit on the
-    // issue path); holds +-2^(RW-1), far beyond any image edge plus padding
-    localparam RW     = 18;
+    // signed width of row / column positions and row counts: the image with its padding and a stride past it,
+    // with a bit to spare (short carry chains: these sit on the issue path)
+    localparam RW     = $clog2(H + W + PT + PB + PL + PR + KH + KW + SH + SW + 2) + 2;
 
     // x * c for a constant c as shifts and adds: address arithmetic must not take a DSP block (synthesis maps a
     // plain `*` to MULT18X18D even when one operand is a constant)
@@ -182,10 +182,11 @@ module cf_swg_rows #(
     wire [31:0] addr_full = mulc(slot, ROWW) + col;
     wire [AW-1:0] raddr = addr_full[AW-1:0];
 
-    // the next output row's bookkeeping, registered a cycle after a row starts (off the issue path; an output row
-    // of a single beat waits a cycle: row_ok)
-    reg signed [RW-1:0] lo_next_r, nfree_r, need_next_r;
-    reg                 row_ok;
+    // the next output row's bookkeeping, in two register stages after a row starts (off the issue path; an output
+    // row of fewer than three beats waits for it: settle)
+    reg signed [RW-1:0] yn_r, lo_next_r, nfree_r, need_next_r;
+    reg [1:0]           settle;
+    wire                row_ok = (settle == 0);
 
     wire en    = !out_valid || m_ready;
     wire ready_now = can_issue && (!last_in_row || row_ok);
@@ -234,7 +235,7 @@ module cf_swg_rows #(
             filled <= 0;
             out_valid <= 1'b0;
             pad_r <= 1'b0;
-            row_ok <= 1'b0;
+            settle <= 2'd2;
         end else begin
             // writer
             if (wfire) begin
@@ -245,10 +246,11 @@ module cf_swg_rows #(
                 end else
                     wcf <= wcf + 1'b1;
             end
-            lo_next_r   <= row_lo(iy0 + SH);
-            nfree_r     <= last_row ? H - rd_base : row_lo(iy0 + SH) - rd_base;
-            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(iy0 + SH);
-            row_ok      <= !(issue && last_in_row);
+            yn_r        <= iy0 + SH;
+            lo_next_r   <= row_lo(yn_r);
+            nfree_r     <= last_row ? H - rd_base : row_lo(yn_r) - rd_base;
+            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(yn_r);
+            settle      <= (issue && last_in_row) ? 2'd2 : (settle != 0 ? settle - 1'b1 : 2'd0);
             filled <= filled + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? nfree_r : 0);
             // reader
             if (en) begin
@@ -347,7 +349,7 @@ module cf_swg_window #(
     localparam SLW  = (NR <= 2) ? 1 : $clog2(NR);
     localparam XW   = (W <= 2) ? 1 : $clog2(W);
     localparam NCW  = (NC <= 2) ? 1 : $clog2(NC);
-    localparam RW   = 18;
+    localparam RW   = $clog2(H + W + PT + PB + PL + PR + KH + KW + SH + SW + 2) + 2;   // positions, as in cf_swg_rows
     // column numbers modulo 2^CB: fetcher and emitter are never more than W + NC + KW columns apart, so the signed
     // differences below are exact with CB bits (short carry chains: these compares gate every cycle)
     localparam CB   = $clog2(W + NC + KW) + 2;
@@ -387,10 +389,11 @@ module cf_swg_window #(
     reg [SLW-1:0]       rslot;
     reg [CB-1:0]        fseq;             // number of the next column to fetch
     reg [CB-1:0]        fdone;            // columns written into the column ring
-    // the next output row's bookkeeping, registered a cycle after a row starts (off the fetch path; a row has at
-    // least two columns before its last, or waits a cycle: row_ok)
-    reg signed [RW-1:0] lo_next_r, nfree_r, need_next_r;
-    reg                 row_ok;
+    // the next output row's bookkeeping, in two register stages after a row starts (off the fetch path; a row of
+    // fewer than three columns waits for it: settle)
+    reg signed [RW-1:0] yn_r, lo_next_r, nfree_r, need_next_r;
+    reg [1:0]           settle;
+    wire                row_ok = (settle == 0);
     reg                 f1;               // a fetch is in flight (its RAM words arrive this cycle)
     reg [KH*SLW-1:0]    f1_slot;
     reg [KH-1:0]        f1_pad;
@@ -399,6 +402,7 @@ module cf_swg_window #(
     reg [15:0]          ox, eb;
     reg signed [RW-1:0] ix0;              // first column of the window (negative in the left padding)
     reg [CB-1:0]        ebase;            // number of column 0 of the emitter's output row
+    reg [NCW-1:0]       eslot;            // ring slot of the window's first column (ebase + ix0, modulo NC)
     reg                 out_valid;
     reg [OL*EW-1:0]     out_data;
 
@@ -465,8 +469,8 @@ module cf_swg_window #(
         for (gk = 0; gk < KW; gk = gk + 1) begin : g_kx
             wire signed [RW-1:0] x = ix0 + gk;
             wire in_image = (x >= 0) && (x < W);
-            wire [CB-1:0] num = ebase + x[CB-1:0];
-            wire [CWB-1:0] col = in_image ? cols[num[NCW-1:0]] : {KH{pad_pixel}};
+            wire [NCW-1:0] slot = eslot + gk;
+            wire [CWB-1:0] col = in_image ? cols[slot] : {KH{pad_pixel}};
             for (gy = 0; gy < KH; gy = gy + 1) begin : g_ky
                 assign win[(gy*KW + gk)*PW +: PW] = col[gy*PW +: PW];
             end
@@ -483,13 +487,14 @@ module cf_swg_window #(
         if (rst) begin
             wx <= 0; wslot <= 0; filled <= 0;
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
-            fseq <= 0; fdone <= 0; f1 <= 1'b0; row_ok <= 1'b0;
-            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; out_valid <= 1'b0;
+            fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
+            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; out_valid <= 1'b0;
         end else begin
-            lo_next_r   <= row_lo(iy0 + SH);
-            nfree_r     <= last_row ? H - rd_base : row_lo(iy0 + SH) - rd_base;
-            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(iy0 + SH);
-            row_ok      <= !(fetch && last_col);
+            yn_r        <= iy0 + SH;
+            lo_next_r   <= row_lo(yn_r);
+            nfree_r     <= last_row ? H - rd_base : row_lo(yn_r) - rd_base;
+            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(yn_r);
+            settle      <= (fetch && last_col) ? 2'd2 : (settle != 0 ? settle - 1'b1 : 2'd0);
             // writer
             if (wfire) begin
                 wx <= (wx == W - 1) ? {XW{1'b0}} : wx + 1'b1;
@@ -527,9 +532,9 @@ module cf_swg_window #(
                 if (eb == NB - 1) begin
                     eb <= 0;
                     if (ox == OW - 1) begin
-                        ox <= 0; ix0 <= -PL; ebase <= ebase + W;
+                        ox <= 0; ix0 <= -PL; ebase <= ebase + W; eslot <= ebase + W - PL;
                     end else begin
-                        ox <= ox + 1'b1; ix0 <= ix0 + SW;
+                        ox <= ox + 1'b1; ix0 <= ix0 + SW; eslot <= eslot + SW;
                     end
                 end else
                     eb <= eb + 1'b1;
