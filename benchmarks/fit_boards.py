@@ -28,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from estimate_vs_yosys import placed_vs_estimate          # the script's folder: benchmarks/
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
 ZOO = ("cnn-digits", "mlp-mnist5k", "lenet-fmnist")
 FINN_CNV = {"fps": 21906, "lut": 218000, "what": "FINN CIFAR-10 CNV on a ZC706 (218k LUT6)"}
-RESOURCES = {"LUT4": "lut", "FF": "ff", "MULT18X18D": "dsp", "EBR": "bram"}
 
 
 def models(work: Path) -> dict:
@@ -88,19 +89,6 @@ def physical_limit(manifest: dict, graph, fmax: float) -> dict:
     limit = capacity * fmax * 1e6 / macs if macs else None
     return {"macs_per_frame": macs, "multipliers": mults, "lut4_per_lut_multiplier": per_mult,
             "multipliers_the_part_holds": round(capacity), "limit_fps": limit}
-
-
-def placed_vs_estimate(manifest: dict, report: dict) -> dict:
-    """nextpnr's count of every resource against the estimate of the accelerator plus the board top."""
-    est = manifest["estimate"]["totals"]
-    reserved = manifest["folding"]["budget"]["reserved"]
-    out = {}
-    for name, key in RESOURCES.items():
-        predicted = est[key] + reserved[name]
-        used = report["resources"][name]["used"]
-        out[name] = {"estimate": predicted, "placed": used,
-                     "ratio": round(predicted / used, 3) if used else (1.0 if not predicted else None)}
-    return out
 
 
 def measure(key: str, path: Path, work: Path, board: str, build: bool, artifact: Path | None, frames: int) -> dict:

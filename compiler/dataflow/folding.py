@@ -1,19 +1,25 @@
-"""Folding: PE and SIMD for every matrix-vector layer, chosen for a frame rate or to fit a device.
+"""Folding: PE, SIMD and the resource choices of every matrix-vector layer, for a frame rate or to fit a device.
 
-A candidate folding is priced with the plan the emitters print: each layer's foldings with the stages its stage
-builder makes for them (dataflow/mvu.py, window.py), and every whole-design candidate with ``build_plan`` and the
-estimator's sum (compiler/estimate.py), so the estimate of the chosen folding is the estimate of the emitted design.
+A candidate is priced with the plan the emitters print: each layer's foldings with the stages its stage builder
+makes for them (dataflow/mvu.py, window.py; and the activations and pools after it, which take its lanes), and a
+whole design with ``build_plan`` and the estimator's sum (compiler/estimate.py), so the estimate of the chosen
+folding is the estimate of the emitted design.  A layer's choices are PE and SIMD (mvu.folding_grid: SIMD up to the
+whole KH x KW x Cin window) and, for each, its multipliers (LUTs, DSPs, two products a DSP where exact) and where
+its weights and line buffer go (block RAM or LUTs); dominated choices are dropped.
 
 The design runs at the pace of its slowest stage.  For a pace of T cycles per frame each layer takes, among its
-foldings that meet T, the cheapest whose cycles are within BALANCE of T: no layer is unfolded beyond what the
-bottleneck allows (unfolding it further would only make it idle).  Where the divisor grid has no folding in that band
-the layer takes the slowest folding that meets T, and the notes say so.  T itself:
+choices that meet T, the cheapest whose cycles are within BALANCE of T: no layer is unfolded beyond what the
+bottleneck allows (unfolding it further would only make it idle).  Where the divisor grid has nothing in that band
+the layer takes the cheapest near the slowest folding that meets T; a faster one only when it is cheaper still
+(CHEAPER_OUTSIDE_BAND: a ROM word that packs into fewer blocks).  The notes say which.  T itself:
 
   target cycles     T = the target
-  target fps        T = clock / fps, the cheapest balanced folding that meets it
-  a device budget   the smallest T whose whole design (the accelerator's estimate plus the board top) fits the budget
-                    (a margin of every resource of the part), found by bisection over the cycle counts the layers'
-                    foldings can take; resources fall as T grows, and every step is checked on the whole plan
+  target fps        T = clock / fps: the cheapest balanced design that meets it
+  a device budget   the fastest T whose whole design (the accelerator's estimate plus the board top) fits the budget
+                    (a margin of every resource of the part): the paces at which some layer's pick changes are tried
+                    from the fastest up, from a little below the first that fits by the layers' prices (found by
+                    bisection); a design that overruns is repaired one layer at a time, trading the scarce resource
+                    for others (``repair``), and only designs that fit by their prices are built in full
   none of these     T = the input interface's pace (a frame's elements at input_pace per cycle): faster layers than
                     the input delivers would only idle
 
