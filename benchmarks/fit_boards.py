@@ -91,22 +91,39 @@ def physical_limit(manifest: dict, graph, fmax: float) -> dict:
             "multipliers_the_part_holds": round(capacity), "limit_fps": limit}
 
 
+def reusable(artifact: Path, model: Path, board: str, file_hash) -> bool:
+    """An artifact from an earlier run of this benchmark, of the same model file folded for the same board and
+    already built: measured as it is (its bitstream took minutes)."""
+    try:
+        manifest = json.loads((artifact / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    budget = (manifest.get("folding") or {}).get("budget") or {}
+    return (manifest.get("source", {}).get("sha256") == file_hash(model) and budget.get("board") == board
+            and (artifact / "bitstream" / "report.json").is_file())
+
+
 def measure(key: str, path: Path, work: Path, board: str, build: bool, artifact: Path | None, frames: int) -> dict:
     from convflow.compiler.compile import compile_model
     from convflow.hw.errors import ConvflowError, DesignDoesNotFit
     from convflow.runtime import Session
     from convflow.runtime.artifact import Artifact
 
+    from convflow.compiler.frontend.load import file_hash
+
     record = {"key": key, "board": board}
     t0 = time.monotonic()
     if artifact is None:
         artifact = work / "artifacts" / key.replace("/", "_")
-        try:
-            compile_model(path, artifact, board=board, emit_hls=False)
-        except DesignDoesNotFit as exc:
-            return {**record, "status": "does not fit", "error": str(exc)}
-        except ConvflowError as exc:
-            return {**record, "status": "does not compile", "error": str(exc)}
+        if not reusable(artifact, path, board, file_hash):
+            try:
+                compile_model(path, artifact, board=board, emit_hls=False)
+            except DesignDoesNotFit as exc:
+                return {**record, "status": "does not fit", "error": str(exc)}
+            except ConvflowError as exc:
+                return {**record, "status": "does not compile", "error": str(exc)}
+            except Exception as exc:          # noqa: BLE001 - a frontend bug in one model: recorded, not fatal
+                return {**record, "status": "does not compile", "error": f"{type(exc).__name__}: {exc}"}
     loaded = Artifact.load(artifact)
     manifest = loaded.manifest
     folding = manifest["folding"]
@@ -197,9 +214,9 @@ def main(argv=None) -> int:
         records.append(measure(key, path, args.work, args.board, not args.no_build, given, args.frames))
         if given is not None:
             records[-1]["note"] = f"artifact given: {given}"
+        args.json.parent.mkdir(parents=True, exist_ok=True)           # after every model: a stop loses nothing
+        args.json.write_text(json.dumps({"board": args.board, "records": records}, indent=1, default=float) + "\n")
     print_table(records)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"board": args.board, "records": records}, indent=1, default=float) + "\n")
     print(f"written: {args.json}")
     return 0
 

@@ -92,13 +92,14 @@ def layer_table(graph: Graph, estimate: dict | None) -> list:
 
 def compile_model(source, out_dir, *, name: str | None = None, target_cycles: int | None = None,
                   target_fps: float | None = None, clock_mhz: float | None = None, board: str | None = None,
-                  device: str | None = None, fit_margin: float = DEFAULT_MARGIN, input_pace: float | None = None,
+                  device: str | None = None, fit_margin=DEFAULT_MARGIN, input_pace: float | None = None,
                   folding: dict | None = None, part: str = DEFAULT_PART, float_input=None,
                   emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None) -> Path:
     """Compile ``source`` into the artifact directory ``out_dir`` (replaced if it exists).  Returns its path.
 
     The folding (dataflow/folding.py): ``board`` (hw/boards) or ``device`` (a bare ECP5 part) folds the design to
-    fit ``fit_margin`` of the part's resources, board top included, at the highest frame rate it reaches;
+    fit ``fit_margin`` of the part's resources (a fraction, or "0.9,LUT4=0.75": folding.parse_margin), board top
+    included, at the highest frame rate it reaches;
     ``target_fps`` (at ``clock_mhz``, default 100) or ``target_cycles`` folds it as cheaply as meets the target
     (and, with a board or device, checks that it fits: DesignDoesNotFit); with none of these the layers are folded
     for the input interface's pace, ``input_pace`` elements per cycle (default 1).  ``folding`` maps layer names

@@ -192,7 +192,7 @@ def sweep(model, out, *, boards, fps, build: bool = False, ray: str | None = Non
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     options = {"build": bool(build), "clock_mhz": float(clock_mhz),
-               "fit_margin": float(fit_margin if fit_margin is not None else DEFAULT_MARGIN)}
+               "fit_margin": str(fit_margin if fit_margin is not None else DEFAULT_MARGIN)}
     points = points_of(boards, fps)
     if not points:
         raise ConvflowError("no points to sweep: give at least one board and one frame rate (or 'fit')")

@@ -54,17 +54,26 @@ DEFAULT_WEIGHING_PART = "LFE5U-85F"
 
 @dataclass(frozen=True)
 class Budget:
-    """What a design may use: ``margin`` of each resource the target has, less what is ``reserved`` for the
-    logic around the accelerator (the board top)."""
+    """What a design may use: ``margin`` of each resource the target has (``margins``: another share for some
+    resources), less what is ``reserved`` for the logic around the accelerator (the board top)."""
     target: str                  # for messages, e.g. "ulx3s-85f (LFE5U-85F)"
     part: str
     available: dict              # resource -> count the part has
     margin: float = DEFAULT_MARGIN
     reserved: dict = field(default_factory=dict)
     board: str | None = None
+    margins: dict = field(default_factory=dict)      # resource -> its own share, overriding ``margin``
+
+    def share(self, key: str) -> float:
+        return self.margins.get(key, self.margin)
 
     def limit(self, key: str) -> float:
-        return self.margin * self.available[key]
+        return self.share(key) * self.available[key]
+
+    @property
+    def margin_text(self) -> str:
+        own = ", ".join(f"{PART_RESOURCES[k]} {100 * v:.0f}%" for k, v in self.margins.items())
+        return f"{100 * self.margin:.0f}%" + (f" ({own})" if own else "")
 
     def over(self, totals: dict) -> dict:
         """resource -> (used with the reserved share, limit) for every resource over the limit."""
@@ -77,18 +86,42 @@ class Budget:
 
     def to_dict(self) -> dict:
         return {"target": self.target, "part": self.part, "board": self.board, "margin": self.margin,
+                "margins": {PART_RESOURCES[k]: v for k, v in self.margins.items()},
                 "available": {PART_RESOURCES[k]: self.available[k] for k in RESOURCES},
                 "reserved": {PART_RESOURCES[k]: int(self.reserved.get(k, 0)) for k in RESOURCES}}
 
 
-def ecp5_budget(board: str | None = None, device: str | None = None, margin: float = DEFAULT_MARGIN,
+def parse_margin(margin) -> tuple:
+    """0.85, "0.85" or "0.9,LUT4=0.75" -> (the share of every resource, {resource: its own share})."""
+    if isinstance(margin, (int, float)):
+        return float(margin), {}
+    default, own = DEFAULT_MARGIN, {}
+    names = {v.lower(): k for k, v in PART_RESOURCES.items()} | {k: k for k in RESOURCES} | {"dsp": "dsp"}
+    for item in (t.strip() for t in str(margin).split(",") if t.strip()):
+        name, _, value = item.rpartition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ConvflowError(f"fit margin {margin!r}: {item!r} is not a fraction (e.g. 0.85, or "
+                                f"LUT4=0.75)") from None
+        if not name:
+            default = share
+        elif name.lower() in names:
+            own[names[name.lower()]] = share
+        else:
+            raise ConvflowError(f"fit margin {margin!r}: unknown resource {name!r} (LUT4, FF, MULT18X18D, EBR)")
+    return default, own
+
+
+def ecp5_budget(board: str | None = None, device: str | None = None, margin=DEFAULT_MARGIN,
                 frame: tuple | None = None) -> Budget:
     """The budget of an ECP5 board (hw/boards/<board>.toml) or bare part, with the UART board top reserved (it
     wraps the accelerator in both cases).  ``frame``: (input elements, input bits) of the frame buffer the board
     top holds.  A Xilinx part is refused: there is no calibrated resource model for it here (no Vivado)."""
     from convflow.hw.flows import ecp5_board
 
-    if not 0 < margin <= 1:
+    margin, margins = parse_margin(margin)
+    if not all(0 < m <= 1 for m in [margin, *margins.values()]):
         raise ConvflowError(f"fit margin {margin:g}: give a fraction of the device in (0, 1], e.g. 0.85")
     if device and device.lower().startswith("xc"):
         raise ConvflowError(f"{device}: a Xilinx part; convflow has no calibrated LUT/FF/DSP model for Xilinx "
@@ -101,7 +134,7 @@ def ecp5_budget(board: str | None = None, device: str | None = None, margin: flo
     available = {k: int(part.resources[PART_RESOURCES[k]]) for k in RESOURCES}
     reserved = board_top_resources(frame) if frame else {}
     return Budget(target=f"{b.name} ({part.name})" if b else part.name, part=part.name, available=available,
-                  margin=float(margin), reserved=reserved, board=b.name if b else None)
+                  margin=float(margin), reserved=reserved, board=b.name if b else None, margins=margins)
 
 
 def board_top_resources(frame: tuple) -> dict:
@@ -513,13 +546,13 @@ def fold(graph: Graph, *, target_cycles: int | None = None, target_fps: float | 
                     "; no folding fits")
             search.evaluate(target)
             raise DesignDoesNotFit(f"folded for {target:,} cycles/frame the design does not fit {budget.target} "
-                                   f"at {100 * budget.margin:.0f}% of its resources: {_over_text(over)}{hint}")
+                                   f"at {budget.margin_text} of its resources: {_over_text(over)}{hint}")
     elif budget is not None:
         mode = "fit"
         best = _fit(search, budget)
         if best is None:
             est = search.evaluate(search.targets()[-1])[2]
-            raise DesignDoesNotFit(f"no folding fits {budget.target} at {100 * budget.margin:.0f}% of its resources: "
+            raise DesignDoesNotFit(f"no folding fits {budget.target} at {budget.margin_text} of its resources: "
                                    f"even the most folded design needs {_over_text(budget.over(est['totals']))}"
                                    f"{_why_not(est, budget)}")
         picks, plan, est, binding = best
@@ -628,8 +661,10 @@ def format_table(folding: dict, est: dict) -> str:
         available = {names[n]: v for n, v in budget["available"].items()}
         lines.append(row("board top (UART, frame buffer)", res=reserved))
         lines.append(row("design", res={k: totals[k] + reserved[k] for k in RESOURCES}))
-        lines.append(row(f"budget: {100 * budget['margin']:.0f}% of {budget['part']}",
-                         res={k: budget["margin"] * available[k] for k in RESOURCES}))
+        shares = {names[n]: v for n, v in budget.get("margins", {}).items()}
+        label = f"budget: {100 * budget['margin']:.0f}% of {budget['part']}" + (" (and own)" if shares else "")
+        lines.append(row(label,
+                         res={k: shares.get(k, budget["margin"]) * available[k] for k in RESOURCES}))
         pct = folding.get("used_percent", {})
         lines.append("used: " + ", ".join(f"{n} {v:.1f}%" for n, v in pct.items()) + f" of {budget['target']}")
     lines.append(f"{est['cycles_per_frame']:,} cycles/frame = {folding['fps_at_clock']:,.0f} frames/s at "

@@ -30,8 +30,9 @@ def add_folding_args(parser, fit_target: bool = True, clock: bool = True) -> Non
     if fit_target:
         g.add_argument("--board", help="fold to fit this board's FPGA (hw/boards, e.g. ulx3s-85f), UART top included")
         g.add_argument("--device", help="fold to fit this bare ECP5 part (e.g. LFE5U-45F)")
-    g.add_argument("--fit-margin", type=float, default=DEFAULT_MARGIN,
-                   help=f"share of each resource (LUT4, FF, DSP, EBR) the design may use (default {DEFAULT_MARGIN:g})")
+    g.add_argument("--fit-margin", default=str(DEFAULT_MARGIN),
+                   help=f"share of each resource (LUT4, FF, MULT18X18D, EBR) the design may use (default "
+                        f"{DEFAULT_MARGIN:g}); some their own: 0.9,LUT4=0.75")
     g.add_argument("--target-fps", type=float, help="the cheapest folding that reaches this many frames/s")
     g.add_argument("--target-cycles", type=int, help="the cheapest folding that reaches this many cycles/frame")
     if clock:
