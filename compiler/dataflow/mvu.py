@@ -162,7 +162,8 @@ class MatrixVectorUnit(Stage):
         brom = memory_cost(nf, pe * ab)
         ibuf = memory_cost(sf, simd * ibits, ram=True) if nf > 1 else {"lut": 0, "bram": 0}
         lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + rom_luts(nf, pe * ab) + ibuf["lut"])
-        ff = 1.4 * simd * ibits + 2.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
+        # (the second operand register stage after the ROM: simd * ibits + mults * wb more)
+        ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:

@@ -99,7 +99,9 @@ class SlidingWindowGen(Stage):
         selects = kw * column + (out * self.beats_per_window / 3 if self.beats_per_window > 1 else 0)
         rows_mux = kh * pixel * self.rows / 2
         logic = ring_copies + selects + self.rows * bank["lut"] + rows_mux
-        return {"lut": 1100 + 1.1 * logic, "ff": 420 + out + 8 * kh, "dsp": 0, "bram": self.rows * bank["bram"]}
+        # flip-flops: the output word and the registered window (kh * kw * pixel, the emitter's first stage)
+        return {"lut": 1100 + 1.1 * logic, "ff": 420 + out + 8 * kh + kh * kw * pixel, "dsp": 0,
+                "bram": self.rows * bank["bram"]}
 
     def fill_elements(self) -> int:
         # the ring may fill before the first window leaves (it prefetches the next rows)

@@ -12,7 +12,8 @@
 //
 // Pipeline (global enable en = !m_valid || m_ready; back-pressure freezes every stage):
 //   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs
-//   stage 1  x, w, bias registered                 (multiplier input registers -> ECP5 MULT18X18D)
+//   stage 1  x, w, bias registered                 (the weight ROM's read)
+//   stage 1m x, w registered again                   (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers)
 //   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1)
 //   stage 4  accumulator; at the last fold the sum goes to the output register.
@@ -99,7 +100,10 @@ module cf_mvu #(
 
     // ---- stage 1 / 2 registers -------------------------------------------------------------------------
     reg               v1, first1, last1, v2, first2, last2;
-    reg [XW-1:0]       x1;
+    reg [XW-1:0]       x1, xm;         // xm, wm: the multipliers' operands, a register after the ROM's output
+    reg [WWORD-1:0]    wm;             // (a block RAM's data output is slow: 5.6 ns of a 10 ns cycle)
+    reg                vm, firstm, lastm;
+    reg [PE*ABITS-1:0] bm;
     reg [PE*ABITS-1:0] b1, b2;
     wire [PE*SIMD*PW-1:0] prod;
     reg  [PE*SIMD*PW-1:0] p2;
@@ -126,10 +130,10 @@ module cf_mvu #(
         if (USE_DSP == 2) begin : g_packed
             for (gp = 0; gp < PE / 2; gp = gp + 1) begin : g_pair
                 for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
-                    wire signed [IBITS:0]        xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
-                                                              : {1'b0, x1[gs*IBITS +: IBITS]};
-                    wire signed [WBITS-1:0]      w0 = w1[((2*gp)*SIMD + gs)*WBITS +: WBITS];
-                    wire signed [WBITS-1:0]      w1h = w1[((2*gp + 1)*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [IBITS:0]        xa = ISIGNED ? {xm[gs*IBITS + IBITS - 1], xm[gs*IBITS +: IBITS]}
+                                                              : {1'b0, xm[gs*IBITS +: IBITS]};
+                    wire signed [WBITS-1:0]      w0 = wm[((2*gp)*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [WBITS-1:0]      w1h = wm[((2*gp + 1)*SIMD + gs)*WBITS +: WBITS];
                     wire signed [PW+WBITS-1:0]   wpk = (w1h <<< PW) + w0;
                     wire signed [IBITS+PW+WBITS:0] pk = xa * wpk;
                     wire signed [PW-1:0]         lo = pk[PW-1:0];
@@ -141,9 +145,9 @@ module cf_mvu #(
         end else begin : g_unpacked
             for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
                 for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
-                    wire signed [IBITS:0]   xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
-                                                         : {1'b0, x1[gs*IBITS +: IBITS]};
-                    wire signed [WBITS-1:0] wb = w1[(gp*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [IBITS:0]   xa = ISIGNED ? {xm[gs*IBITS + IBITS - 1], xm[gs*IBITS +: IBITS]}
+                                                         : {1'b0, xm[gs*IBITS +: IBITS]};
+                    wire signed [WBITS-1:0] wb = wm[(gp*SIMD + gs)*WBITS +: WBITS];
                     if (USE_DSP) begin : g_dsp
                         assign prod[(gp*SIMD + gs)*PW +: PW] = xa * wb;
                     end else begin : g_lut
@@ -159,9 +163,12 @@ module cf_mvu #(
             ibuf[sf] <= s_data;
         if (en) begin
             x1 <= x0;
+            xm <= x1;
+            wm <= w1;
             b1 <= brom[nf];
+            bm <= b1;
             p2 <= prod;
-            b2 <= b1;
+            b2 <= bm;
         end
     end
 
@@ -273,13 +280,14 @@ module cf_mvu #(
     always @(posedge clk) begin
         if (rst) begin
             sf <= 0; nf <= 0; waddr <= 0;
-            v1 <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
+            v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
             first1 <= 1'b0; last1 <= 1'b0; first2 <= 1'b0; last2 <= 1'b0;
         end else if (en) begin
             v1 <= issue;
             first1 <= (sf == 0);
             last1 <= (sf == SF - 1);
-            v2 <= v1; first2 <= first1; last2 <= last1;
+            vm <= v1; firstm <= first1; lastm <= last1;
+            v2 <= vm; first2 <= firstm; last2 <= lastm;
             if (va)
                 acc <= acc_next;
             out_valid <= va && la;

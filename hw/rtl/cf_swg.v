@@ -477,6 +477,11 @@ module cf_swg_window #(
         end
     endgenerate
 
+    // the window is registered (win_r) before its beat is chosen: the column ring's LUT RAM read and the window
+    // multiplexers, then the beat multiplexer, are a cycle each (10.7 ns together on cnn-digits)
+    reg [KH*KW*PW-1:0] win_r;
+    reg                v_e1;
+    reg [15:0]         eb_r;
     wire en   = !out_valid || m_ready;
     wire emit = en && !landed[CB-1] && (landed != 0);
     assign m_valid = out_valid;
@@ -488,7 +493,7 @@ module cf_swg_window #(
             wx <= 0; wslot <= 0; filled <= 0;
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
             fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
-            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; out_valid <= 1'b0;
+            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; out_valid <= 1'b0; v_e1 <= 1'b0;
         end else begin
             yn_r        <= iy0 + SH;
             lo_next_r   <= row_lo(yn_r);
@@ -524,11 +529,16 @@ module cf_swg_window #(
             // ... and the column lands in the ring one cycle later
             if (f1)
                 fdone <= fdone + 1;
-            // emitter
-            if (en)
-                out_valid <= emit;
+            // emitter: stage 1 takes the window, stage 2 writes its beat
+            if (en) begin
+                v_e1 <= emit;
+                win_r <= win;
+                eb_r <= eb;
+                out_valid <= v_e1;
+                if (v_e1)
+                    out_data <= win_r[eb_r*OL*EW +: OL*EW];
+            end
             if (emit) begin
-                out_data <= win[eb*OL*EW +: OL*EW];
                 if (eb == NB - 1) begin
                     eb <= 0;
                     if (ox == OW - 1) begin
