@@ -637,34 +637,41 @@ def format_manifest_table(manifest: dict) -> str:
 def format_table(folding: dict, est: dict) -> str:
     """Per layer: the folding, its cycles and resources; then the totals, the board top and the budget, the
     frame rate and what limits it (``folding``: Folding.to_dict(); ``est``: its estimate)."""
-    def row(name, pe="", simd="", cycles="", res=None):
+    budget = folding.get("budget")
+    names = {PART_RESOURCES[k]: k for k in RESOURCES}
+    limits = {}
+    if budget:
+        own = {names[n]: v for n, v in budget.get("margins", {}).items()}
+        limits = {names[n]: own.get(names[n], budget["margin"]) * v for n, v in budget["available"].items()}
+
+    def row(name, pe="", simd="", cycles="", res=None, share=False):
         res = res or {}
         cells = [f"{res[k]:,.0f}" if k in res else "" for k in RESOURCES]
         cyc = f"{cycles:,}" if cycles != "" else ""
+        most = ""
+        if share and limits:            # the resource this layer takes the largest share of the budget of
+            key = max(RESOURCES, key=lambda k: res[k] / max(1.0, limits[k]))
+            most = f"{PART_RESOURCES[key]} {100 * res[key] / max(1.0, limits[key]):.1f}%"
         return (f"{name[:34]:<34} {pe:>4} {simd:>5} {cyc:>13} {cells[0]:>8} {cells[1]:>8} {cells[2]:>5} "
-                f"{cells[3]:>5}")
+                f"{cells[3]:>5} {most:>16}").rstrip()
 
     head = (f"{'layer':<34} {'PE':>4} {'SIMD':>5} {'cycles/frame':>13} {'LUT4':>8} {'FF':>8} {'DSP':>5} "
-            f"{'EBR':>5}")
+            f"{'EBR':>5}" + (f" {'most of budget':>16}" if limits else ""))
     lines = [head, "-" * len(head)]
     mvus = [r for r in est["layers"] if "pe" in r]
     for r in mvus:
-        lines.append(row(r["name"], r["pe"], r["simd"], r["cycles"], r))
+        lines.append(row(r["name"], r["pe"], r["simd"], r["cycles"], r, share=True))
     totals = est["totals"]
     lines.append(row("other stages",
                      res={k: totals[k] - sum(r[k] for r in mvus) for k in RESOURCES}))
     lines.append(row("accelerator", cycles=est["cycles_per_frame"], res=totals))
-    budget = folding.get("budget")
     if budget:
-        names = {PART_RESOURCES[k]: k for k in RESOURCES}
         reserved = {names[n]: v for n, v in budget["reserved"].items()}
         available = {names[n]: v for n, v in budget["available"].items()}
         lines.append(row("board top (UART, frame buffer)", res=reserved))
         lines.append(row("design", res={k: totals[k] + reserved[k] for k in RESOURCES}))
-        shares = {names[n]: v for n, v in budget.get("margins", {}).items()}
-        label = f"budget: {100 * budget['margin']:.0f}% of {budget['part']}" + (" (and own)" if shares else "")
-        lines.append(row(label,
-                         res={k: shares.get(k, budget["margin"]) * available[k] for k in RESOURCES}))
+        label = f"budget: {100 * budget['margin']:.0f}% of {budget['part']}" + (" (and own)" if own else "")
+        lines.append(row(label, res=limits))
         pct = folding.get("used_percent", {})
         lines.append("used: " + ", ".join(f"{n} {v:.1f}%" for n, v in pct.items()) + f" of {budget['target']}")
     lines.append(f"{est['cycles_per_frame']:,} cycles/frame = {folding['fps_at_clock']:,.0f} frames/s at "
