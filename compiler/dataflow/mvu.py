@@ -35,6 +35,7 @@ from .window import sliding_window
 # MULT18X18D, x * (w0 + w1 * 2^P), exact while the packed operand fits its 18 bits (dsp2_exact).
 DSP_MIN_BITS = 4
 MULTS = ("lut", "dsp", "dsp2")
+LUT_MULT_MAX_WBITS = 16            # cf_mvu's shift-and-add tree takes up to 16 weight bits
 DSP_PORT_BITS = 18
 
 
@@ -232,7 +233,7 @@ def dsp2_exact(ibits: int, wbits: int) -> bool:
 
 def mult_choices(node, x, wbits: int) -> list:
     """The multiplier implementations this layer can take: LUTs and DSPs, and two products a DSP where exact."""
-    out = ["lut", "dsp"]
+    out = ["lut", "dsp"] if wbits <= LUT_MULT_MAX_WBITS else ["dsp"]
     if node.pe % 2 == 0 and dsp2_exact(x.bits, wbits):
         out.append("dsp2")
     return out
@@ -241,7 +242,7 @@ def mult_choices(node, x, wbits: int) -> list:
 def resolve_mult(node, x, wbits: int) -> str:
     """node.mult, with "auto" resolved by operand width; FoldingError for a choice this layer cannot take."""
     if node.mult == "auto":
-        return "dsp" if _use_dsp(x, wbits) else "lut"
+        return "dsp" if _use_dsp(x, wbits) or wbits > LUT_MULT_MAX_WBITS else "lut"
     if node.mult not in mult_choices(node, x, wbits):
         raise FoldingError(f"{node.op} {node.name!r}: mult={node.mult!r} is not possible here (choose one of "
                            f"{', '.join(mult_choices(node, x, wbits))}; dsp2 needs an even PE and "

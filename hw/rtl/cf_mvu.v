@@ -108,20 +108,23 @@ module cf_mvu #(
     wire [PE*SIMD*PW-1:0] prod;
     reg  [PE*SIMD*PW-1:0] p2;
 
-    // x * w as WBITS shifted partial products (the sign bit of w has negative weight)
+    // x * w as WBITS shifted partial products (the sign bit of w has negative weight), summed as a balanced tree
+    // (pairs, then pairs of pairs: up to 16 weight bits; a chain of WBITS adds took 10 ns at 8 bits)
     function signed [PW-1:0] mul_lut;
         input signed [IBITS:0]   a;
         input signed [WBITS-1:0] b;
-        integer k;
-        reg signed [PW-1:0] sum;
+        integer k, n;
+        reg signed [PW-1:0] pp [0:15];
         begin
-            sum = 0;
-            for (k = 0; k < WBITS - 1; k = k + 1)
+            for (k = 0; k < 16; k = k + 1)
+                pp[k] = 0;
+            for (k = 0; k < WBITS && k < 16; k = k + 1)
                 if (b[k])
-                    sum = sum + (a <<< k);
-            if (b[WBITS-1])
-                sum = sum - (a <<< (WBITS - 1));
-            mul_lut = sum;
+                    pp[k] = (k == WBITS - 1) ? -(a <<< k) : (a <<< k);
+            for (n = 8; n >= 1; n = n / 2)
+                for (k = 0; k < n; k = k + 1)
+                    pp[k] = pp[2 * k] + pp[2 * k + 1];
+            mul_lut = pp[0];
         end
     endfunction
 

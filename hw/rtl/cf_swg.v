@@ -406,10 +406,18 @@ module cf_swg_window #(
     reg                 out_valid;
     reg [OL*EW-1:0]     out_data;
 
-    wire signed [RW-1:0] xlo = (ix0 < 0) ? 0 : ix0;
-    wire signed [RW-1:0] xhi = (ix0 + KW - 1 > W - 1) ? W - 1 : ix0 + KW - 1;
-    wire [CB-1:0] elo = ebase + xlo[CB-1:0];
-    wire [CB-1:0] ehi = ebase + xhi[CB-1:0];
+    // the window's first and last image columns, as column numbers: kept in registers, the next window's computed
+    // as the emitter advances (off the emit path: fdone - ehi decides every cycle)
+    function signed [RW-1:0] first_col;
+        input signed [RW-1:0] x0;
+        first_col = (x0 < 0) ? 0 : x0;
+    endfunction
+    function signed [RW-1:0] last_col_of;
+        input signed [RW-1:0] x0;
+        last_col_of = (x0 + KW - 1 > W - 1) ? W - 1 : x0 + KW - 1;
+    endfunction
+    reg [CB-1:0] elo, ehi;
+    wire signed [RW-1:0] ix0_next = ix0 + SW;
     wire [CB-1:0] ahead = elo + NC - fseq;        // room in the column ring
     wire [CB-1:0] landed = fdone - ehi;           // > 0: the window's last column is in
 
@@ -494,6 +502,7 @@ module cf_swg_window #(
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
             fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
             ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; out_valid <= 1'b0; v_e1 <= 1'b0;
+            elo <= first_col(-PL); ehi <= last_col_of(-PL);
         end else begin
             yn_r        <= iy0 + SH;
             lo_next_r   <= row_lo(yn_r);
@@ -543,8 +552,10 @@ module cf_swg_window #(
                     eb <= 0;
                     if (ox == OW - 1) begin
                         ox <= 0; ix0 <= -PL; ebase <= ebase + W; eslot <= ebase + W - PL;
+                        elo <= ebase + W + first_col(-PL); ehi <= ebase + W + last_col_of(-PL);
                     end else begin
-                        ox <= ox + 1'b1; ix0 <= ix0 + SW; eslot <= eslot + SW;
+                        ox <= ox + 1'b1; ix0 <= ix0_next; eslot <= eslot + SW;
+                        elo <= ebase + first_col(ix0_next); ehi <= ebase + last_col_of(ix0_next);
                     end
                 end else
                     eb <= eb + 1'b1;
