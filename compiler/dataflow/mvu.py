@@ -163,8 +163,10 @@ class MatrixVectorUnit(Stage):
         brom = memory_cost(nf, pe * ab)
         ibuf = memory_cost(sf, simd * ibits, ram=True) if nf > 1 else {"lut": 0, "bram": 0}
         lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + rom_luts(nf, pe * ab) + ibuf["lut"])
-        # (the second operand register stage after the ROM: simd * ibits + mults * wb more)
+        # (the second operand register stage after the ROM: simd * ibits + mults * wb more; the adder tree's
+        # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k)
         ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
+        ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:
@@ -222,6 +224,15 @@ class DepthwiseUnit(Stage):
 
 def _use_dsp(x, wbits: int) -> bool:
     return min(x.bits + (0 if x.signed else 1), wbits) > DSP_MIN_BITS
+
+
+def adder_tree_stages(simd: int) -> list:
+    """Values each register stage of cf_mvu's adder tree holds per PE lane (4:1 sums until one is left)."""
+    stages, n = [], simd
+    while n > 1:
+        n = -(-n // 4)
+        stages.append(n)
+    return stages
 
 
 def dsp2_exact(ibits: int, wbits: int) -> bool:
