@@ -597,9 +597,9 @@ def _fit(search: _Search, budget: Budget):
             binding = f"{search.floor_reason}; every resource has room left"
         else:
             faster = tried["totals"] if tried else search.approx_totals(search.picks_for(targets[index - 1]))
-            pace = tried["cycles_per_frame"] if tried else targets[index - 1]
-            binding = ", ".join(f"{PART_RESOURCES[k]} (the next faster design, {pace:,} cycles/frame, needs "
-                                f"{_pct(u, budget.available[k])} of the part)" for k, (u, _) in
+            pace = targets[index - 1]
+            binding = ", ".join(f"{PART_RESOURCES[k]} (folded for the next faster pace, {pace:,} cycles/frame, "
+                                f"the design needs {_pct(u, budget.available[k])} of the part)" for k, (u, _) in
                                 budget.over(faster).items()) or f"the budget (at {pace:,} cycles/frame)"
             search.evaluate(target)
         return picks, plan, est, binding
