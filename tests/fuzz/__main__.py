@@ -5,7 +5,8 @@
 Models ``--start``, ``--start + 1`` ... (each seed one model, model_spec(seed, ...)) are compiled and run on the
 reference and qonnx; every ``--csim-every``-th also in csim and every ``--rtlsim-every``-th in rtlsim (random
 back-pressure), when those backends are asked for; those are drawn smaller (generate.HARDWARE) unless
-``--big-hardware``.  Each failure is printed on one line, shrunk (unless
+``--big-hardware``.  ``--qkeras`` fuzzes QKeras models instead (qkeras_models.py: saved as .h5, compiled from
+the file, and compared with Keras too).  Each failure is printed on one line, shrunk (unless
 ``--no-shrink``) and saved as tests/fuzz/regressions/<kind>-<backend>-seed<N>.onnx + .json, which the test suite
 then runs forever after; failures already saved (same signature) are counted but not shrunk again.  The summary
 says how many models each backend ran, in how long, and what failed.
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from .build import build
 from .check import Failure, check
 from .generate import HARDWARE, describe, random_spec
+from .qkeras_models import check_qkeras, describe_qkeras, random_qkeras_spec
 from .shrink import REGRESSIONS, save_regression, shrink
 
 
@@ -47,9 +49,13 @@ def shrink_backends(failure: Failure, backends: list) -> list:
     """The cheapest backends that show ``failure`` again."""
     if failure.backend in ("csim", "rtlsim"):
         return [failure.backend]
-    if failure.backend == "compile":
+    if failure.backend in ("compile", "keras"):
         return backends               # compile writes the sources those backends need: the failure may be there
     return ["qonnx"]
+
+
+def describe_any(spec: dict) -> str:
+    return describe_qkeras(spec) if spec.get("source") == "qkeras" else describe(spec)
 
 
 def known_signatures(folder: Path) -> set:
@@ -69,6 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--csim-every", type=int, default=5, help="every Nth model also in csim (default 5)")
     parser.add_argument("--rtlsim-every", type=int, default=10, help="every Nth model also in rtlsim (default 10)")
     parser.add_argument("--inputs", type=int, default=32, help="random inputs per model (default 32, + 2 edges)")
+    parser.add_argument("--qkeras", action="store_true", help="QKeras models (.h5) instead of QONNX ones")
     parser.add_argument("--big-hardware", action="store_true",
                         help="models for csim / rtlsim as big as the others (slower builds)")
     parser.add_argument("--no-shrink", action="store_true", help="report failures without shrinking them")
@@ -89,16 +96,19 @@ def main(argv=None) -> int:
         started = time.monotonic()
         while time.monotonic() < deadline and (args.count is None or seed < args.start + args.count):
             chosen = backends_for(seed, backends, args.csim_every, args.rtlsim_every)
-            spec = model_spec(seed, chosen, args.big_hardware)
-            model, _ = build(spec)
-            outcome = check(model, chosen, work, name=f"seed{seed}", inputs=args.inputs)
+            if args.qkeras:
+                spec = random_qkeras_spec(seed)
+                outcome = check_qkeras(spec, chosen, work, name=f"seed{seed}", inputs=args.inputs)
+            else:
+                spec = model_spec(seed, chosen, args.big_hardware)
+                outcome = check(build(spec)[0], chosen, work, name=f"seed{seed}", inputs=args.inputs)
             counts["models"] += 1
             for name, s in outcome.seconds.items():
                 counts[name] += 1
                 seconds[name] += s
             if outcome.failure:
                 f = outcome.failure
-                tqdm.write(f"seed {seed}: {f.line()}\n  model: {describe(spec)}")
+                tqdm.write(f"seed {seed}: {f.line()}\n  model: {describe_any(spec)}")
                 new = f.signature() not in known
                 failures.append((seed, f, new))
                 if new:
@@ -108,7 +118,7 @@ def main(argv=None) -> int:
                     if not args.no_shrink:
                         small, small_failure, tries = shrink(spec, f, used, work, seconds=60 * args.shrink_minutes,
                                                              inputs=args.inputs, log=tqdm.write)
-                        tqdm.write(f"  shrunk in {tries} tries to: {describe(small)}")
+                        tqdm.write(f"  shrunk in {tries} tries to: {describe_any(small)}")
                     path = save_regression(small, small_failure, used, folder=args.save)
                     tqdm.write(f"  saved {path}")
             bar.n = min(bar.total, int(time.monotonic() - started))

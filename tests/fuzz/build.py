@@ -225,6 +225,8 @@ class FuzzBuilder(Builder):
         cannot follow t (it is left out)."""
         op = unit["op"]
         unit = copy.deepcopy(unit)
+        if unit.get("act") == "shared":             # a residual branch's last conv, moved out by the shrinker
+            unit["act"] = None
         if t.act is None:
             return t, None                          # floats at the end: nothing may follow
         if t.bipolar and op in ("avgpool", "gap", "pad", "residual", "concat", "requant"):
@@ -351,7 +353,8 @@ class FuzzBuilder(Builder):
         if u.get("trunc") is not None and t.act["kind"] == "quant" and not t.act["zeropt"] and not t.per_channel:
             y = self.node("Mul", [y, self.const(F32(k), "k")])
             in_bits = t.act["bits"] + (int(np.ceil(np.log2(k))) if k > 1 else 0)
-            out_bits = u["trunc"]["out_bits"] = int(min(max(u["trunc"]["out_bits"], 1), in_bits))
+            # 2 bits or more: a 1-bit signed grid taken up by a residual's Quant would be a binarisation
+            out_bits = u["trunc"]["out_bits"] = int(min(max(u["trunc"]["out_bits"], 2), in_bits))
             rounding = u["trunc"].setdefault("rounding", "FLOOR")
             y = self.trunc(y, np.asarray(t.act["scale"], F32), in_bits, out_bits, rounding)
             shift = 2.0 ** (in_bits - out_bits)

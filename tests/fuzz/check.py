@@ -57,6 +57,7 @@ class Failure:
 class Outcome:
     failure: Failure | None
     seconds: dict = field(default_factory=dict)     # compile and each backend
+    beyond_float32: int = 0                         # qonnx outputs float32 cannot tell from the reference's
     distinct_outputs: int = 0                       # how many different integers the reference produced
     varying: float = 0.0                            # the share of output elements that differ between inputs
     samples: int = 0
@@ -67,7 +68,7 @@ def _classify(type_name: str, message: str, backend: str, detail: str = "") -> F
     return Failure(kind, backend, f"{type_name}: {message}", detail)
 
 
-def compile_artifact(model: onnx.ModelProto, out: Path, name: str, hls: bool, rtl: bool):
+def compile_artifact(model, out: Path, name: str, hls: bool, rtl: bool):
     """(artifact path, None) or (None, Failure)."""
     from convflow.compiler.compile import compile_model
 
@@ -159,11 +160,30 @@ def check_input_path(model: onnx.ModelProto, artifact, ints: np.ndarray, seed: i
     return None
 
 
-def check(model: onnx.ModelProto, backends, workdir, *, name: str = "fuzz", inputs: int = 32, seed: int = 0,
-          backpressure: float = 0.3, host_input: bool = True, emit=None) -> Outcome:
-    """Compile ``model`` into workdir/name and compare the reference with every backend in ``backends`` on
-    ``inputs`` random inputs (+ the two edges).  ``emit``: (hls, rtl) sources to write (default: those the backends
-    need)."""
+FLOAT32_EXACT = 1 << 24
+
+
+def beyond_float32_only(artifact, x, expected, outcome) -> bool:
+    """Whether every qonnx output that differs from the reference is an integer past 2^24 that the source model's
+    float32 output cannot hold: the model ends on an accumulator (no quantiser) of, e.g., 25 bits, and float32
+    rounds -18604583 x scale to -18604584 x scale.  Those are equal "after scaling" in float32, the model's own
+    precision, and are counted in ``outcome.beyond_float32`` instead of failing.  Any other difference: False."""
+    from convflow.runtime import Session
+
+    got = Session(artifact, "qonnx").run(x)
+    scale = np.asarray(Session(artifact).output_tensor.scale, np.float64)
+    differ = got != expected
+    same_in_float32 = (expected * scale).astype(np.float32) == (got * scale).astype(np.float32)
+    explained = differ & same_in_float32 & (np.abs(expected) >= FLOAT32_EXACT)
+    outcome.beyond_float32 = int(explained.sum())
+    return bool(np.all(explained == differ))
+
+
+def check(model, backends, workdir, *, name: str = "fuzz", inputs: int = 32, seed: int = 0,
+          backpressure: float = 0.3, host_input: bool = True, emit=None, extra=None) -> Outcome:
+    """Compile ``model`` (an onnx.ModelProto or a model file) into workdir/name and compare the reference with every
+    backend in ``backends`` on ``inputs`` random inputs (+ the two edges).  ``emit``: (hls, rtl) sources to write
+    (default: those the backends need); ``extra(artifact, inputs)``: one more comparison, a Failure or None."""
     from convflow.runtime import Session
     from convflow.runtime.verify import verify
 
@@ -180,7 +200,8 @@ def check(model: onnx.ModelProto, backends, workdir, *, name: str = "fuzz", inpu
         x = random_inputs(session, inputs, seed)
         if host_input:
             try:
-                failure = check_input_path(model, artifact, x, seed)
+                source = model if isinstance(model, onnx.ModelProto) else onnx.load(str(artifact / "source.onnx"))
+                failure = check_input_path(source, artifact, x, seed)
             except Exception as exc:
                 failure = Failure("error", "host-input", f"{type(exc).__name__}: {exc}", traceback.format_exc())
             if failure:
@@ -194,12 +215,18 @@ def check(model: onnx.ModelProto, backends, workdir, *, name: str = "fuzz", inpu
                        seconds)
     flat = expected.reshape(len(expected), -1)
     outcome = Outcome(None, seconds, len(np.unique(expected)), float(np.mean(flat.min(0) != flat.max(0))), len(x))
+    if extra is not None:
+        try:
+            outcome.failure = extra(artifact, x)
+        except Exception as exc:
+            outcome.failure = Failure("error", "extra", f"{type(exc).__name__}: {exc}", traceback.format_exc())
     for result in results:
         seconds[result.backend] = result.seconds
         if result.error:
             type_name, _, message = result.error.partition(": ")
             outcome.failure = outcome.failure or _classify(type_name, message, result.backend)
-        elif not result.exact:
+        elif not result.exact and not (result.backend == "qonnx" and
+                                       beyond_float32_only(artifact, x, expected, outcome)):
             outcome.failure = outcome.failure or Failure(
                 "mismatch", result.backend, f"{result.differing_samples} of {result.samples} inputs differ "
                 f"({result.differing_outputs} outputs); first differing input #{result.first_difference}")

@@ -161,10 +161,23 @@ def candidates(spec: dict):
             yield f"unit {index} ({unit['op']}): {desc}", new
 
 
+def _variant(spec: dict):
+    """(build(spec) -> (model, built spec), check(spec, backends, workdir, name, inputs) -> Outcome, describe) for
+    the spec's source: a QONNX spec (build.py) or a QKeras one (qkeras_models.py)."""
+    if spec.get("source") == "qkeras":
+        from .qkeras_models import build_qkeras, check_qkeras, describe_qkeras
+
+        return (build_qkeras, lambda sp, backends, workdir, name, inputs:
+                check_qkeras(sp, backends, workdir, name=name, inputs=inputs), describe_qkeras)
+    return (build, lambda sp, backends, workdir, name, inputs:
+            check(build(sp)[0], backends, workdir, name=name, inputs=inputs), describe)
+
+
 def shrink(spec: dict, failure: Failure, backends, workdir, *, seconds: float = 600, inputs: int = 32,
            log=print) -> tuple:
     """The smallest spec found that fails with ``failure``'s signature on ``backends``: (spec, its Failure,
     tries)."""
+    build_spec, check_spec, describe_spec = _variant(spec)
     deadline = time.monotonic() + seconds
     want = failure.signature()
     best, best_failure = spec, failure
@@ -176,16 +189,19 @@ def shrink(spec: dict, failure: Failure, backends, workdir, *, seconds: float = 
         for desc, candidate in candidates(best):
             if time.monotonic() > deadline:
                 break
-            model, built = build(candidate)
+            try:
+                _, built = build_spec(candidate)
+            except Exception:                      # an edit the builder cannot make: not a smaller failure
+                continue
             key = json.dumps(built, sort_keys=True)
             if key in seen:
                 continue
             seen.add(key)
             tries += 1
-            outcome = check(model, backends, workdir, name=f"shrink{tries}", inputs=inputs)
+            outcome = check_spec(built, backends, workdir, f"shrink{tries}", inputs)
             if outcome.failure is not None and outcome.failure.signature() == want:
                 best, best_failure = built, outcome.failure
-                log(f"  shrink: {desc} -> {describe(best)}")
+                log(f"  shrink: {desc} -> {describe_spec(best)}")
                 improved = True
                 break
     return best, best_failure, tries
@@ -193,13 +209,19 @@ def shrink(spec: dict, failure: Failure, backends, workdir, *, seconds: float = 
 
 def save_regression(spec: dict, failure: Failure, backends, name: str | None = None, folder: Path = REGRESSIONS,
                     xfail: str | None = None) -> Path:
-    """tests/fuzz/regressions/<name>.onnx and <name>.json (seed, backends, failure, spec, description); the test
-    suite runs every one of them (test_fuzz.py::test_regression)."""
-    model, built = build(spec)
-    name = name or f"{failure.kind}-{failure.backend}-seed{spec['seed']}"
+    """tests/fuzz/regressions/<name>.onnx (a QKeras spec: <name>.h5) and <name>.json (seed, backends, failure,
+    spec, description); the test suite runs every one of them (test_fuzz.py::test_regression)."""
+    build_spec, _, describe_spec = _variant(spec)
+    model, built = build_spec(spec)
+    source = spec.get("source", "qonnx")
+    name = name or f"{'qkeras-' if source == 'qkeras' else ''}{failure.kind}-{failure.backend}-seed{spec['seed']}"
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(folder / f"{name}.onnx"))
-    record = {"name": name, "seed": spec["seed"], "backends": list(backends), "description": describe(built),
+    if source == "qkeras":
+        model.save(str(folder / f"{name}.h5"))
+    else:
+        onnx.save(model, str(folder / f"{name}.onnx"))
+    record = {"name": name, "source": source, "file": f"{name}.{'h5' if source == 'qkeras' else 'onnx'}",
+              "seed": spec["seed"], "backends": list(backends), "description": describe_spec(built),
               "failure": {"kind": failure.kind, "backend": failure.backend, "message": failure.message},
               "found": datetime.date.today().isoformat(), "xfail": xfail, "spec": built}
     path = folder / f"{name}.json"
