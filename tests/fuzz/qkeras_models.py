@@ -342,9 +342,13 @@ def check_qkeras(spec: dict, backends, workdir, *, name: str = "qkeras", inputs:
 def check_qkeras_file(path, backends, workdir, *, name: str = "qkeras", inputs: int = 24, seed: int = 0):
     """Compile the .h5 file and check it (check.check), then Keras's own output (the file loaded with QKeras's
     custom objects) against the reference: a Failure on backend "keras"."""
+    from pathlib import Path
+
     from convflow.compiler.frontend.load import load_keras_model
 
     from .check import Failure, check
+
+    path = Path(path)
 
     def against_keras(artifact, x):
         why = keras_reference_mismatch(load_keras_model(path), artifact, x)
