@@ -26,6 +26,7 @@ from fuzz.shrink import REGRESSIONS, save_regression, shrink
 SUITE_SEEDS = range(300)
 CSIM_EVERY, RTLSIM_EVERY = 5, 10
 INPUTS = 24                           # random inputs per model, + the two edges of the input range
+BACKPRESSURE = (0.1, 0.3, 0.5, 0.7)   # rtlsim: the chance of a stall on either stream, per cycle (by seed)
 # seeds of the suite that fail on a bug not fixed yet: seed -> the regression file that describes it
 KNOWN_FAILURES: dict = {}
 
@@ -61,7 +62,8 @@ def test_seeded_model(seed, tmp_path):
     assert built == spec, "building a built spec must change nothing"
     check_valid(model)
     backends = [b for b in wanted if not tool_missing(b)]
-    outcome = check(model, backends, tmp_path, name=f"seed{seed}", inputs=INPUTS, seed=seed)
+    outcome = check(model, backends, tmp_path, name=f"seed{seed}", inputs=INPUTS, seed=seed,
+                    backpressure=BACKPRESSURE[(seed // RTLSIM_EVERY) % len(BACKPRESSURE)])
     assert outcome.failure is None, (
         f"seed {seed}: {outcome.failure.line()}\n  model: {describe(spec)}\n  shrink it and save the regression: "
         f"PYTHONPATH=tests .venv/bin/python -m fuzz --start {seed} --count 1 --backends {','.join(wanted)} "
@@ -193,6 +195,22 @@ def test_generator_covers_the_op_list():
         total.update(features(build(model_spec(seed, suite_backends(seed)))[0]))
     short = {name: (total[name], want) for name, want in COVERAGE.items() if total[name] < want}
     assert not short, f"the suite's models have too few of (found, wanted): {short}"
+
+
+# and what the share that goes through rtlsim (and so csim) must hold: the joins and windows that deadlock or
+# misalign under back-pressure when the hardware gets them wrong
+RTLSIM_COVERAGE = {"Conv": 20, "MatMul": 5, "MaxPool": 4, "AveragePool": 2, "Resize": 1, "Concat": 3,
+                   "depthwise conv": 3, "residual add": 2, "maxpool stride != kernel": 2, "zero points": 6,
+                   "negative gamma": 5, "1-bit signed Quant act": 1}
+
+
+def test_rtlsim_share_covers_joins_and_windows():
+    total = collections.Counter()
+    for seed in SUITE_SEEDS:
+        if "rtlsim" in suite_backends(seed):
+            total.update(features(build(model_spec(seed, suite_backends(seed)))[0]))
+    short = {name: (total[name], want) for name, want in RTLSIM_COVERAGE.items() if total[name] < want}
+    assert not short, f"the rtlsim share has too few of (found, wanted): {short}"
 
 
 def test_same_seed_same_model_other_seed_another():
