@@ -58,12 +58,20 @@ def describe_any(spec: dict) -> str:
     return describe_qkeras(spec) if spec.get("source") == "qkeras" else describe(spec)
 
 
-def known_signatures(folder: Path) -> set:
-    found = set()
+def known_failures(folder: Path) -> tuple:
+    """(signatures, descriptions) of the regressions saved in ``folder``."""
+    signatures, descriptions = set(), set()
     for path in folder.glob("*.json"):
-        f = json.loads(path.read_text())["failure"]
-        found.add(Failure(f["kind"], f["backend"], f["message"]).signature())
-    return found
+        info = json.loads(path.read_text())
+        f = info["failure"]
+        signatures.add(Failure(f["kind"], f["backend"], f["message"]).signature())
+        descriptions.add(info["description"])
+    return signatures, descriptions
+
+
+# a mismatch's signature is only its backend (its message has nothing more to tell one bug from another), so a
+# few of each are shrunk per run, and one is saved only if it shrinks to a model not saved before
+MISMATCH_SHRINKS = 3
 
 
 def main(argv=None) -> int:
@@ -84,7 +92,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 
-    known = known_signatures(args.save)
+    known, known_models = known_failures(args.save)
+    shrunk_mismatches = collections.Counter()
     counts = collections.Counter()
     seconds = collections.Counter()
     failures = []
@@ -109,18 +118,24 @@ def main(argv=None) -> int:
             if outcome.failure:
                 f = outcome.failure
                 tqdm.write(f"seed {seed}: {f.line()}\n  model: {describe_any(spec)}")
-                new = f.signature() not in known
+                mismatch = f.kind == "mismatch" and shrunk_mismatches[f.backend] < MISMATCH_SHRINKS
+                new = f.signature() not in known or mismatch
                 failures.append((seed, f, new))
                 if new:
                     known.add(f.signature())
+                    shrunk_mismatches[f.backend] += f.kind == "mismatch"
                     small, small_failure = spec, f
                     used = shrink_backends(f, chosen)
                     if not args.no_shrink:
                         small, small_failure, tries = shrink(spec, f, used, work, seconds=60 * args.shrink_minutes,
                                                              inputs=args.inputs, log=tqdm.write)
                         tqdm.write(f"  shrunk in {tries} tries to: {describe_any(small)}")
-                    path = save_regression(small, small_failure, used, folder=args.save)
-                    tqdm.write(f"  saved {path}")
+                    if describe_any(small) in known_models:
+                        tqdm.write("  the same model as a saved regression: not saved again")
+                    else:
+                        known_models.add(describe_any(small))
+                        path = save_regression(small, small_failure, used, folder=args.save)
+                        tqdm.write(f"  saved {path}")
             bar.n = min(bar.total, int(time.monotonic() - started))
             bar.set_postfix(models=counts["models"], failures=len(failures))
             seed += 1
