@@ -227,8 +227,8 @@ def _priced_variants(graph: Graph, node) -> list:
         auto = mvu.mult
         options["mult"] = [("auto" if m == auto else m, mvu, "mult", m)
                            for m in mult_choices(node, mvu.input, mvu.wbits)]
-        forced = "lut" if in_block_ram(mvu.nf * mvu.sf, mvu.pe * mvu.simd * mvu.wbits) else "block"
-        options["weight_mem"] = [("auto", mvu, "weight_mem", "auto"), (forced, mvu, "weight_mem", forced)]
+        # (all three: the auto rule sees the ROM packed for block RAM, memory.rom_pack; duplicates are dropped)
+        options["weight_mem"] = [(m, mvu, "weight_mem", m) for m in ("auto", "block", "lut")]
     if swg is not None and hasattr(node, "buffer_mem") and not swg.window_mode:
         forced = "lut" if in_block_ram(swg.buffer_words, swg.lanes * swg.input.bits, ram=True) else "block"
         options["buffer_mem"] = [("auto", swg, "buffer_mem", "auto"), (forced, swg, "buffer_mem", forced)]
@@ -239,6 +239,8 @@ def _priced_variants(graph: Graph, node) -> list:
     for variant in variants:
         for _, stage, attr, value in variant.values():
             setattr(stage, attr, value)
+        if mvu is not None:
+            mvu.pack_weights()
         res = {k: sum(s.resources()[k] for s in stages) for k in RESOURCES}
         priced.append(Choice(node.pe, node.simd, cycles, res, **{k: v[0] for k, v in variant.items()}))
     return [c for c in priced if not any(_dominates(o, c) for o in priced)]
