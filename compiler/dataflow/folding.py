@@ -16,10 +16,15 @@ the layer takes the cheapest near the slowest folding that meets T; a faster one
   target cycles     T = the target
   target fps        T = clock / fps: the cheapest balanced design that meets it
   a device budget   the fastest T whose whole design (the accelerator's estimate plus the board top) fits the budget
-                    (a margin of every resource of the part): the paces at which some layer's pick changes are tried
-                    from the fastest up, from a little below the first that fits by the layers' prices (found by
-                    bisection); a design that overruns is repaired one layer at a time, trading the scarce resource
-                    for others (``repair``), and only designs that fit by their prices are built in full
+                    (a margin of every resource of the part).  Where the cheapest balanced picks for T overrun it,
+                    the picks that fit are found by an exact search (``_Search.solve``): a knapsack over the layers
+                    on a grid of the scarce resources that come in few units (block RAM, DSPs; LUT4s and FFs in
+                    steps when they bind), the others weighed -- so which layer keeps its weights in block RAM,
+                    packs its ROM words (memory.rom_pack) or takes DSPs is decided for all layers together, balanced
+                    designs first.  Fitting is then monotone in T: the first T that fits by the layers' prices is
+                    found by bisection over the paces at which some layer's choices change, and the paces from a
+                    little below it are built in full until one fits (a design that overruns its prices teaches the
+                    search what the rest of the design -- converters, forks, FIFOs -- takes)
   none of these     T = the input interface's pace (a frame's elements at input_pace per cycle): faster layers than
                     the input delivers would only idle
 
@@ -586,7 +591,8 @@ def _balance_notes(search: _Search, picks: list, cycles: int) -> list:
         if nxt is not None and nxt <= cycles:
             notes.append(f"{node.op} {node.name!r}: PE={c.pe} SIMD={c.simd} takes {c.cycles:,} cycles/frame, under "
                          f"1/{BALANCE:g} of the bottleneck's {cycles:,}, because it is cheaper than every slower "
-                         f"folding that meets the pace")
+                         f"folding that meets the pace" + (" or fits the budget beside the other layers' choices"
+                                                             if search.budget is not None else ""))
             continue
         notes.append(f"{node.op} {node.name!r}: PE={c.pe} SIMD={c.simd} takes {c.cycles:,} cycles/frame, under "
                      f"1/{BALANCE:g} of the bottleneck's {cycles:,}: the divisor grid has nothing between ({why})")

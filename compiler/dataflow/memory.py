@@ -5,6 +5,7 @@ synth_ecp5, measured on the designs of benchmarks/estimate_vs_yosys.py (tests/te
 """
 from __future__ import annotations
 
+import functools
 import math
 
 # ECP5 EBR block configurations (depth, width) of one 18 kbit block
@@ -20,6 +21,7 @@ RAM_EBR_MIN_DEPTH, RAM_EBR_MIN_DEPTH_BITS = 128, 1024
 RAM_EBR_MIN_BITS = 2048
 
 
+@functools.lru_cache(maxsize=1 << 16)          # (the folding search prices thousands of shapes, many alike)
 def ebr_blocks(depth: int, width: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)
 
@@ -65,6 +67,7 @@ MAX_ROM_PACK = 16
 ROM_PACK_MUX_LUT_PER_BIT = 0.5
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def rom_pack(depth: int, width: int) -> int:
     """Words of ``width`` bits per ROM word that put a depth x width ROM into the fewest EBR blocks (1 when packing
     saves none; the smallest such count)."""
