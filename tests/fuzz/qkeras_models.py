@@ -1,17 +1,14 @@
 """The QKeras variant of the fuzzer: random QKeras models as hls4ml users write them, saved as .h5 and compiled from
-the file (load_keras_model -> qonnx's converter -> the frontend), then checked like the QONNX ones and, besides,
+the file (convflow's own Keras converter -> the frontend), then checked like the QONNX ones and, besides,
 against Keras itself: the model ends in a quantiser, so Keras's float output divided by the output scale must be
 the reference's integers exactly.
 
-Only the layers that load and convert in this branch today are drawn: QConv2D (strides, 'same' / 'valid',
-with or without bias, BatchNormalization after it with negative gammas), QDense after a Flatten, QActivation with
-quantized_relu, MaxPooling2D, ZeroPadding2D, UpSampling2D, Add (a residual block, both operands on one quantiser)
-and Concatenate; the input quantiser is a quantized_bits, the last layer a linear QDense.  Measured here and left
-out until the QKeras loading work lands: qonnx 0.4's converter drops every QActivation(quantized_bits(...)) and
-QActivation(binary(...)) after a layer without a word (the converted model has no quantiser there, so it is not
-the Keras model: the comparison with Keras shows it); QDepthwiseConv2D and QAveragePooling2D do not deserialise from
-.h5; AveragePooling2D converts to a Transpose inside a float chain and GlobalAveragePooling2D to a Squeeze, which
-the frontend refuses; alpha="auto_po2" fails in qonnx's converter ("Non-unity alpha is not yet supported").
+Drawn: QConv2D (strides, 'same' / 'valid', with or without bias, BatchNormalization after it with negative
+gammas), QDense after a Flatten, QActivation with quantized_relu, quantized_bits (signed) or binary after a layer,
+MaxPooling2D, ZeroPadding2D, UpSampling2D, Add (a residual block, both operands on one quantiser) and Concatenate;
+the input quantiser is a quantized_bits, the last layer a linear QDense.  (Written first against qonnx 0.4's
+converter, which dropped QActivation(quantized_bits / binary) after a layer without a word: the regressions
+qkeras-*.json record what it broke.)  Integer bits are 0 or more: QKeras itself cannot run a negative one.
 
 A spec is JSON like the QONNX one (same unit keys, so the shrinker's edits apply): input (H, W, C) with a
 quantized_bits input quantiser, then units conv / dense / maxpool / pad / resize / residual / concat; scales are
@@ -46,8 +43,14 @@ def _pick(rng, weights: dict):
 
 
 def draw_act(rng, binary_ok=False) -> dict:
-    """quantized_relu only: quantized_bits and binary activations are dropped by qonnx 0.4's converter."""
-    return {"kind": "relu", "bits": int(rng.integers(2, 9)), "rel": float(np.exp(rng.uniform(-0.7, 0.7)))}
+    """quantized_relu, quantized_bits (signed) or, where ``binary_ok``, binary (+-1) after a layer."""
+    act = {"kind": "relu", "bits": int(rng.integers(2, 9)), "rel": float(np.exp(rng.uniform(-0.7, 0.7)))}
+    r = rng.random()
+    if r < 0.35:
+        act["kind"] = "bits"
+    elif r < 0.5 and binary_ok:
+        act["kind"] = "binary"
+    return act
 
 
 def draw_conv(rng, channels=6, same=False) -> dict:
@@ -122,11 +125,11 @@ class _Builder:
 
         if act["kind"] == "binary":
             return QActivation(binary(alpha=1)), {"kind": "binary"}
-        act["kind"] = "relu"                     # quantized_bits after a layer: dropped by qonnx's converter
         bits = act["bits"] = int(min(max(act["bits"], 2), 8))
         top = float(np.quantile(np.abs(values), 0.99)) * act.get("rel", 1.0) + 1e-9
         signed = act["kind"] == "bits"
-        integer = int(np.clip(np.ceil(np.log2(top)), -bits, bits - int(signed)))
+        # (QKeras itself cannot run a negative integer: 2 ** integer on integer tensors; 0 and up then)
+        integer = int(np.clip(np.ceil(np.log2(top)), 0, bits - int(signed)))
         act["integer"] = integer
         if act["kind"] == "relu":
             return QActivation(quantized_relu(bits, integer)), {"kind": "relu", "bits": bits, "integer": integer,
