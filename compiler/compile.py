@@ -55,8 +55,10 @@ def import_model(source, name: str | None = None, float_input=None) -> tuple:
     """Model file (or onnx.ModelProto, or Keras model object) -> (integer IR graph with bit widths, no folding yet;
     the cleaned QONNX model it came from).  The name defaults to the file's stem, or a Keras model's own name."""
     model = load_model(source)
-    name = name or (Path(source).stem if isinstance(source, (str, Path)) else getattr(source, "name", None)
-                    or "model")
+    own_name = getattr(source, "name", None)                                      # a Keras model's
+    if not isinstance(own_name, str):
+        own_name = getattr(getattr(source, "graph", None), "name", None)          # an ONNX graph's
+    name = name or (Path(source).stem if isinstance(source, (str, Path)) else own_name or "model")
     graph = lower(model, name, float_input)
     for compile_pass in PASSES:
         graph = compile_pass(graph)

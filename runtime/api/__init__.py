@@ -29,8 +29,8 @@ _LAZY = {
     "InputPrecision": ("convflow.compiler.config", "InputPrecision"),
     "Session": ("convflow.runtime.session", "Session"),
     "Artifact": ("convflow.runtime.artifact", "Artifact"),
-    "compare_to_keras": ("convflow.runtime.trace", "compare_to_keras"),
-    "compare_to_onnx": ("convflow.runtime.trace", "compare_to_onnx"),
+    "compare_to_keras": ("convflow.compare", "compare_to_keras"),
+    "compare_to_onnx": ("convflow.compare", "compare_to_onnx"),
 }
 
 
