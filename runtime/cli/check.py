@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     c = sub.add_parser("check", help="verify an artifact (hashes, paths, weights, sources) without running it")
-    c.add_argument("artifact", type=Path)
+    c.add_argument("artifact", type=Path, help="an artifact folder (convflow compile -o)")
     c.set_defaults(func=run)
 
 

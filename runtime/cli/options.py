@@ -143,6 +143,19 @@ class FoldingFile:
         return checked_overrides(self.layers, graph, f"--folding {self.path}")
 
 
+def config_file(text: str):
+    """--config: a convflow.Config file (YAML or JSON), every field checked now (one line naming the field)."""
+    from convflow.compiler.config import Config
+
+    path = existing_file(text)
+    try:
+        cfg = Config.load(path)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    cfg.path = path                                   # named in later messages (not a field: not saved)
+    return cfg
+
+
 def clock_mhz(text: str) -> float:
     from convflow.hw.flows.ecp5 import ECP5_MAX_CLOCK_MHZ
 

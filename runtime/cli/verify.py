@@ -15,12 +15,16 @@ from .options import backend_list, positive_seconds
 def register(sub) -> None:
     v = sub.add_parser("verify", help="compile and check backends bit-exact against the reference (exit 1 if not)")
     v.add_argument("model", help="model file, zoo name, or an artifact directory")
-    v.add_argument("-o", "--out", type=Path, default=Path("build/verify"))
-    v.add_argument("--backends", type=backend_list, default=["reference", "qonnx"],
-                   help="comma-separated backends (default reference,qonnx)")
+    from .common import add_zoo_dir_arg, backends_help
+
+    v.add_argument("-o", "--out", type=Path, default=Path("build/verify"),
+                   help="where a model file or zoo name is compiled to (default %(default)s)")
+    v.add_argument("--backends", type=backend_list,
+                   help=f"comma-separated, of {backends_help()} (default: every backend this machine can run; "
+                        "device only with --port)")
     v.add_argument("--sim-timeout", type=positive_seconds,
                    help="wall-clock limit of one rtlsim batch, in seconds (default 600)")
-    v.add_argument("--zoo-dir", type=Path, default=DEFAULT_ZOO_DIR)
+    add_zoo_dir_arg(v)
     add_input_args(v)
     add_device_args(v)
     add_force_arg(v)
