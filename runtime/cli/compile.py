@@ -134,6 +134,12 @@ def report_lines(out: Path) -> tuple:
     table = format_manifest_table(artifact.manifest)
     if table:
         lines.append(table)
+        lines.append(f"LUT4/FF/DSP/EBR are convflow's estimates for Lattice ECP5 (DSP = MULT18X18D, EBR = 18 kbit "
+                     f"block RAM); the Vitis HLS project targets Xilinx {artifact.manifest.get('part')}, whose "
+                     "figures come from its csynth report (`convflow report`)")
+    if artifact.manifest.get("folding_file"):
+        lines.append(f"folding written to {out / artifact.manifest['folding_file']} (edit it and give it back with "
+                     "--folding or convflow.Config.folding)")
     lines += [f"note: {note}" for note in artifact.manifest.get("notes", [])]
     lines.append(f"artifact written to {out}")
     manifest = artifact.manifest

@@ -56,5 +56,7 @@ def run(args):
         shown = min(args.show, len(ints))
         result["shown"] = [{"logits": ints[i].tolist(), "class": int(pred[i])} for i in range(shown)]
         lines += [f"  #{i}: logits {ints[i].tolist()} -> class {pred[i]}" for i in range(shown)]
-    lines += [f"  {k}: {v}" for k, v in stats.items()]
+    from convflow.runtime.units import format_stats
+
+    lines += [f"  {line}" for line in format_stats(stats)]
     output(args, "\n".join(lines), result)

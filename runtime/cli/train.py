@@ -58,5 +58,6 @@ def run(args):
     record = train_into(args.model, out, force=args.force, epochs=args.epochs, seed=args.seed, quick=args.quick)
     output(args, f"trained {record['model']} on {record['dataset']}: test accuracy "
                  f"{100 * record['test_accuracy']:.2f}% after {record['epochs']} epochs ({record['train_time_s']} s); "
-                 f"wrote {', '.join(str(Path(out) / f) for f in record['files'].values())} and {record['model']}.json",
+                 f"wrote {', '.join(str(Path(out) / f) for f in record['files'].values())} and "
+                 f"{Path(out) / (record['model'] + '.json')}",
            record)

@@ -44,12 +44,17 @@ def artifact_of(spec: str, out: Path, zoo_dir: Path, inputs=(), force: bool = Fa
 
 
 def run(args):
+    from convflow.hw.console import notice
     from convflow.runtime.session import Session
-    from convflow.runtime.verify import report, verify
+    from convflow.runtime.verify import report, runnable_backends, verify
 
     out = artifact_of(args.model, args.out, args.zoo_dir, inputs=[args.input], force=args.force)
-    backends = args.backends
     session = Session(out, "reference")
+    backends, skipped = args.backends, {}
+    if backends is None:                      # every backend this machine can run; say which are not and why
+        backends, skipped = runnable_backends(session.artifact, port=getattr(args, "port", None))
+        for name, why in skipped.items():
+            notice(f"verify: skipping {name}: {why}")
     x, y, desc = load_inputs(args, session)
     options = backend_options(args)
     if args.sim_timeout:
@@ -57,7 +62,7 @@ def run(args):
     expected, results = verify(session.artifact, x, backends, labels=y, options=options)
     output(args, report(results, expected, desc), {
         "inputs": len(expected), "inputs_desc": desc,
-        "passed": all(r.exact for r in results),
+        "passed": all(r.exact for r in results), "skipped": skipped,
         "backends": [{"backend": r.backend, "exact": r.exact, "differing_samples": r.differing_samples,
                       "differing_outputs": r.differing_outputs, "first_difference": r.first_difference,
                       "accuracy": r.accuracy, "seconds": r.seconds, "stats": r.stats, "error": r.error}
