@@ -42,7 +42,7 @@ class Session:
         """A batch in the source layout or NHWC -> IR integers.  Integer batches are taken as they are; float
         batches go through the model's own input quantiser (its pre-processing ops, then its Quant), exactly."""
         x = check_batch(self.graph, x)              # shape, dtype, range: refused at the door, never wrapped
-        if np.issubdtype(x.dtype, np.integer):
+        if np.issubdtype(x.dtype, np.integer) and self.graph.host is not None:   # (a graph built by hand has none)
             warn_codes(x, self.input_range, self.input_quantizer.quantizer.scale)
         else:
             # pre-processing constants may be per channel of the source layout: quantise in that layout

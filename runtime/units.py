@@ -38,11 +38,11 @@ def format_stat(key: str, value) -> str:
     for suffix, unit in _RULES:
         if number and key.endswith(suffix):
             label = key[: -len(suffix)].strip("_").replace("_", " ") or _BARE.get(key, key.replace("_", " "))
-            if unit in ("s", "CPU s", "ms"):
+            if unit in ("s", "CPU s"):
                 label += " CPU time" if unit == "CPU s" else " time"
-                if unit != "ms" and 0 < abs(value) < 1:
+                if 0 < abs(value) < 1:
                     return f"{label}: {1e3 * value:.3g} ms"
-                unit = "ms" if unit == "ms" else "s"
+                unit = "s"
             return f"{label}: {_number(value)} {unit}".replace("M  ", "M ")
     label = key.replace("_", " ")
     if value is None:

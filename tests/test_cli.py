@@ -38,7 +38,7 @@ def test_compile_run_verify_tfc(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     for backend in ("qonnx", "csim", "rtlsim"):
         assert any(line.startswith(backend) and "bit-exact" in line for line in r.stdout.splitlines()), r.stdout
-    assert "1000 inputs" in r.stdout and "cycles_per_frame=" in r.stdout
+    assert "1000 inputs" in r.stdout and "cycles/frame" in r.stdout
 
 
 def test_verify_exits_nonzero_on_a_difference(tmp_path):
