@@ -42,8 +42,9 @@ class Session:
         """A batch in the source layout or NHWC -> IR integers.  Integer batches are taken as they are; float
         batches go through the model's own input quantiser (its pre-processing ops, then its Quant), exactly."""
         x = check_batch(self.graph, x)              # shape, dtype, range: refused at the door, never wrapped
-        if np.issubdtype(x.dtype, np.integer) and self.graph.host is not None:   # (a graph built by hand has none)
-            warn_codes(x, self.input_range, self.input_quantizer.quantizer.scale)
+        if np.issubdtype(x.dtype, np.integer):
+            if self.graph.host is not None:          # (a graph built by hand has no input quantiser)
+                warn_codes(x, self.input_range, self.input_quantizer.quantizer.scale)
         else:
             # pre-processing constants may be per channel of the source layout: quantise in that layout
             if x.shape[1:] != layout.source_shape(self.graph) and x.shape[1:] == tuple(self.input_tensor.shape):

@@ -5,6 +5,7 @@ raw-looking inputs).  The Keras side (the notebook flow, compare_to_keras) is te
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -146,6 +147,10 @@ def test_resource_choices_per_layer_reach_the_design(tmp_path):
     assert rows["MatMul_0"]["bram"] == 0                  # its weights in LUTs (8 EBR when left to the rule)
     written = json.loads((out / "folding.json").read_text())
     assert written["MatMul_1"]["mult"] == "dsp" and written["MatMul_0"]["weight_mem"] == "lut"
+    # the HLS project and the RTL print that folding, each stage under its source layer's name
+    top = next((out / "hls").glob("TFC*.cpp")).read_text()
+    assert "// Dense 'MatMul_1': 64 x 64 matrix, PE=4 SIMD=8" in top
+    assert re.search(r"// stage \d+: cf_mvu -- IR node Dense 'MatMul_1'", (out / "rtl" / "cf_accel.v").read_text())
     with pytest.raises(Exception, match="dsp2"):          # two products a DSP need an even PE
         convflow.compile(TFC, tmp_path / "bad", folding={"MatMul_1": {"pe": 1, "simd": 8, "mult": "dsp2"}})
 
@@ -240,3 +245,48 @@ def test_compare_to_onnx_agrees_and_names_the_first_drifting_layer(tfc, tmp_path
     assert first is not None and first.name == "Quant_6" and first.op == "Threshold", drifted.table()
     assert all(d.differing == 0 for d in drifted.layers[:3])          # MatMul_0, Quant_5, MatMul_1 agree
     assert first.max_steps >= 1 and "first difference: layer 'Quant_6'" in drifted.table()
+
+
+def test_predict_applies_an_onnx_models_final_softmax(tmp_path):
+    """The jet tagger's QONNX export ends in a Softmax: compile records it (the accelerator returns logits),
+    predict applies it and equals qonnx's execution of the whole model, softmax included."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from conftest import JET
+    from convflow.runtime.backends.qonnx_exec import QonnxBackend
+
+    s = convflow.Session(convflow.compile(JET, tmp_path / "jet"))
+    assert s.softmax is not None and s.artifact.manifest["graph"]["host"]["output"]["softmax"] == s.softmax
+    x = random_ints(s, 1)
+    floats = QonnxBackend(s.artifact).float_inputs(x)           # the floats the model quantises onto x
+    model = ModelWrapper(str(JET))
+    expected = execute_onnx(model, {model.graph.input[0].name: floats})[model.graph.output[0].name]
+    assert np.allclose(s.predict(x), expected, rtol=0, atol=1e-6)
+    assert not np.allclose(s.predict(x, softmax=False), expected)
+
+
+def test_config_file_and_flags_on_the_command_line(tmp_path):
+    cfg = convflow.Config(clock_mhz=125, target_fps=20_000, part="xc7a35tcpg236-1").save(tmp_path / "cfg.yaml")
+    r = subprocess.run([sys.executable, "-m", "convflow.runtime.cli", "compile", str(TFC), "-o", str(tmp_path / "a"),
+                        "--config", str(cfg), "--clock-mhz", "200", "--target-cycles", "2048"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["folding"]["clock_mhz"] == 200 and manifest["folding"]["mode"] == "cycles"    # flags win
+    assert manifest["folding"]["target_cycles"] == 2048 and manifest["part"] == "xc7a35tcpg236-1"  # file kept
+    assert "create_clock -period 5.0" in (tmp_path / "a" / "hls" / "build_prj.tcl").read_text()
+    # the API takes the same file, and keyword overrides
+    out = convflow.compile(TFC, tmp_path / "b", cfg, clock_mhz=250)
+    assert json.loads((out / "manifest.json").read_text())["folding"]["clock_mhz"] == 250
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"target_fps": 1, "reuse_factor": 2}')
+    r = subprocess.run([sys.executable, "-m", "convflow.runtime.cli", "compile", str(TFC), "-o", str(tmp_path / "c"),
+                        "--config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown field 'reuse_factor'" in r.stderr and "bad.json" in r.stderr
+
+
+def test_trace_on_another_backend_checks_its_output(tfc):
+    with convflow.Session(tfc, "gpu") as s:
+        trace = s.trace(random_ints(s, 8))
+    assert trace.backend == "gpu" and trace.backend_equal is True

@@ -78,6 +78,18 @@ def test_compare_to_keras_names_the_first_layer_that_drifts(tmp_path, capsys):
     assert "first difference: layer 'conv2_quant' (Shift, conv2)" in drifted.table()
 
 
+def test_folding_by_keras_layer_name(built, tmp_path):
+    """hls4ml users name layers as Keras does: a folding keyed by those names is applied, an unknown one refused."""
+    from convflow.hw.errors import UsageError
+
+    model, _ = built["conv2d"]
+    out = convflow.compile(model, tmp_path / "folded", folding={"conv1": [2, 1], "fc": {"pe": 2, "simd": 4}})
+    rows = {r["name"]: r for r in convflow.Artifact.load(out).manifest["folding"]["layers"]}
+    assert (rows["conv1"]["pe"], rows["conv1"]["simd"]) == (2, 1) and (rows["fc"]["pe"], rows["fc"]["simd"]) == (2, 4)
+    with pytest.raises(UsageError, match=r"no layer 'Conv_0' with PE/SIMD; its layers are 'conv1', 'conv2', 'fc'"):
+        convflow.compile(model, tmp_path / "bad", folding={"Conv_0": [2, 1]})
+
+
 def test_the_docs_example_runs_as_written(tmp_path, monkeypatch, capsys):
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     assert len(blocks) == 1
