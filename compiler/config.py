@@ -171,15 +171,14 @@ class Config:
         (an unknown name would otherwise be ignored without a word)."""
         return checked_overrides(self.folding, graph, "config.folding")
 
-    # -- compile_model's keyword arguments ------------------------------------------------------------------
-    def compile_options(self, graph=None) -> dict:
+    def compile_options(self) -> dict:
+        """compile_model's keyword arguments (it checks the folding's layer names against the model)."""
         from convflow.hw.flows.vitis import DEFAULT_PART
 
         return {"target_cycles": self.target_cycles, "target_fps": self.target_fps, "clock_mhz": self.clock_mhz,
                 "board": self.board, "device": self.device, "fit_margin": self.fit_margin,
                 "input_pace": self.input_pace, "part": self.part or DEFAULT_PART,
-                "folding": ({k: v.to_override() for k, v in self.folding.items()} if graph is None
-                            else self.check_layers(graph)) or None,
+                "folding": {k: v.to_override() for k, v in self.folding.items()} or None,
                 "float_input": self.input_precision.to_float_input() if self.input_precision else None,
                 "emit_hls": self.emit_hls, "emit_rtl": self.emit_rtl}
 

@@ -87,10 +87,10 @@ class Session:
         """Every layer's output for ``x``, keyed by the source model's layer name, in execution order:
         ``{name: LayerTrace(op, tensor, ints, floats)}`` (``floats`` = the integers dequantised, what the source
         model's layer computes), the model input first under its own name.  Computed by the reference interpreter,
-        the oracle the other backends equal bit for bit: csim, rtlsim and the device stream only the final output
-        out of the design, so for those backends the trace's last layer is checked against their ``run`` first
-        (an InputError-free mismatch is a ConvflowError naming the backend).  compare_to_keras / compare_to_onnx
-        (runtime/trace.py) put it beside the source model's own layers."""
+        the oracle the other backends equal bit for bit: csim, rtlsim, the device and gpu stream only the design's
+        final output, so on those backends the trace also runs the backend and records whether its output equals
+        the traced output layer (``trace.backend_equal``).  convflow.compare_to_keras / compare_to_onnx put the
+        trace beside the source model's own layers (runtime/trace.py compares them)."""
         from .trace import trace_session
 
         return trace_session(self, x)

@@ -133,6 +133,8 @@ def test_train_shows_one_bar_and_no_tensorflow_noise(tmp_path):
     r = convflow("train", "cnn-digits", "--quick", "-o", tmp_path / "z", env={"CONVFLOW_PROGRESS": "1"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("trained cnn-digits on digits: test accuracy")
+    assert len(r.stdout.strip().splitlines()) == 1                 # one line: accuracy and every file written
+    assert all(str(tmp_path / "z" / f"cnn-digits.{ext}") in r.stdout for ext in ("h5", "onnx", "json"))
     assert "Epoch 1/" not in r.stdout + r.stderr and "tensorflow/" not in r.stderr and "WARNING" not in r.stderr
     # one bar, redrawn in place on stderr (text mode reads its carriage returns as line ends): nothing else there
     lines = [line for line in r.stderr.splitlines() if line.strip()]
