@@ -44,7 +44,7 @@ class Session:
         x = check_batch(self.graph, x)              # shape, dtype, range: refused at the door, never wrapped
         if np.issubdtype(x.dtype, np.integer):
             if self.graph.host is not None:          # (a graph built by hand has no input quantiser)
-                warn_codes(x, self.input_range, self.input_quantizer.quantizer.scale)
+                warn_codes(x, self.input_range, self.input_quantizer.quantizer.scale, self.graph.host.input.implicit)
         else:
             # pre-processing constants may be per channel of the source layout: quantise in that layout
             if x.shape[1:] != layout.source_shape(self.graph) and x.shape[1:] == tuple(self.input_tensor.shape):
