@@ -4,6 +4,7 @@ machine can run and naming the ones it skips."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -86,7 +87,6 @@ def test_verify_without_backends_runs_what_this_machine_can(tfc_artifact):
 
 def test_verify_names_the_backends_it_skips_and_why(tfc_artifact):
     """Without a C++ compiler on PATH, csim and rtlsim are skipped, each with the reason; the rest still run."""
-    import json
     import sys
 
     bare = os.path.dirname(sys.executable)                 # python, but no g++ / make / perl
@@ -97,3 +97,13 @@ def test_verify_names_the_backends_it_skips_and_why(tfc_artifact):
     assert "g++" in data["skipped"]["csim"] and "g++" in data["skipped"]["rtlsim"]
     assert "--port" in data["skipped"]["device"]
     assert "skipping csim:" in r.stderr and "skipping rtlsim:" in r.stderr
+
+
+def test_verify_on_every_backend_takes_the_first_thousand_of_a_test_split(trained_zoo, tmp_path):
+    """A zoo model's test split through every backend stays short in CI: 1,000 inputs unless --count."""
+    onnx = trained_zoo("mlp-mnist5k") / "mlp-mnist5k.onnx"
+    r = convflow("verify", onnx, "-o", tmp_path / "v", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["inputs"] == 1000 and data["inputs_desc"].startswith("the first 1,000 of: mnist")
+    assert {"csim", "rtlsim"} <= {b["backend"] for b in data["backends"]} or "csim" in data["skipped"]
