@@ -17,7 +17,15 @@ a front door over the compiler and the runtime.  docs/coming-from-hls4ml.md maps
 """
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any, Union
+
 from convflow.hw import VERSION as __version__
+
+if TYPE_CHECKING:                       # for type checkers only: importing them costs numpy and more
+    from pathlib import Path
+
+    from convflow.compiler.config import Config
 
 __all__ = ["compile", "Config", "LayerConfig", "InputPrecision", "Session", "Artifact", "compare_to_keras",
            "compare_to_onnx", "__version__"]
@@ -49,7 +57,8 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-def compile(model, output_dir, config=None, **overrides):
+def compile(model: Any, output_dir: Union[str, os.PathLike],
+            config: Union[Config, dict, str, os.PathLike, None] = None, **overrides: Any) -> Path:
     """Compile ``model`` into the artifact folder ``output_dir``; returns its path (a ``pathlib.Path``).
 
     ``model``: a model file (.onnx QONNX, .h5 / .keras, .json + _weights.h5), a Keras / QKeras model object, an

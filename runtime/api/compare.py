@@ -58,7 +58,7 @@ def keras_layer_of(names: list, keras_names: set) -> dict:
     return {name: (layer, last[layer] == name) for name, layer in owner.items()}
 
 
-def compare_to_keras(keras_model, artifact, x, show: bool = True) -> Comparison:
+def compare_to_keras(keras_model, artifact, x: np.ndarray, show: bool = True) -> Comparison:
     """Run ``x`` through ``keras_model`` and through the artifact's reference (a path, an Artifact or a Session),
     and compare every layer's output by the Keras layer's name.  A layer differs where a value is half a step of
     its integer grid or more off; returns the Comparison (``.first_difference``) and prints its table unless
@@ -109,7 +109,7 @@ def compare_to_keras(keras_model, artifact, x, show: bool = True) -> Comparison:
     return result
 
 
-def compare_to_onnx(onnx_model, artifact, x, show: bool = True) -> Comparison:
+def compare_to_onnx(onnx_model, artifact, x: np.ndarray, show: bool = True) -> Comparison:
     """Run ``x`` through the (Q)ONNX model (a path, an onnx.ModelProto or a qonnx ModelWrapper; cleaned up as
     compile does, so its tensor names are the artifact's) with qonnx's execution, keeping every intermediate
     tensor, and compare each layer of the artifact's trace with the tensor of the same name (NCHW tensors moved to
