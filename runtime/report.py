@@ -94,6 +94,9 @@ def table(report: dict) -> str:
         lines.append(f"{'accelerator':<28} {'':<10} {'':>4} {'':>5} {_cell(report['cycles_per_frame']):>13} "
                      f"{_cell(totals['lut']):>8} {_cell(totals['ff']):>8} {_cell(totals['dsp']):>5} "
                      f"{_cell(totals['bram']):>5}")
+    else:
+        why = next((n for n in report["notes"] if n.startswith("no hardware plan")), "no estimate in the manifest")
+        lines.append(f"no hardware estimate: {why} (the reference and gpu backends still run it)")
     lines.append(f"units: cycles per frame; {report['device_note']}; the Vitis HLS project targets Xilinx "
                  f"{report['xilinx_part']} (csynth gives its LUT/FF/DSP/BRAM_18K)")
     if report["fps"]:
