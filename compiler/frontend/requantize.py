@@ -44,7 +44,7 @@ def requantize(ctx, node, value, q: Quantizer) -> IntVal:
         raise UnsupportedOp(f"node {node.name!r}: a bipolar quantiser needs positive scales (got {q_scale})")
     # a bipolar output (values -1, +1) is held as its bits (ir/graph.py)
     out_type = IntType(1, False) if q.bipolar else IntType.for_range(q.level_min, q.level_max)
-    out_scale = np.asarray(q_scale, np.float64) if q_scale.size > 1 else float(q_scale)
+    out_scale = np.asarray(q_scale, np.float64) if q_scale.size > 1 else float(np.asarray(q_scale).reshape(-1)[0])
     out_name = ctx.new_tensor(node.output[0], t.shape, out_type, out_scale, bipolar=q.bipolar)
     source = f"node {node.name!r} ({node.op_type} after {', '.join(pending.names) or 'the layer'})"
     ctx.emit(Requantize(node.name, [base.ir], out_name, ops=list(pending.ops), quantizer=q, source=source))
