@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convflow.compiler.dataflow.folding import DEFAULT_MARGIN, ecp5_budget, fold
+from convflow.compiler.config import checked_overrides
+from convflow.compiler.dataflow.folding import DEFAULT_MARGIN, ecp5_budget, fold, folding_file
+from convflow.compiler.estimate import DEFAULT_CLOCK_MHZ
 from convflow.compiler.emit.hls import write_hls_project
 from convflow.compiler.emit.onnx import write_onnx
 from convflow.compiler.emit.rtl import write_rtl
@@ -35,6 +37,9 @@ from convflow.hw.flows.vitis import DEFAULT_PART
 from convflow.hw.integrity import hash_tree
 from convflow.hw.safe_output import ARTIFACT, OutputTarget
 
+# the folding a compile chose, in the form --folding and convflow.Config read (edit it and feed it back)
+FOLDING_FILE = "folding.json"
+
 # The passes from the lowered graph to the integer IR an artifact holds, in order (each: graph -> graph).
 PASSES = (
     absorb_into_accumulator,     # exact float ops after a layer -> its integer bias and accumulator scale
@@ -50,8 +55,10 @@ def import_model(source, name: str | None = None, float_input=None) -> tuple:
     """Model file (or onnx.ModelProto, or Keras model object) -> (integer IR graph with bit widths, no folding yet;
     the cleaned QONNX model it came from).  The name defaults to the file's stem, or a Keras model's own name."""
     model = load_model(source)
-    name = name or (Path(source).stem if isinstance(source, (str, Path)) else getattr(source, "name", None)
-                    or "model")
+    own_name = getattr(source, "name", None)                                      # a Keras model's
+    if not isinstance(own_name, str):
+        own_name = getattr(getattr(source, "graph", None), "name", None)          # an ONNX graph's
+    name = name or (Path(source).stem if isinstance(source, (str, Path)) else own_name or "model")
     graph = lower(model, name, float_input)
     for compile_pass in PASSES:
         graph = compile_pass(graph)
@@ -60,12 +67,16 @@ def import_model(source, name: str | None = None, float_input=None) -> tuple:
     return graph, model
 
 
-def emit_sources(graph: Graph, out_dir, plan, part: str = DEFAULT_PART, keys=("hls", "rtl", "gpu")) -> tuple:
-    """Print ``plan`` (None: it could not be built; the last note says why) into out_dir/hls and out_dir/rtl, and
+def emit_sources(graph: Graph, out_dir, plan, part: str = DEFAULT_PART, keys=("hls", "rtl", "gpu"),
+                 clock_mhz: float | None = None) -> tuple:
+    """Print ``plan`` (None: it could not be built; the last note says why) into out_dir/hls (its Vitis clock
+    constraint from ``clock_mhz``, default 100 MHz) and out_dir/rtl, and
     the integer IR as an exact ONNX graph into out_dir/gpu (what the gpu backend runs).  Returns ({key: folder},
     {key: why not}) -- one backend not covering a layer does not stop the others: the artifact records why, and
     that backend's Session raises the message."""
-    printers = {"hls": lambda folder: write_hls_project(graph, folder, part=part, model_name=graph.name, plan=plan),
+    clock_ns = 1000.0 / float(clock_mhz or DEFAULT_CLOCK_MHZ)
+    printers = {"hls": lambda folder: write_hls_project(graph, folder, part=part, model_name=graph.name, plan=plan,
+                                                        clock_ns=clock_ns),
                 "rtl": lambda folder: write_rtl(graph, folder, model_name=graph.name, plan=plan),
                 "gpu": lambda folder: write_onnx(graph, folder, model_name=graph.name)}
     sources, unavailable = {}, {}
@@ -112,11 +123,16 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
     included, at the highest frame rate it reaches;
     ``target_fps`` (at ``clock_mhz``, default 100) or ``target_cycles`` folds it as cheaply as meets the target
     (and, with a board or device, checks that it fits: DesignDoesNotFit); with none of these the layers are folded
-    for the input interface's pace, ``input_pace`` elements per cycle (default 1).  ``folding`` maps layer names
-    to (pe, simd) kept as given.  ``dataset`` names the bundled data set the model was trained on (run/verify then
-    default to its test split)."""
+    for the input interface's pace, ``input_pace`` elements per cycle (default 1).  ``folding`` maps source layer
+    names to (pe, simd) or {pe, simd, mult, weight_mem, buffer_mem} kept as given (compiler/config.py; an unknown
+    name is a UsageError listing the layers); the folding chosen is written to folding.json in that form.
+    ``clock_mhz`` is also the Vitis HLS project's clock constraint.  ``dataset`` names the bundled data set the
+    model was trained on (run/verify then default to its test split).  convflow.compile(model, out, Config) is
+    the public front of this function."""
     out_dir = Path(out_dir)
     graph, source_onnx = import_model(source, name, float_input)
+    if folding:
+        folding = checked_overrides(folding, graph, "folding")
     if input_pace is not None:
         graph.meta["input_pace"] = float(input_pace)
     notes = graph.meta.setdefault("notes", [])
@@ -142,8 +158,10 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
     staging = output.stage()
     try:
         source_onnx.save(str(staging / "source.onnx"))
-        sources, unavailable = emit_sources(graph, staging, plan, part, keys)
+        sources, unavailable = emit_sources(graph, staging, plan, part, keys, clock_mhz=clock_mhz)
         sources["source_onnx"] = "source.onnx"
+        if chosen is not None:
+            (staging / FOLDING_FILE).write_text(json.dumps(folding_file(graph), indent=1) + "\n")
         desc, arrays = graph_to_dict(graph)
         np.savez(staging / WEIGHTS, **arrays)
         manifest = {
@@ -159,6 +177,7 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "dataset": dataset,
             "target_cycles": graph.meta.get("target_cycles"),
             "folding": chosen.to_dict() if chosen is not None else None,
+            "folding_file": FOLDING_FILE if chosen is not None else None,
             "layers": layer_table(graph, estimate),
             "estimate": estimate,
             "notes": notes,

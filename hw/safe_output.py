@@ -73,7 +73,7 @@ def artifact_entries(folder: Path) -> Optional[set]:
     manifest = _read_json(Path(folder) / "manifest.json")
     if not isinstance(manifest, dict) or "format_version" not in manifest or "convflow_version" not in manifest:
         return None
-    names = {"manifest.json", "bitstream", "bitstream.failed-logs"}
+    names = {"manifest.json", "bitstream", "bitstream.failed-logs", "report"}     # report/: convflow report
     files = manifest.get("files")
     if isinstance(files, dict):
         names |= {str(rel).split("/")[0] for rel in files}

@@ -28,7 +28,7 @@ from convflow.hw.errors import ConvflowError, IntegrityError
 from .artifact import MANIFEST, WEIGHTS, graph_of, load_weights, read_manifest, recorded_files
 
 # what convflow build (and the vendor flow) may add beside what compile recorded
-DERIVED = ("bitstream", "bitstream.failed-logs")
+DERIVED = ("bitstream", "bitstream.failed-logs", "report")     # written after compile: convflow build, report
 PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 

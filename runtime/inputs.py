@@ -71,6 +71,45 @@ def check_batch(graph, x, where: str = "input batch") -> np.ndarray:
     return x
 
 
+class InputWarning(UserWarning):
+    """An input batch convflow runs, but that is probably not what the user meant (raw data given as codes)."""
+
+
+# an integer batch whose largest magnitude stays under this share of the quantiser's top code is probably raw data
+# (sklearn's digits are 0..16 in pixels; the cnn-digits model takes codes 0..255 of [0, 1): 0..16 read as codes
+# scored class 5 for a 1), not the quantiser's codes.  Only for a model's own quantiser of 5 to 8 bits: with fewer
+# levels one cannot tell, and a wider grid (the int16 convflow picks for a model without an input quantiser: the
+# jet tagger's features reach 2,301 of 32,767) is rarely filled
+RAW_DATA_SHARE = 1 / 8
+RAW_DATA_LEVELS = (16, 256)
+
+
+def warn_codes(x: np.ndarray, levels: tuple, scale, implicit: bool = False) -> None:
+    """Warn (InputWarning) about an integer batch that lies inside the input type but off the quantiser's codes
+    [lo, hi] (a narrow range leaves out the type's minimum), or that uses only the bottom of them as raw data
+    would (not for an ``implicit`` input grid, which convflow chose); the message names the range expected and the
+    floats to give instead.  Each message is shown once per process (Python's default warning filter: the same
+    text from the same line), however many backends a verify runs the batch on."""
+    import warnings
+
+    lo, hi = int(levels[0]), int(levels[1])
+    xmin, xmax = int(x.min()), int(x.max())
+    step = float(np.max(np.abs(scale)))
+    domain = f"[{lo * step:g}, {hi * step:g}]"
+    if xmin < lo or xmax > hi:
+        warnings.warn(f"input batch: integers reach {xmin if xmin < lo else xmax}, off the input quantiser's codes "
+                      f"[{lo}, {hi}]; the model never sees such a code (floats in its real domain {domain} are "
+                      "quantised for you)", InputWarning)
+        return
+    top = max(abs(lo), abs(hi))
+    reach = max(abs(xmin), abs(xmax))
+    if not implicit and RAW_DATA_LEVELS[0] <= hi - lo + 1 <= RAW_DATA_LEVELS[1] and 0 < reach < top * RAW_DATA_SHARE:
+        warnings.warn(f"input batch: integers are taken as the input quantiser's codes [{lo}, {hi}] (real = "
+                      f"{step:g} x code), but this batch only reaches {reach}: if it is raw data (e.g. pixels "
+                      f"0..{reach}), scale it to the model's real domain {domain} and give floats",
+                      InputWarning)
+
+
 def load_input_file(path, count=None) -> tuple:
     """(x, y or None) from an .npy batch, or an .npz holding ``x`` (and optionally ``y`` labels); the first
     ``count`` samples when count is given.  Never unpickles; every failure is one InputError naming the file."""

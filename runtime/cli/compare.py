@@ -12,9 +12,11 @@ def register(sub) -> None:
     c = sub.add_parser("compare", help="backends side by side: a table, and JSON + PNG + HTML in -o DIR")
     c.add_argument("model", help="an artifact directory (or a model file / zoo name, compiled into DIR/artifact)")
     c.add_argument("-o", "--out", type=Path, required=True, help="where compare.json, .png and .html go")
+    from .common import add_zoo_dir_arg, backends_help
+
     c.add_argument("--backends", default="reference,qonnx,csim,rtlsim,gpu",
-                   help="comma-separated, e.g. reference,qonnx,csim,rtlsim,device,gpu (device needs --port)")
-    c.add_argument("--zoo-dir", type=Path, default=DEFAULT_ZOO_DIR)
+                   help=f"comma-separated, of {backends_help()} (default %(default)s; device needs --port)")
+    add_zoo_dir_arg(c)
     add_input_args(c)
     add_device_args(c)
     c.set_defaults(func=run)

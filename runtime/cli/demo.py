@@ -8,10 +8,12 @@ from .options import positive_int
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the quick start: train, export, compile, run every backend, build")
-    d.add_argument("--model", default="cnn-digits")
-    d.add_argument("-o", "--out", default="build/demo")
+    from .common import zoo_help
+
+    d.add_argument("--model", default="cnn-digits", help=f"zoo model: {zoo_help()} (default %(default)s)")
+    d.add_argument("-o", "--out", default="build/demo", help="the demo's folder (default %(default)s)")
     d.add_argument("--quick", action="store_true", help="tiny training (CI)")
-    d.add_argument("--no-bitstream", action="store_true")
+    d.add_argument("--no-bitstream", action="store_true", help="skip the ECP5 bitstream (minutes) at the end")
     d.add_argument("--count", type=positive_int, help="test inputs to run (default: the whole test split)")
     d.set_defaults(func=run)
 

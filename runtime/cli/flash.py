@@ -8,8 +8,10 @@ from .common import output
 
 def register(sub) -> None:
     f = sub.add_parser("flash", help="program a board with the artifact's bitstream (openFPGALoader)")
-    f.add_argument("artifact", type=Path)
-    f.add_argument("--board", default="ulx3s-85f")
+    from .common import boards_help
+
+    f.add_argument("artifact", type=Path, help="an artifact folder with a bitstream (convflow build)")
+    f.add_argument("--board", default="ulx3s-85f", help=f"the board, one of {boards_help()} (default %(default)s)")
     f.add_argument("--flash", action="store_true",
                    help="write the board's SPI flash (kept across power cycles) instead of SRAM")
     f.set_defaults(func=run)

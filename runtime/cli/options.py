@@ -103,8 +103,11 @@ def existing_file(text: str) -> Path:
 
 
 def folding_file(text: str) -> dict:
-    """--folding: a JSON file {layer name: [pe, simd]} of positive integers (layer names are checked against the
-    model once it is imported: ``check_folding_layers``)."""
+    """--folding: a JSON file {layer name: [pe, simd]} of positive integers, or {layer name: {pe, simd, mult,
+    weight_mem, buffer_mem}} as compile writes it (folding.json); layer names are checked against the model once
+    it is imported (``FoldingFile.checked_against``)."""
+    from convflow.compiler.config import LayerConfig
+
     path = existing_file(text)
     try:
         folding = json.loads(path.read_bytes())
@@ -116,10 +119,14 @@ def folding_file(text: str) -> dict:
     if not isinstance(folding, dict) or not folding:
         raise argparse.ArgumentTypeError(f'{text}: want a JSON object {{"layer name": [pe, simd], ...}}')
     for layer, value in folding.items():
-        if (not isinstance(value, list) or len(value) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
+        if isinstance(value, list) and (len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int)
+                                                               or v < 1 for v in value)):
             raise argparse.ArgumentTypeError(f"{text}: layer {layer!r} wants [pe, simd], two positive whole "
                                              f"numbers, not {json.dumps(value)[:60]}")
+        try:
+            LayerConfig.from_value(value, f"layer {layer!r}")
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
     return FoldingFile(path, folding)
 
 
@@ -131,13 +138,22 @@ class FoldingFile:
     def checked_against(self, graph) -> dict:
         """The layers dict (the compiler's choose_folding overrides), after checking that every name is a
         layer of the model with PE/SIMD (an unknown name would otherwise be ignored without a word)."""
-        known = [node.name for node in graph.mvu_nodes()]
-        unknown = [name for name in self.layers if name not in known]
-        if unknown:
-            listing = ", ".join(repr(n) for n in known[:12]) + (" ..." if len(known) > 12 else "")
-            raise UsageError(f"--folding {self.path}: the model has no layer {unknown[0]!r} with PE/SIMD; its "
-                             f"layers are {listing or 'none'}")
-        return dict(self.layers)
+        from convflow.compiler.config import checked_overrides
+
+        return checked_overrides(self.layers, graph, f"--folding {self.path}")
+
+
+def config_file(text: str):
+    """--config: a convflow.Config file (YAML or JSON), every field checked now (one line naming the field)."""
+    from convflow.compiler.config import Config
+
+    path = existing_file(text)
+    try:
+        cfg = Config.load(path)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    cfg.path = path                                   # named in later messages (not a field: not saved)
+    return cfg
 
 
 def clock_mhz(text: str) -> float:

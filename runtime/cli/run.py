@@ -11,10 +11,14 @@ from .options import backend_name, int_at_least, positive_seconds
 
 def register(sub) -> None:
     r = sub.add_parser("run", help="run inputs through an artifact on one backend")
-    r.add_argument("artifact", type=Path)
-    r.add_argument("--backend", type=backend_name, default="reference")
+    from .common import backends_help
+
+    r.add_argument("artifact", type=Path, help="an artifact folder (convflow compile -o)")
+    r.add_argument("--backend", type=backend_name, default="reference",
+                   help=f"one of {backends_help()} (default %(default)s)")
     r.add_argument("--output", type=Path, help="write the integer outputs to this .npy")
-    r.add_argument("--show", type=int_at_least(0, "a count"), default=3, help="print this many outputs")
+    r.add_argument("--show", type=int_at_least(0, "a count"), default=3,
+                   help="print this many outputs (default %(default)s)")
     r.add_argument("--sim-timeout", type=positive_seconds,
                    help="wall-clock limit of one rtlsim batch, in seconds (default 600)")
     add_input_args(r)
@@ -52,5 +56,7 @@ def run(args):
         shown = min(args.show, len(ints))
         result["shown"] = [{"logits": ints[i].tolist(), "class": int(pred[i])} for i in range(shown)]
         lines += [f"  #{i}: logits {ints[i].tolist()} -> class {pred[i]}" for i in range(shown)]
-    lines += [f"  {k}: {v}" for k, v in stats.items()]
+    from convflow.runtime.units import format_stats
+
+    lines += [f"  {line}" for line in format_stats(stats)]
     output(args, "\n".join(lines), result)

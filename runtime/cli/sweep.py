@@ -16,7 +16,10 @@ def register(sub) -> None:
                                    " the front goes to DIR/pareto.json and DIR/pareto.png.")
     s.add_argument("model", help="model file or zoo name")
     s.add_argument("-o", "--out", type=Path, required=True, help="sweep directory")
-    s.add_argument("--boards", default="ulx3s-25f,ulx3s-45f,ulx3s-85f", help="comma-separated boards (hw/boards)")
+    from .common import add_zoo_dir_arg, boards_help
+
+    s.add_argument("--boards", default="ulx3s-25f,ulx3s-45f,ulx3s-85f",
+                   help=f"comma-separated, of {boards_help()} (default %(default)s)")
     s.add_argument("--fps", default="fit",
                    help="comma-separated frame rates to fold for; 'fit' = the fastest that fits (default)")
     s.add_argument("--build", action="store_true", help="build a bitstream of every point (minutes each)")
@@ -26,7 +29,7 @@ def register(sub) -> None:
     s.add_argument("--clock-mhz", type=clock_mhz, default=100.0, help="clock the frame rates are counted at and "
                                                                    "bitstreams built for (default 100)")
     s.add_argument("--fit-margin", type=fit_margin, help="share of each resource a design may use (default 0.85; 0.9,LUT4=0.75)")
-    s.add_argument("--zoo-dir", type=Path, default=DEFAULT_ZOO_DIR)
+    add_zoo_dir_arg(s)
     s.set_defaults(func=run)
 
 

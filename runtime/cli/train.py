@@ -9,10 +9,13 @@ from .options import positive_int, seed_int
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train a zoo model on its bundled data set and export it to QONNX")
-    t.add_argument("model", help="zoo model name")
+    from .common import zoo_help
+
+    t.add_argument("model", help=f"zoo model name: {zoo_help()}")
     t.add_argument("-o", "--out", type=Path, help="output directory (default build/zoo/<model>)")
-    t.add_argument("--epochs", type=positive_int)
-    t.add_argument("--seed", type=seed_int, default=0)
+    t.add_argument("--epochs", type=positive_int, help="training epochs (default: the zoo model's own count)")
+    t.add_argument("--seed", type=seed_int, default=0, help="seed of the weights and the data order (default "
+                   "%(default)s)")
     t.add_argument("--quick", action="store_true", help="a tiny training run (CI)")
     add_force_arg(t)
     t.set_defaults(func=run)
@@ -55,5 +58,6 @@ def run(args):
     record = train_into(args.model, out, force=args.force, epochs=args.epochs, seed=args.seed, quick=args.quick)
     output(args, f"trained {record['model']} on {record['dataset']}: test accuracy "
                  f"{100 * record['test_accuracy']:.2f}% after {record['epochs']} epochs ({record['train_time_s']} s); "
-                 f"wrote {', '.join(str(Path(out) / f) for f in record['files'].values())} and {record['model']}.json",
+                 f"wrote {', '.join(str(Path(out) / f) for f in record['files'].values())} and "
+                 f"{Path(out) / (record['model'] + '.json')}",
            record)

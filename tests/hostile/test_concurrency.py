@@ -49,5 +49,5 @@ def test_two_processes_build_one_cache_entry(artifact, fresh_cache, tmp_path, ba
     assert len([p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]) == 1
     assert [p.name for p in root.iterdir() if ".build-" in p.name] == []
     # built once: the other process waited for the lock and found the entry
-    built = [out for _, out, _ in results if ("compile_s: 0.0" not in out and "build_seconds: 0.0" not in out)]
+    built = [out for _, out, _ in results if ("compile time: 0 s" not in out and "build time: 0 s" not in out)]
     assert len(built) == 1, [out for _, out, _ in results]

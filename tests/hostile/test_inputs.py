@@ -35,7 +35,6 @@ BAD_BATCHES = {
     "records": (lambda: np.zeros((2, 6), dtype=[("a", "i4"), ("b", "f4")]), "structured records"),
     "scalar": (lambda: np.int64(3), "a single number"),
     "empty": (lambda: np.zeros((0, 6), np.int64), "empty batch"),
-    "one_sample": (lambda: np.zeros(6, np.int64), "without the batch dimension"),
     "wrong_shape": (lambda: np.zeros((2, 7), np.int64), "per-sample shape (7,)"),
     "nan": (lambda: np.array([[0.1] * 6, [0.0] * 5 + [np.nan]]), "NaN or infinite"),
     "inf": (lambda: np.array([[np.inf] * 6]), "NaN or infinite"),
@@ -52,6 +51,19 @@ def test_a_bad_batch_is_refused_at_the_door(tiny, case):
     with pytest.raises(InputError, match=".*") as info:
         tiny.run(make())
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_one_sample_without_the_batch_axis_runs_as_a_batch_of_one(tiny, conv):
+    """Session.run / predict take one sample as hls4ml's predict does (its result has no batch axis either);
+    an --input file's batch is still checked as a batch, where one sample is named as such."""
+    from convflow.runtime.inputs import check_batch
+
+    x = np.random.default_rng(2).integers(-8, 8, size=(3, 6))
+    assert np.array_equal(tiny.run(x[1]), tiny.run(x)[1])
+    image = np.random.default_rng(2).integers(-128, 128, size=(3, 8, 8))        # the source layout (C, H, W)
+    assert np.array_equal(conv.run(image), conv.run(image[None])[0])
+    with pytest.raises(InputError, match="without the batch dimension"):
+        check_batch(tiny.graph, np.zeros(6, np.int64), where="--input x.npy")
 
 
 def test_the_message_shows_both_layouts(conv):
