@@ -130,9 +130,9 @@ def summary_table(model, dataset, record, results, estimate, report, compile_s) 
     if estimate:
         t = estimate.get("totals", {})
         # the estimate prices the accelerator alone; the bitstream below adds the UART board top
-        lines.append(f"estimate (accelerator, no tools run): {estimate.get('cycles_per_frame')} cycles/frame "
-                     f"(bottleneck {estimate.get('bottleneck')}); LUT {t.get('lut')}, FF {t.get('ff')}, "
-                     f"DSP {t.get('dsp')}, BRAM {t.get('bram')}")
+        lines.append(f"estimate (accelerator, no tools run): {estimate.get('cycles_per_frame'):,} cycles/frame "
+                     f"(bottleneck {estimate.get('bottleneck')}); ECP5 LUT4 {t.get('lut', 0):,.0f}, FF {t.get('ff', 0):,.0f}, "
+                     f"MULT18X18D {t.get('dsp', 0):,.0f}, EBR {t.get('bram', 0):,.0f}")
     if report and "error" not in report:
         res = report["resources"]
         clock = report["clock"]
