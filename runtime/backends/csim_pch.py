@@ -67,7 +67,8 @@ class PrecompiledHeader:
         self.cxx = cxx
         self.flags = [*flags, *PCH_WARNING_FLAGS]
         self.ap_types = Path(ap_types)
-        self.root = Path(root) if root is not None else cache.private_dir("csim_pch")     # CacheError if unusable
+        # absolute: g++ runs in the build's work folder, so a relative $CONVFLOW_CACHE would name nothing there
+        self.root = (Path(root) if root is not None else cache.private_dir("csim_pch")).resolve()  # CacheError
         self.include_dir = self.root / header_key(cxx, compiler_version, self.flags, self.ap_types)
         self._process = None
         self._staging = None
