@@ -41,6 +41,9 @@ LIBRARY = "libconvflow_csim.so"   # the product of a cache entry
 UNITY = "cf_unity.cpp"            # the one translation unit, beside the copied sources (src/)
 # relative includes of names checked by convflow.hw.integrity (no quote, backslash or newline can occur in them)
 UNITY_TEMPLATE = '#include "src/{top}.cpp"\n#include "src/convflow_csim.cpp"\n'
+# hls_bodies=True: every stage runs the body Vitis synthesises instead of its C-simulation body (hw/hls/cf_csim.h);
+# defined in the unity file (after the precompiled header, which does not depend on it), so both share one header
+HLS_BODIES_LINE = "#define CF_CSIM_HLS_BODIES 1\n"
 
 
 def ap_types_dir() -> Path:
@@ -106,10 +109,11 @@ def _ap_types_digest(ap_types: Path) -> str:
     return digest.hexdigest()
 
 
-def library_key(hls_files: dict, cxx: str, version: str, flags, ap_types: Path) -> str:
+def library_key(hls_files: dict, cxx: str, version: str, flags, ap_types: Path, hls_bodies: bool = False) -> str:
     """The cache key of a csim library: compiler, version and flags, the unity file, the recorded hash of every
     source g++ reads, and the ap_int headers' content."""
-    digest = hashlib.sha256("\0".join([cxx, version, *flags, UNITY_TEMPLATE]).encode())
+    unity = (HLS_BODIES_LINE if hls_bodies else "") + UNITY_TEMPLATE
+    digest = hashlib.sha256("\0".join([cxx, version, *flags, unity]).encode())
     for name, sha in sorted(hls_files.items()):
         if _compiled(name):
             digest.update(f"{name}\0{sha}\0".encode())
@@ -146,7 +150,7 @@ def precompile_header() -> str:
     return f"csim: could not precompile the ap_int header (csim builds stay correct, only slower): {header.failure}"
 
 
-def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None) -> tuple:
+def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None, hls_bodies=False) -> tuple:
     """Compile (or find in the cache) the shared library of the artifact's HLS project.
     Returns (library path, seconds spent compiling; 0.0 on a cache hit).  ``stats`` (a dict), when given, is told
     whether the precompiled ap_int header was used ("used"), found unusable by g++ and dropped ("ignored"), made
@@ -163,7 +167,7 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None) -> tup
     version = _compiler_version(cxx)
     flags = [*CXX_FLAGS, *extra_flags]
     # Whether the precompiled header is used is not part of the key: the code generated is the same either way.
-    key = library_key(hls_files, cxx, version, flags, ap_types)
+    key = library_key(hls_files, cxx, version, flags, ap_types, hls_bodies)
     root = cache_root(cache_dir)
     entry = cache.Entry(root, key)
     stats = {} if stats is None else stats
@@ -185,7 +189,7 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None) -> tup
             # One translation unit (the top function and the C entry), so the headers are parsed once -- or not at
             # all when they are precompiled.  Without a ready header this build is the strict one (every warning an
             # error) and the header is made beside it, on another core, for the next build.
-            lines = [UNITY_TEMPLATE.format(top=top)]
+            lines = [(HLS_BODIES_LINE if hls_bodies else "") + UNITY_TEMPLATE.format(top=top)]
             include_flags = ["-isystem", str(ap_types), "-I", f"src/{HLS_PROJECT_HEADER_DIR}", "-I", "src"]
             if header is not None and header.ready():
                 stats["pch"] = "used"
@@ -221,14 +225,19 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None) -> tup
 class CsimBackend(Backend):
     name = "csim"
 
-    def __init__(self, artifact, cache_dir=None, threads=None, **options):
-        """``threads``: frames simulated concurrently (default: the CPUs this process may use)."""
+    def __init__(self, artifact, cache_dir=None, threads=None, hls_bodies=False, **options):
+        """``threads``: frames simulated concurrently (default: the CPUs this process may use).  ``hls_bodies``:
+        run the stage bodies Vitis synthesises rather than their C-simulation bodies (the same arithmetic in C
+        integers, hw/hls/cf_csim.h; about 20 times faster) -- for checking the one against the other."""
         super().__init__(artifact, **options)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise UsageError(f"csim: threads must be a positive integer, not {threads!r}")
+        if not isinstance(hls_bodies, bool):
+            raise UsageError(f"csim: hls_bodies must be True or False, not {hls_bodies!r}")
+        self.hls_bodies = hls_bodies
         self.threads = threads or len(os.sched_getaffinity(0))
         self.hls_dir = Path(artifact.source_path("hls"))
-        library, seconds = compile_library(artifact, cache_dir, stats=self.stats)
+        library, seconds = compile_library(artifact, cache_dir, stats=self.stats, hls_bodies=hls_bodies)
         self.library_path = library
         self.stats["compile_s"] = seconds
         try:
