@@ -187,3 +187,26 @@ def test_label_select(stage_tests):
     got = run_case(stage_tests, "label", [], frames)
     for f, g in zip(frames, got):
         assert g.tolist() == [int(np.argmax(f))]
+
+
+def test_hls_bodies_are_the_synthesised_text(tmp_path):
+    """What Vitis HLS reads (-D__SYNTHESIS__) and what hls_bodies=True compiles (-DCF_CSIM_HLS_BODIES) are the same
+    text after preprocessing: the C-simulation bodies never reach synthesis, and the tests of the synthesised
+    bodies run exactly those."""
+    from hls.toolchain import toolchain
+    from convflow.hw import HLS_DIR
+    cxx, _ = toolchain()
+    stub = tmp_path / "stub"                     # Xilinx's headers stand aside: only convflow's text is compared
+    stub.mkdir()
+    (stub / "ap_int.h").write_text("")
+    (stub / "hls_stream.h").write_text("")
+    (tmp_path / "all.cpp").write_text('#include "convflow.h"\n')
+
+    def view(define):
+        result = subprocess.run([cxx, "-E", "-P", define, "-isystem", str(stub), "-I", str(HLS_DIR),
+                                 str(tmp_path / "all.cpp")], capture_output=True, text=True, check=True)
+        return " ".join(result.stdout.split())
+    synthesised = view("-D__SYNTHESIS__")
+    assert "#pragma HLS PIPELINE" in synthesised and "csim" not in synthesised
+    assert view("-DCF_CSIM_HLS_BODIES") == synthesised
+    assert "csim::" in view("-DCF_NOTHING")      # and plain g++ sees the C-simulation bodies
