@@ -27,7 +27,7 @@ void threshold_csim(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, C
             const X value = X(x[l]);
             int count = CFG::OUT_BASE;
             for (unsigned j = 0; j < CFG::N; j++) count += value >= T(row[j]) ? 1 : 0;
-            y[l] = TO(count);
+            csim::set(y[l], int64_t(count));
         }
         out.write(y);
     }
@@ -91,7 +91,7 @@ void shift_csim(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::
             }
             if (result < CFG::LO) result = CFG::LO;
             if (result > CFG::HI) result = CFG::HI;
-            y[l] = TO(result);
+            csim::set(y[l], result);
         }
         out.write(y);
     }

@@ -28,6 +28,8 @@
 #ifndef CF_HLS_BODY
 #include <stdint.h>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 namespace cf {
 namespace csim {
@@ -86,14 +88,27 @@ template <typename T> struct bytewise { static const bool value = false; };
 template <int W> struct bytewise<ap_int<W> > { static const bool value = W <= 64; };
 template <int W> struct bytewise<ap_uint<W> > { static const bool value = W <= 64; };
 
-template <bool BYTES> struct copier {
-    template <typename T, unsigned N> static void copy(T (&to)[N], const T (&from)[N]) {
-        for (unsigned i = 0; i < N; i++) to[i] = from[i];
-    }
+// The elements of a stream word (cf::vec).  For those types the word is its bytes: copied with memcpy, and not
+// default-constructed element by element (ap_int's constructor re-normalises garbage through a volatile access;
+// an element is always written before it is read, in C simulation as in hardware).
+template <typename T, unsigned N, bool BYTES> struct word_storage {
+    T data[N];
 };
-template <> struct copier<true> {
-    template <typename T, unsigned N> static void copy(T (&to)[N], const T (&from)[N]) {
-        std::memcpy(static_cast<void *>(to), static_cast<const void *>(from), sizeof(to));
+template <typename T, unsigned N> struct word_storage<T, N, true> {
+    union {
+        T data[N];
+    };
+    word_storage() {}
+    word_storage(const word_storage &other) { copy(other); }
+    word_storage &operator=(const word_storage &other) {
+        copy(other);
+        return *this;
+    }
+    ~word_storage() {}
+
+  private:
+    void copy(const word_storage &other) {
+        std::memcpy(static_cast<void *>(data), static_cast<const void *>(other.data), sizeof(data));
     }
 };
 
@@ -106,6 +121,29 @@ template <typename T> inline int64_t wrap(int64_t v) {
     if (bits<T>::is_signed) return int64_t(uint64_t(v) << (64 - W)) >> (64 - W);   // g++: arithmetic shift
     return int64_t(uint64_t(v) & ((uint64_t(1) << (W & 63)) - 1));
 }
+
+// e = T(v) for a C integer v.  Where T is an ap_int of at most 64 bits whose value is reachable as e.V.get_VAL()
+// (the C-simulation model of Xilinx's headers: one C integer, kept sign- or zero-extended), the wrapped value is
+// stored there directly -- what T(v)'s constructor and the assignment compute, without their two volatile
+// re-normalisations (measured: the largest share left of a threshold or shift stage).  Other types: e = T(v).
+template <typename T, typename = void> struct raw_value { static const bool value = false; };
+template <typename T>
+struct raw_value<T, decltype((void)std::declval<T &>().V.get_VAL())> {
+    static const bool value = bytewise<T>::value && (bits<T>::is_signed || bits<T>::width <= 63);
+};
+template <bool RAW> struct setter {
+    template <typename T> static void set(T &e, int64_t v) { e = T(v); }
+};
+template <> struct setter<true> {
+    template <typename T> static void set(T &e, int64_t v) {
+        typedef typename std::remove_reference<decltype(e.V.get_VAL())>::type V;
+        e.V.get_VAL() = V(wrap<T>(v));
+    }
+};
+template <typename T> inline void set(T &e, int64_t v) { setter<raw_value<T>::value>::set(e, v); }
+// e = T(v) for a sum as narrow<> returns it: a C integer (set), or an ap_int accumulator (converted as written).
+template <typename T> inline void assign(T &e, int64_t v) { set(e, v); }
+template <typename T, typename U> inline void assign(T &e, const U &v) { e = T(v); }
 
 // A sum held in a C integer, wrapped to the accumulator type T (as assigning it to T does); a sum already held in
 // T (no C integer was wide enough) is returned as is.

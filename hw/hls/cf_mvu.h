@@ -46,7 +46,7 @@ void matrix_vector_csim(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO
                 sum[p] = dot;
             }
             vec<TO, CFG::PE> y;
-            for (unsigned p = 0; p < CFG::PE; p++) y[p] = TO(csim::narrow<TA>(sum[p]));
+            for (unsigned p = 0; p < CFG::PE; p++) csim::assign(y[p], csim::narrow<TA>(sum[p]));
             out.write(y);
         }
     }
@@ -125,7 +125,7 @@ void depthwise_vector_csim(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec
         }
         for (unsigned nf = 0; nf < CFG::C / CFG::PE; nf++) {
             vec<TO, CFG::PE> y;
-            for (unsigned p = 0; p < CFG::PE; p++) y[p] = TO(csim::narrow<TA>(acc[nf * CFG::PE + p]));
+            for (unsigned p = 0; p < CFG::PE; p++) csim::assign(y[p], csim::narrow<TA>(acc[nf * CFG::PE + p]));
             out.write(y);
         }
     }

@@ -120,7 +120,7 @@ void window_reduce_csim(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<T
         }
         for (unsigned cf = 0; cf < CFG::C / CFG::LANES; cf++) {
             vec<TO, CFG::LANES> y;
-            for (unsigned l = 0; l < CFG::LANES; l++) y[l] = TO(TA(acc[cf * CFG::LANES + l]));
+            for (unsigned l = 0; l < CFG::LANES; l++) csim::set(y[l], csim::wrap<TA>(acc[cf * CFG::LANES + l]));
             out.write(y);
         }
     }

@@ -37,7 +37,7 @@ void xnor_matrix_vector_csim(hls::stream<vec<ap_uint<1>, CFG::SIMD> > &in, hls::
                 unsigned ones = 0;
                 for (unsigned k = 0; k < CFG::K; k++) ones += x[k] == (uint8_t(row[k]) & 1) ? 1 : 0;
                 const int64_t count = csim::wrap<TA>(ones);
-                y[p] = TO(csim::wrap<TB>(int64_t(TB(bias[p][nf]))) + csim::wrap<TB>(count) * step);
+                csim::set(y[p], int64_t(TB(bias[p][nf])) + csim::wrap<TB>(count) * step);
             }
             out.write(y);
         }
