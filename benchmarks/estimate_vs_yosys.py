@@ -6,6 +6,10 @@ estimate prices it) gets yosys's cell counts, rolled up through its submodules, 
 carry cell + 6 per TRELLIS_DPR16X4 distributed RAM (what nextpnr counts before packing adds route-through LUTs).
 Prints a table per model and per stage kind, writes JSON.  Run:
     .venv/bin/python benchmarks/estimate_vs_yosys.py [--models cnn-digits,mlp-mnist5k,lenet-fmnist] [--json OUT]
+
+The placed design: ``--placed ARTIFACT [...]`` compares, for artifacts folded for a board and built
+(bitstream/report.json), the estimate of the accelerator plus the board top against nextpnr's LUT4 / FF / MULT18X18D
+/ EBR after place and route (benchmarks/fit_boards.py uses the same comparison).
 """
 from __future__ import annotations
 
@@ -95,6 +99,37 @@ def measure(name: str, zoo_dir: Path, work: Path) -> dict:
     return {"model": name, "stages": rows, "totals": totals, "yosys_s": round(seconds, 1)}
 
 
+PLACED_RESOURCES = {"LUT4": "lut", "FF": "ff", "MULT18X18D": "dsp", "EBR": "bram"}
+
+
+def placed_vs_estimate(manifest: dict, report: dict) -> dict:
+    """nextpnr's count of every resource against the estimate of the accelerator plus the board top it was folded
+    with (manifest["folding"]["budget"]["reserved"])."""
+    est = manifest["estimate"]["totals"]
+    reserved = (manifest.get("folding") or {}).get("budget", {}).get("reserved", {})
+    out = {}
+    for name, key in PLACED_RESOURCES.items():
+        predicted = est[key] + reserved.get(name, 0)
+        used = report["resources"][name]["used"]
+        out[name] = {"estimate": predicted, "placed": used,
+                     "ratio": round(predicted / used, 3) if used else (1.0 if not predicted else None)}
+    return out
+
+
+def print_placed(artifacts: list) -> list:
+    rows = []
+    print(f"\n{'artifact':<40}" + "".join(f"{n + ' est/pnr':>22}" for n in PLACED_RESOURCES))
+    for path in artifacts:
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        report = json.loads((path / "bitstream" / "report.json").read_text())
+        cmp = placed_vs_estimate(manifest, report)
+        rows.append({"artifact": str(path), "placed": cmp, "fmax_mhz": report["clock"]["fmax_mhz"]})
+        print(f"{path.name:<40}" + "".join(f"{c['estimate']:>9,}/{c['placed']:<7,} {c['ratio'] or 0:>4.2f}"
+                                           for c in cmp.values()))
+    return rows
+
+
 def ratio(est: int, got: int) -> str:
     return f"{est / got:.2f}" if got else ("-" if not est else "inf")
 
@@ -128,7 +163,14 @@ def main(argv=None) -> int:
     parser.add_argument("--zoo-dir", type=Path, default=Path("build/zoo"), help="trained zoo models (<dir>/<model>/)")
     parser.add_argument("--work", type=Path, default=Path("build/bench-estimate"))
     parser.add_argument("--json", type=Path, default=Path("build/bench-estimate/estimate_vs_yosys.json"))
+    parser.add_argument("--placed", nargs="+", help="built artifacts: the estimate against nextpnr, no synthesis")
     args = parser.parse_args(argv)
+    if args.placed:
+        rows = print_placed(args.placed)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"placed": rows}, indent=1) + "\n")
+        print(f"\nwritten: {args.json}")
+        return 0
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = [measure(m.strip(), args.zoo_dir, args.work) for m in args.models.split(",") if m.strip()]

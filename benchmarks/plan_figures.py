@@ -3,8 +3,10 @@
 For every zoo model (trained quickly with seed 0, once, into build/figures/zoo) and every model file under
 ../shared/models that compiles, this writes one JSON record:
 
-    ir          sha256 of the IR: every node (op, name, inputs, output, scalar attributes, integer arrays) and every
-                tensor (name, shape, type, scale, offset), independent of how the artifact stores them
+    ir          sha256 of the IR: every node (op, name, inputs, output, scalar attributes but the folding, integer
+                arrays) and every tensor (name, shape, type, scale, offset), independent of how the artifact stores them
+    folding     PE, SIMD (and resource choices) per layer: the hardware's, not the IR's; it moves on purpose when
+                the folding search changes, and the rtlsim cycles and the estimate move with it
     outputs     per backend (reference, qonnx, csim, rtlsim): sha256 of the int64 outputs on the same inputs, and
                 whether they equal the reference (integers compared with ==)
     rtlsim      cycles per frame and latency measured in simulation
@@ -14,8 +16,10 @@ Usage:
     python benchmarks/plan_figures.py --write build/figures/before.json
     python benchmarks/plan_figures.py --write build/figures/after.json --compare build/figures/before.json
 
-``--compare`` prints a table and exits 1 when the IR, an output or the measured cycles differ, or an estimate
-total moves by more than 1 %.  Models that do not compile are recorded with their error (and compared as such).
+``--compare`` prints a table and exits 1 when the IR or an output differs, or -- for a model whose folding did not
+change -- the measured cycles differ or an estimate total moves by more than 1 %.  Where the folding changed, the
+cycles and estimates that moved with it are listed as MOVED, with the rtlsim cycles against the estimate.  Models
+that do not compile are recorded with their error (and compared as such).
 """
 from __future__ import annotations
 
@@ -72,11 +76,16 @@ def hand_models(work: Path) -> dict:
     return found
 
 
+# node attributes that choose the hardware, not the function (compared separately)
+FOLDING_FIELDS = ("pe", "simd", "mult", "weight_mem")
+
+
 def ir_digest(graph) -> str:
-    """A hash of the IR's content (nodes and tensors), not of its serialised form."""
+    """A hash of the IR's content (nodes and tensors), not of its serialised form, without the folding."""
     digest = hashlib.sha256()
     for node in graph.nodes:
-        digest.update(json.dumps([node.op, node.name, list(node.inputs), node.output, node.params()],
+        params = {k: v for k, v in node.params().items() if k not in FOLDING_FIELDS}
+        digest.update(json.dumps([node.op, node.name, list(node.inputs), node.output, params],
                                  sort_keys=True, default=str).encode())
         for key, value in sorted(node.arrays().items()):
             digest.update(key.encode() + np.ascontiguousarray(value, dtype=np.int64).tobytes())
@@ -86,6 +95,11 @@ def ir_digest(graph) -> str:
         digest.update(np.asarray(t.scale, np.float64).tobytes() + np.asarray(t.offset, np.float64).tobytes())
     digest.update(json.dumps([graph.input, graph.output]).encode())
     return digest.hexdigest()
+
+
+def folding_of(graph) -> dict:
+    return {node.name: {k: v for k, v in node.params().items() if k in FOLDING_FIELDS} for node in graph.nodes
+            if node.has_mvu}
 
 
 def inputs_for(session, dataset) -> np.ndarray:
@@ -135,6 +149,7 @@ def record(key: str, path: Path, work: Path) -> dict:
     return {
         "compiles": True,
         "ir": ir_digest(reference.graph),
+        "folding": folding_of(reference.graph),
         "inputs": int(len(x)),
         "outputs": outputs,
         "rtlsim": rtlsim,
@@ -161,8 +176,11 @@ def compare(old: dict, new: dict) -> list:
         if a["ir"] != b["ir"]:
             problems.append(f"{key}: the IR differs")
         for backend in BACKENDS:
-            if a["outputs"].get(backend) != b["outputs"].get(backend):
-                problems.append(f"{key}: {backend} outputs {a['outputs'].get(backend)} -> {b['outputs'].get(backend)}")
+            oa, ob = a["outputs"].get(backend), b["outputs"].get(backend)
+            if (oa or {}).get("sha256") != (ob or {}).get("sha256") or ob is None or not ob.get("equals_reference"):
+                problems.append(f"{key}: {backend} outputs {oa} -> {ob}")
+        if a.get("folding") != b.get("folding"):
+            continue                              # cycles and estimates move with the folding: moved(), not here
         if a["rtlsim"] != b["rtlsim"]:
             problems.append(f"{key}: rtlsim {a['rtlsim']} -> {b['rtlsim']}")
         ea, eb = a["estimate"], b["estimate"]
@@ -173,6 +191,23 @@ def compare(old: dict, new: dict) -> list:
             if abs(vb - va) > ESTIMATE_TOLERANCE * max(1, va):
                 problems.append(f"{key}: estimated {res} {va} -> {vb} ({100 * (vb - va) / max(1, va):+.1f} %)")
     return problems
+
+
+def moved(old: dict, new: dict) -> list:
+    """Lines for the models whose folding changed: the folding, the rtlsim cycles against the estimate, the totals."""
+    lines = []
+    for key in sorted(set(old) & set(new)):
+        a, b = old[key], new[key]
+        if not (a["compiles"] and b["compiles"]) or a.get("folding") == b.get("folding"):
+            continue
+        ea, eb = a["estimate"], b["estimate"]
+        ra, rb = (a["rtlsim"] or {}).get("cycles_per_frame"), (b["rtlsim"] or {}).get("cycles_per_frame")
+        ratio = f"{rb / eb['cycles_per_frame']:.3f}" if rb and eb["cycles_per_frame"] else "-"
+        fold = ", ".join(f"{n} {f.get('pe')}x{f.get('simd')}" for n, f in (b.get("folding") or {}).items())
+        lines.append(f"{key}: folding now {fold}; rtlsim {ra} -> {rb} cycles/frame (estimate "
+                     f"{ea['cycles_per_frame']} -> {eb['cycles_per_frame']}, measured/estimate {ratio}); "
+                     f"totals {ea.get('totals')} -> {eb.get('totals')}")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -205,6 +240,8 @@ def main(argv=None) -> int:
         if args.only:                       # compare what was recorded this time
             old = {k: v for k, v in old.items() if k in figures}
         problems = compare(old, figures)
+        for line in moved(old, figures):
+            print("MOVED", line)
         for line in problems:
             print("CHANGED", line)
         print(f"compared with {args.compare}: {len(problems)} difference(s)")

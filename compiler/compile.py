@@ -15,24 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from convflow.compiler.dataflow import build_plan
+from convflow.compiler.dataflow.folding import DEFAULT_MARGIN, ecp5_budget, fold
 from convflow.compiler.emit.hls import write_hls_project
 from convflow.compiler.emit.onnx import write_onnx
 from convflow.compiler.emit.rtl import write_rtl
-from convflow.compiler.estimate import estimate as estimate_design
 from convflow.compiler.frontend.load import file_hash, load_model
 from convflow.compiler.frontend.lower import lower
 from convflow.compiler.ir.graph import Graph
 from convflow.compiler.ir.serialize import FORMAT_VERSION, MANIFEST, WEIGHTS, graph_to_dict, tensor_to_dict
 from convflow.compiler.passes.absorb_into_accumulator import absorb_into_accumulator
-from convflow.compiler.passes.choose_folding import choose_folding
 from convflow.compiler.passes.dequantize_output import dequantize_output
 from convflow.compiler.passes.flip_decreasing_channels import flip_decreasing_channels
 from convflow.compiler.passes.fold_pads import fold_pads
 from convflow.compiler.passes.infer_bitwidths import infer_bitwidths
 from convflow.compiler.passes.requantize_to_thresholds import requantize_to_thresholds
 from convflow.hw import VERSION
-from convflow.hw.errors import UnsupportedOp
+from convflow.hw.errors import FoldingError, UnsupportedOp
 from convflow.hw.flows.vitis import DEFAULT_PART
 from convflow.hw.integrity import hash_tree
 from convflow.hw.safe_output import ARTIFACT, OutputTarget
@@ -49,10 +47,11 @@ PASSES = (
 
 
 def import_model(source, name: str | None = None, float_input=None) -> tuple:
-    """Model file (or onnx.ModelProto) -> (integer IR graph with bit widths, no folding yet; the cleaned QONNX
-    model it came from)."""
+    """Model file (or onnx.ModelProto, or Keras model object) -> (integer IR graph with bit widths, no folding yet;
+    the cleaned QONNX model it came from).  The name defaults to the file's stem, or a Keras model's own name."""
     model = load_model(source)
-    name = name or (Path(source).stem if isinstance(source, (str, Path)) else "model")
+    name = name or (Path(source).stem if isinstance(source, (str, Path)) else getattr(source, "name", None)
+                    or "model")
     graph = lower(model, name, float_input)
     for compile_pass in PASSES:
         graph = compile_pass(graph)
@@ -100,22 +99,43 @@ def layer_table(graph: Graph, estimate: dict | None) -> list:
 
 
 def compile_model(source, out_dir, *, name: str | None = None, target_cycles: int | None = None,
+                  target_fps: float | None = None, clock_mhz: float | None = None, board: str | None = None,
+                  device: str | None = None, fit_margin=DEFAULT_MARGIN, input_pace: float | None = None,
                   folding: dict | None = None, part: str = DEFAULT_PART, float_input=None,
                   emit_hls: bool = True, emit_rtl: bool = True, dataset: str | None = None,
                   force: bool = False) -> Path:
     """Compile ``source`` into the artifact directory ``out_dir``.  Returns its path.  An existing artifact there
     is replaced atomically; any other non-empty folder is refused unless ``force`` (hw/safe_output.py).
-    ``dataset`` names the bundled data set the model was trained on (run/verify then default to its test split)."""
+
+    The folding (dataflow/folding.py): ``board`` (hw/boards) or ``device`` (a bare ECP5 part) folds the design to
+    fit ``fit_margin`` of the part's resources (a fraction, or "0.9,LUT4=0.75": folding.parse_margin), board top
+    included, at the highest frame rate it reaches;
+    ``target_fps`` (at ``clock_mhz``, default 100) or ``target_cycles`` folds it as cheaply as meets the target
+    (and, with a board or device, checks that it fits: DesignDoesNotFit); with none of these the layers are folded
+    for the input interface's pace, ``input_pace`` elements per cycle (default 1).  ``folding`` maps layer names
+    to (pe, simd) kept as given.  ``dataset`` names the bundled data set the model was trained on (run/verify then
+    default to its test split)."""
     out_dir = Path(out_dir)
     graph, source_onnx = import_model(source, name, float_input)
-    choose_folding(graph, target_cycles, folding)
+    if input_pace is not None:
+        graph.meta["input_pace"] = float(input_pace)
     notes = graph.meta.setdefault("notes", [])
+    budget = None
+    if board or device:
+        t = graph.input_tensor
+        budget = ecp5_budget(board=board, device=device, margin=fit_margin,
+                             frame=(int(np.prod(t.shape)), t.dtype.bits))
     try:
-        plan = build_plan(graph)
-    except UnsupportedOp as exc:
-        plan = None
+        chosen = fold(graph, target_cycles=target_cycles, target_fps=target_fps, clock_mhz=clock_mhz,
+                      budget=budget, overrides=folding)
+        plan, estimate = chosen.plan, chosen.estimate
+        graph.meta["target_cycles"] = chosen.target_cycles
+        notes.extend(chosen.notes)
+    except FoldingError:
+        raise
+    except UnsupportedOp as exc:          # an op with no hardware stage: the artifact still runs on the reference
+        chosen, plan, estimate = None, None, None
         notes.append(f"no hardware plan: {exc}")
-    estimate = estimate_design(graph, plan=plan) if plan is not None else None
     keys = [key for key, wanted in (("hls", emit_hls), ("rtl", emit_rtl), ("gpu", True)) if wanted]
 
     output = OutputTarget(out_dir, ARTIFACT, inputs=[source] if isinstance(source, (str, Path)) else [], force=force)
@@ -138,6 +158,7 @@ def compile_model(source, out_dir, *, name: str | None = None, target_cycles: in
             "part": part,
             "dataset": dataset,
             "target_cycles": graph.meta.get("target_cycles"),
+            "folding": chosen.to_dict() if chosen is not None else None,
             "layers": layer_table(graph, estimate),
             "estimate": estimate,
             "notes": notes,

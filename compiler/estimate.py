@@ -26,14 +26,17 @@ from .dataflow.xnor import XnorMatrixVectorUnit
 from .ir.graph import Graph
 
 RESOURCES = ("lut", "ff", "dsp", "bram")
+DEFAULT_CLOCK_MHZ = 100.0
+# the bottleneck's name when no stage is slower than the input interface delivers frames
+INPUT_INTERFACE = "(input interface)"
 
 
-def estimate(graph: Graph, clock_mhz: float = 100.0, plan: Plan | None = None) -> dict:
+def estimate(graph: Graph, clock_mhz: float = DEFAULT_CLOCK_MHZ, plan: Plan | None = None) -> dict:
     """Per-layer and total cycles and resources of the design of ``graph``.
 
-    Returns {"cycles_per_frame", "bottleneck", "fps" (at clock_mhz), "clock_mhz", "layers": [{name, op, cycles,
-    lut, ff, dsp, bram, stages: [...]}], "stages": [{kind, node, cycles, lut, ff, dsp, bram}], "totals": {...},
-    "hls": {...}}.
+    Returns {"cycles_per_frame", "bottleneck", "input_interface", "fps" (at clock_mhz), "clock_mhz", "layers":
+    [{name, op, cycles, lut, ff, dsp, bram, stages: [...]}], "stages": [{kind, node, cycles, lut, ff, dsp, bram}],
+    "totals": {...}, "hls": {...}}.
     """
     plan = plan or build_plan(graph)
     rows = []
@@ -58,10 +61,14 @@ def estimate(graph: Graph, clock_mhz: float = 100.0, plan: Plan | None = None) -
                        "cycles": max(r["cycles"] for r in converters), "stages": ["cf_dwc"] * len(converters),
                        **{k: sum(r[k] for r in converters) for k in RESOURCES}})
     slowest = max(rows, key=lambda r: r["cycles"]) if rows else None
-    cycles = slowest["cycles"] if slowest else 1
+    cycles = plan.cycles_per_frame
+    bottleneck = (slowest["node"] or slowest["label"]) if slowest else None
+    if slowest is None or plan.input_cycles > slowest["cycles"]:
+        bottleneck = INPUT_INTERFACE
     return {
         "cycles_per_frame": int(cycles),
-        "bottleneck": (slowest["node"] or slowest["label"]) if slowest else None,
+        "bottleneck": bottleneck,
+        "input_interface": {"elements_per_cycle": plan.input_pace, "cycles": plan.input_cycles},
         "clock_mhz": clock_mhz,
         "fps": clock_mhz * 1e6 / cycles,
         "layers": layers,

@@ -70,3 +70,40 @@ def compiled(run_dir):
 
         return build_once(run_dir / "artifacts" / key, lambda p: compile_model(model_path, p, **options))
     return get
+
+
+@pytest.fixture(scope="session")
+def keras_models(tmp_path_factory):
+    """Every QKeras model of tests/keras_builders.py, built once per session (TensorFlow starts once), with its
+    .h5, .keras and .json + _weights.h5 files and the artifact compiled from the model object in memory:
+    keras_models[name] -> KerasCase."""
+    import warnings
+    from dataclasses import dataclass
+
+    from keras_builders import KERAS_MODELS
+
+    from convflow.compiler.compile import compile_model
+
+    @dataclass
+    class KerasCase:
+        name: str
+        model: object
+        keras_exact: bool
+        artifact: Path
+        files: dict
+
+    base = tmp_path_factory.mktemp("keras_models")
+    cases = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                 # Keras's serialisation warnings about QKeras objects
+        for name, (builder, keras_exact) in KERAS_MODELS.items():
+            model = builder(seed=len(cases))
+            folder = base / name
+            folder.mkdir()
+            model.save(folder / f"{name}.h5")
+            model.save(folder / f"{name}.keras")
+            (folder / f"{name}.json").write_text(model.to_json())
+            model.save_weights(folder / f"{name}_weights.h5")
+            files = {suffix: folder / f"{name}.{suffix}" for suffix in ("h5", "keras", "json")}
+            cases[name] = KerasCase(name, model, keras_exact, compile_model(model, folder / "artifact"), files)
+    return cases

@@ -282,3 +282,60 @@ def tiny_dense_model(seed: int = 0, cin: int = 6, cout: int = 3) -> onnx.ModelPr
     x = b.quant("x", np.float32(2.0 ** -2), 4, signed=True)
     out = b.node("MatMul", [x, b.qweights((cin, cout), 3)])
     return b.model([1, cin], out, [1, cout], "tiny_dense")
+
+
+def conv1d_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
+    """A 1-D network as PyTorch / Brevitas export QuantConv1d: (N, C, W) tensors and 3-D Conv / pools.
+    x(1,3,20) -> Quant u8 -> Conv k3 pad 1 (per-channel scales, bias) -> Relu -> Quant u4 -> MaxPool 2 -> Pad (1, 2)
+    -> Conv k3 stride 2 -> Quant s5 -> AveragePool 2 -> Quant s6 -> Resize x2 -> Conv k1 -> Quant s4 (a)
+    -> [Conv k3 pad 1 -> Quant s4] + a -> GlobalAveragePool -> Quant -> Flatten -> Gemm -> out"""
+    b = Builder(seed, name_prefix)
+    x = b.quant("x", np.float32(2.0 ** -8), 8, signed=False)
+    bias = b.const(np.round(b.rng.normal(size=6) * 16) / 128, "bias")
+    y = b.node("Conv", [x, b.qweights((6, 3, 3), 4, per_channel_axis=0), bias], kernel_shape=[3], pads=[1, 1])
+    y = b.quant(b.node("Relu", [y]), np.float32(2.0 ** -3), 4, signed=False)
+    y = b.node("MaxPool", [y], kernel_shape=[2], strides=[2])                                   # 10
+    y = b.node("Pad", [y, b.const([0, 0, 1, 0, 0, 2], "pads", np.int64)], mode="constant")      # 13
+    y = b.node("Conv", [y, b.qweights((5, 6, 3), 4)], kernel_shape=[3], strides=[2])            # 6
+    y = b.quant(y, np.float32(2.0 ** -2), 5, signed=True)
+    y = b.node("AveragePool", [y], kernel_shape=[2], strides=[2])                               # 3
+    y = b.quant(y, np.float32(2.0 ** -3), 6, signed=True)
+    roi = b.const(np.zeros(0, np.float32), "roi")
+    y = b.node("Resize", [y, roi, b.const(np.asarray([1, 1, 2], np.float32), "scales")], mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="floor")               # 6
+    a = b.quant(b.node("Conv", [y, b.qweights((4, 5, 1), 4)], kernel_shape=[1]), np.float32(2.0 ** -2), 4)
+    r = b.node("Conv", [a, b.qweights((4, 4, 3), 4)], kernel_shape=[3], pads=[1, 1])
+    r = b.quant(r, np.float32(2.0 ** -2), 4)
+    s = b.node("GlobalAveragePool", [b.node("Add", [a, r])])
+    s = b.quant(s, np.float32(2.0 ** -3), 8, signed=True)
+    w = b.qweights((3, 4), 4, per_channel_axis=0)
+    out = b.node("Gemm", [b.node("Flatten", [s], axis=1), w, b.const(np.float32([0.25, -0.5, 0.125]), "bias")],
+                 transB=1)
+    return b.model([1, 3, 20], out, [1, 3], "conv1d")
+
+
+def nested_skip_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
+    """A skip connection that passes a whole inner residual block and a down/up-sampling path (U-Net style):
+    x(1,2,8,8) -> Quant u4 -> Conv3x3 pad 1 -> Relu -> Quant u4 (a) -> a + [Conv3x3 pad 1 -> Relu -> Quant u4]
+    -> Quant u5 -> MaxPool 2 -> Pad 1 -> Conv3x3 -> Relu -> Quant u4 -> Resize x2 -> + a -> Quant u5
+    -> GlobalAveragePool -> Quant u8 -> Flatten -> MatMul -> out.  The stem's direct path to the outer Add must buffer the
+    inner block and the whole down/up path, not only the way to the inner Add."""
+    b = Builder(seed, name_prefix)
+    s = np.float32(2.0 ** -3)
+    x = b.quant("x", np.float32(2.0 ** -4), 4, signed=False)
+    a = b.node("Conv", [x, b.qweights((4, 2, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    a = b.quant(b.node("Relu", [a]), s, 4, signed=False)
+    r = b.node("Conv", [a, b.qweights((4, 4, 3, 3), 4)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    r = b.quant(b.node("Relu", [r]), s, 4, signed=False)
+    y = b.quant(b.node("Add", [a, r]), s, 5, signed=False)
+    y = b.node("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])                                  # 4 x 4
+    y = b.node("Pad", [y, b.const([0, 0, 1, 1, 0, 0, 1, 1], "pads", np.int64)], mode="constant")      # 6 x 6
+    y = b.node("Conv", [y, b.qweights((4, 4, 3, 3), 4)], kernel_shape=[3, 3])                       # 4 x 4
+    y = b.quant(b.node("Relu", [y]), s, 4, signed=False)
+    roi = b.const(np.zeros(0, np.float32), "roi")
+    up = b.node("Resize", [y, roi, b.const(np.asarray([1, 1, 2, 2], np.float32), "scales")], mode="nearest",
+                coordinate_transformation_mode="asymmetric", nearest_mode="floor")                  # 8 x 8
+    z = b.quant(b.node("Add", [up, a]), s, 5, signed=False)
+    z = b.quant(b.node("GlobalAveragePool", [z]), np.float32(2.0 ** -4), 8, signed=False)
+    out = b.node("MatMul", [b.node("Flatten", [z], axis=1), b.qweights((4, 3), 4)])
+    return b.model([1, 2, 8, 8], out, [1, 3], "nested_skip")

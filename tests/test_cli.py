@@ -98,7 +98,7 @@ def test_quiet_and_json_on_every_sub_command(tmp_path):
     from convflow.runtime.cli import COMMANDS, build_parser
 
     parser = build_parser()
-    required = {"compile": ["M", "-o", "O"], "compare": ["M", "-o", "O"], "demo": []}
+    required = {"compile": ["M", "-o", "O"], "compare": ["M", "-o", "O"], "sweep": ["M", "-o", "O"], "demo": []}
     for command in COMMANDS:
         name = command.__name__.rsplit(".", 1)[-1]
         rest = required.get(name, ["M"])

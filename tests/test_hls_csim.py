@@ -12,7 +12,7 @@ from convflow.compiler.ir.interpret import run_graph
 from convflow.hw.errors import ToolMissing
 from convflow.runtime.backends.csim import CsimBackend
 
-from hls.graphs import Builder, binarised, branches, lenet, mlp, resnet_block
+from hls.graphs import Builder, binarised, branches, lenet, mlp, resnet_block, window_net
 from hls.toolchain import compile_cpp, make_artifact, toolchain
 
 
@@ -106,6 +106,16 @@ def test_residual_shift_depthwise_pools(tmp_path, seed):
     check_csim(resnet_block(seed), tmp_path, 300, seed=seed)
 
 
+@pytest.mark.parametrize("simd", [(9, 6, 3, 36), (3, 18, 12, 9)], ids=["window", "kernel_rows"])
+def test_simd_beyond_the_channels(tmp_path, simd):
+    """SIMD that does not divide a layer's channels, up to the whole window (K*K*C): the window generator writes words
+    spanning channels, pixels and kernel rows, with stride and padding on an odd shape."""
+    graph = window_net(seed=2, simd=simd)
+    from convflow.compiler.dataflow import build_plan
+    assert any(s.kind == "cf_swg" and s.window_mode for s in build_plan(graph).stages)
+    check_csim(graph, tmp_path, 300, seed=3)
+
+
 def hostile_names_graph():
     """A small net whose layer, tensor and model names hold C++ punctuation, keywords, comment ends, non-ASCII."""
     names = ["class", "int", "conv */ /* x", "3x3 conv", "Ünïcode-層", "input", "dense.weights[0]", "module",
@@ -164,6 +174,7 @@ STRICT_GRAPHS = {
     "mlp": lambda: mlp(seed=4, fold=((8, 4), (5, 2))),
     "lenet": lambda: lenet(seed=2, fold=((2, 1), (4, 2), (2, 4)), size=12),
     "resnet_block": lambda: resnet_block(0),
+    "window": lambda: window_net(1),
     "hostile_names": hostile_names_graph,
 }
 

@@ -238,3 +238,20 @@ def test_upsample_model_on_every_backend(tmp_path):
         x = random_inputs(session.graph, 300, seed=6)
     _, results = verify(art, x, ["qonnx", "csim", "rtlsim", "gpu"], options={"rtlsim": {"backpressure": 0.2}})
     assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]
+
+
+@needs_verilator
+def test_skip_past_an_inner_block_does_not_deadlock(tmp_path):
+    """The stem's direct path to the outer Add passes an inner residual Add and a down/up-sampling path: its FIFO
+    is sized for the whole of it (sized only to the inner Add, rtlsim stalled with 0 outputs).  Exact with
+    back-pressure on rtlsim and csim."""
+    from qonnx_builders import nested_skip_model
+
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime.verify import verify
+
+    art = compile_model(nested_skip_model(seed=2), tmp_path / "art", name="nested_skip")
+    with Session(art, "reference") as session:
+        x = random_inputs(session.graph, 200, seed=3)
+    _, results = verify(art, x, ["qonnx", "csim", "rtlsim"], options={"rtlsim": {"backpressure": 0.3, "seed": 4}})
+    assert all(r.exact for r in results), [(r.backend, r.error, r.differing_outputs) for r in results]

@@ -162,3 +162,85 @@ def test_fork_add_residual_block(tmp_path):
     s = b.mark()
     b.shift(1, lo=-20, hi=20).add(s, name="second add")
     check(b.graph(), tmp_path, kinds={"cf_fork", "cf_add"})
+
+
+# cf_swg in window mode (SIMD does not divide the channels, up to the whole KH x KW x C window): shape, cout, k,
+# stride, pad, pe, simd.  Odd shapes, strides, padding; SIMD > C, SIMD = K*K*C, SIMD spanning pixels but not whole
+# ones (C=2, SIMD=6: three pixels of two channels; C=4, SIMD=3: words straddling pixels), a 5x5 kernel.
+WINDOW_CASES = {
+    "c1_simd9_pad1": ((8, 8, 1), 4, 3, 1, 1, 4, 9),
+    "c3_simd27_stride2_odd": ((9, 7, 3), 4, 3, 2, 1, 2, 27),
+    "c2_simd6_straddles_pixels": ((9, 7, 2), 4, 3, 1, 1, 2, 6),
+    "c4_simd3_under_c": ((7, 9, 4), 4, 3, 1, 1, 2, 3),
+    "k5_stride2_pad2_simd25": ((11, 10, 1), 4, 5, 2, 2, 4, 25),
+    "stride3_no_pad_simd18": ((10, 10, 2), 4, 3, 3, 0, 1, 18),
+}
+
+
+@pytest.mark.parametrize("case", list(WINDOW_CASES), ids=list(WINDOW_CASES))
+def test_swg_window_mode_simd_beyond_the_channels(tmp_path, case):
+    shape, cout, k, stride, pad, pe, simd = WINDOW_CASES[case]
+    b = GraphBuilder(f"window {case}", shape, IntType(4, True), seed=4)
+    b.conv(cout, k=k, stride=stride, pad=pad, pe=pe, simd=simd, wbits=3, name="conv")
+    graph = b.graph()
+    swg = next(s for s in plan(graph) if s.kind == "cf_swg")
+    assert swg.window_mode and swg.params["OL"] == simd and swg.params["L"] == shape[2]
+    check(graph, tmp_path, frames=60, kinds={"cf_swg", "cf_mvu"})
+
+
+@pytest.mark.parametrize("shape, k, stride, pad", [((28, 28, 1), 3, 1, 1), ((11, 10, 1), 5, 2, 2),
+                                                   ((12, 12, 3), 3, 1, 1)])
+def test_swg_window_mode_runs_at_one_pixel_per_cycle(tmp_path, shape, k, stride, pad):
+    """SIMD = KH*KW*C: the window generator takes a pixel per cycle and writes a window per cycle, so the layer
+    keeps up with its input; rtlsim's cycles per frame equal the plan's, exactly."""
+    b = GraphBuilder("window pace", shape, IntType(8, False), seed=5)
+    b.conv(1, k=k, stride=stride, pad=pad, pe=1, simd=k * k * shape[2], wbits=3, name="conv")
+    graph = b.graph()
+    backend = check(graph, tmp_path, frames=12, backpressure=0.0)
+    assert backend.stats["cycles_per_frame"] == estimate_cycles(graph)
+    assert estimate_cycles(graph) == shape[0] * shape[1] * shape[2]      # the input interface's pace
+
+
+# The resource choices of a layer (node.mult, node.weight_mem, node.buffer_mem; the folding search picks them):
+# each implemented by cf_mvu / cf_swg and bit-exact under back-pressure.
+RESOURCE_CASES = {
+    "dsp2_packed_unsigned_in": dict(bits=IntType(6, False), wbits=4, pe=4, simd=2, mult="dsp2"),
+    "dsp2_packed_signed_in": dict(bits=IntType(5, True), wbits=5, pe=2, simd=3, mult="dsp2"),
+    "dsp_wide_weights_in_luts": dict(bits=IntType(8, True), wbits=7, pe=2, simd=2, mult="lut"),
+    "weights_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=2, weight_mem="block"),
+    "weights_in_logic_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=1, simd=2, weight_mem="lut",
+                                               buffer_mem="block"),
+    "ring_in_lut_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=1, buffer_mem="lut"),
+    "window_mode_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=9, buffer_mem="block"),
+}
+
+
+@pytest.mark.parametrize("case", list(RESOURCE_CASES), ids=list(RESOURCE_CASES))
+def test_mvu_and_swg_resource_choices(tmp_path, case):
+    spec = dict(RESOURCE_CASES[case])
+    b = GraphBuilder(f"resources {case}", (7, 6, 2 if spec["simd"] != 9 else 1), spec.pop("bits"), seed=6)
+    b.conv(4, k=3, pad=1, pe=spec.pop("pe"), simd=spec.pop("simd"), wbits=spec.pop("wbits"), name="conv")
+    b.flatten().dense(3, pe=1, simd=4, wbits=3, name="fc")
+    graph = b.graph()
+    conv = graph.nodes[0]
+    for field, value in spec.items():
+        setattr(conv, field, value)
+    stages = plan(graph)
+    mvu = next(s for s in stages if s.kind == "cf_mvu" and s.node is conv)
+    swg = next(s for s in stages if s.kind == "cf_swg")
+    assert mvu.params["USE_DSP"] == {"lut": 0, "dsp": 1, "dsp2": 2}[spec.get("mult", "lut" if not mvu.use_dsp
+                                                                           else "dsp")]
+    assert mvu.params.get("WMEM", 0) == {"auto": 0, "block": 1, "lut": 2}[spec.get("weight_mem", "auto")]
+    assert swg.params.get("BMEM", 0) == {"auto": 0, "block": 1, "lut": 2}[spec.get("buffer_mem", "auto")]
+    check(graph, tmp_path, frames=80, kinds={"cf_swg", "cf_mvu"})
+
+
+def test_dsp2_needs_an_even_pe_and_narrow_operands():
+    from convflow.hw.errors import FoldingError
+
+    b = GraphBuilder("dsp2 refused", (4, 4, 2), IntType(8, True), seed=1)
+    b.conv(4, k=1, pad=0, pe=2, simd=2, wbits=6, name="conv")          # 9 + 2 x 6 = 21 > 18 bits
+    graph = b.graph()
+    graph.nodes[0].mult = "dsp2"
+    with pytest.raises(FoldingError, match="dsp2"):
+        plan(graph)

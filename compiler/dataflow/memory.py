@@ -24,12 +24,28 @@ def ebr_blocks(depth: int, width: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)
 
 
-def memory_cost(depth: int, width: int, ram: bool = False) -> dict:
-    """LUT4s or EBR blocks for a depth x width memory (a ROM, or with ``ram`` a simple dual-port RAM)."""
+# where a memory may be put: as synthesis chooses (the rules above), or forced by the RTL's ram_style / rom_style
+# attribute ("block": DP16KD; "lut": a ROM in logic, a RAM in TRELLIS_DPR16X4) -- a layer's resource choice
+PLACEMENTS = ("auto", "block", "lut")
+
+
+def in_block_ram(depth: int, width: int, ram: bool = False, placement: str = "auto") -> bool:
+    if placement != "auto":
+        return placement == "block"
+    return memory_cost(depth, width, ram)["bram"] > 0
+
+
+def memory_cost(depth: int, width: int, ram: bool = False, placement: str = "auto") -> dict:
+    """LUT4s or EBR blocks for a depth x width memory (a ROM, or with ``ram`` a simple dual-port RAM), placed as
+    synthesis would or as ``placement`` forces."""
     bits = depth * width
     if bits == 0:
         return {"lut": 0, "bram": 0}
-    if ram:
+    if placement == "block":
+        return {"lut": 0, "bram": ebr_blocks(depth, width)}
+    if placement == "lut":
+        in_luts = True
+    elif ram:
         in_luts = not ((depth >= RAM_EBR_MIN_DEPTH and bits >= RAM_EBR_MIN_DEPTH_BITS)
                        or (depth > LUTRAM_MAX_DEPTH and bits >= RAM_EBR_MIN_BITS))
     else:
@@ -45,10 +61,10 @@ def counter_bits(n: int) -> int:
     return max(1, (max(1, n) - 1).bit_length())
 
 
-def rom_luts(depth: int, width: int) -> int:
+def rom_luts(depth: int, width: int, placement: str = "auto") -> int:
     """LUT4s yosys spends on a ROM held in logic: each output bit is a function of the address, one LUT4 per 16
     words of the power-of-two address space (a one-word ROM is a constant: no LUT)."""
-    if depth <= 1 or memory_cost(depth, width)["bram"]:
+    if depth <= 1 or memory_cost(depth, width, placement=placement)["bram"]:
         return 0
     return 2 ** max(0, (depth - 1).bit_length() - 4) * width
 

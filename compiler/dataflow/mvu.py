@@ -9,9 +9,12 @@ Dense       cf_mvu                                         SIMD -> PE
 ==========  =============================================  ==========================
 
 Folding: a unit computes PE output channels in parallel, each from SIMD inputs per cycle.  A layer's MVU takes
-(rows / SIMD) * (cols / PE) cycles per output pixel, rows = KH*KW*Cin (SIMD divides Cin), cols = Cout (PE divides
-Cout); a depthwise unit reads KH*KW * C / SIMD words and writes C / PE per pixel (SIMD and PE divide C).  ``mvu_cycles`` is that formula, ``check_folding``
-the one check of a folding, used by the folding pass and the plan alike.
+(rows / SIMD) * (cols / PE) cycles per output pixel, rows = KH*KW*Cin, cols = Cout (PE divides Cout).  SIMD divides
+the rows: a divisor of Cin reads the window channel-fold by channel-fold, any other divisor (SIMD may span the whole
+window, KH*KW*Cin) has the window generator write SIMD window elements per beat (dataflow/window.py, window mode).
+A depthwise unit reads KH*KW * C / SIMD words and writes C / PE per pixel (SIMD and PE divide C).  ``mvu_cycles`` is
+that formula, ``folding_grid`` every folding and ``check_folding`` the one check of a folding, used by the folding
+search and the plan alike.
 """
 from __future__ import annotations
 
@@ -22,13 +25,18 @@ import numpy as np
 from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType
 from convflow.hw.errors import FoldingError, UnsupportedOp
 
-from .memory import memory_cost, rom_luts
+from .memory import PLACEMENTS, memory_cost, rom_luts
 from .plan import Plan, Stage
 from .window import sliding_window
 
 # A product goes to a DSP block (MULT18X18D) only when both operands (input made signed) have more bits than this;
-# narrower products are cheaper as LUT shift-and-add.
+# narrower products are cheaper as LUT shift-and-add.  That is the "auto" rule; the folding search may choose per
+# layer (node.mult): "lut", "dsp", or "dsp2" -- two products of one input and two PE lanes' weights in one
+# MULT18X18D, x * (w0 + w1 * 2^P), exact while the packed operand fits its 18 bits (dsp2_exact).
 DSP_MIN_BITS = 4
+MULTS = ("lut", "dsp", "dsp2")
+LUT_MULT_MAX_WBITS = 16            # cf_mvu's shift-and-add tree takes up to 16 weight bits
+DSP_PORT_BITS = 18
 
 
 # ----------------------------------------------------------------------------------------------- folding
@@ -52,19 +60,32 @@ def mvu_cycles(node, graph: Graph, pe: int, simd: int) -> int:
     pixels, kpos, cin, cout = mvu_shape(node, graph)
     if is_depthwise(node):
         return pixels * max(kpos * (cout // simd), cout // pe)
-    return pixels * kpos * (cin // simd) * (cout // pe)
+    return pixels * (kpos * cin // simd) * (cout // pe)
+
+
+def divisors(n: int) -> list:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def folding_grid(node, graph: Graph) -> list:
+    """Every (pe, simd) the hardware can implement for this layer (what check_folding accepts)."""
+    _, kpos, cin, cout = mvu_shape(node, graph)
+    simds = divisors(cout if is_depthwise(node) else kpos * cin)
+    return [(pe, simd) for pe in divisors(cout) for simd in simds]
 
 
 def check_folding(node, graph: Graph) -> None:
-    """The one check of a layer's folding: SIMD must divide its inputs and PE its outputs (FoldingError)."""
-    _, _, cin, cout = mvu_shape(node, graph)
-    checks = (("simd", node.simd, cin, "input"), ("pe", node.pe, cout, "output"))
+    """The one check of a layer's folding: SIMD must divide its matrix rows (a convolution's KH*KW*Cin window, a
+    dense layer's inputs, a depthwise layer's channels) and PE its outputs (FoldingError)."""
+    _, kpos, cin, cout = mvu_shape(node, graph)
+    rows, side = (kpos * cin, "window elements (KH*KW*Cin)") if kpos > 1 else (cin, "input channels")
+    checks = (("simd", node.simd, rows, side), ("pe", node.pe, cout, "output channels"))
     if is_depthwise(node):      # one input channel per output channel: both foldings divide the channels
-        checks = (("simd", node.simd, cout, "input"), ("pe", node.pe, cout, "output"))
+        checks = (("simd", node.simd, cout, "input channels"), ("pe", node.pe, cout, "output channels"))
     for what, value, total, side in checks:
         if value < 1 or total % value:
-            raise FoldingError(f"{node.op} {node.name!r}: {what}={value} does not divide its {total} {side} "
-                               f"channels; SIMD must divide the inputs and PE the outputs (choose a divisor)")
+            raise FoldingError(f"{node.op} {node.name!r}: {what}={value} does not divide its {total} {side}; "
+                               f"SIMD must divide the inputs and PE the outputs (choose a divisor)")
 
 
 # ----------------------------------------------------------------------------------------------- stages
@@ -86,8 +107,13 @@ class MatrixVectorUnit(Stage):
     vectors: int               # input vectors per frame (output pixels; 1 for a dense layer)
     wbits: int                 # weights in signed two's complement of this width
     acc: IntType               # the accumulator = the output element type (the IR's exact range type)
-    use_dsp: bool
+    mult: str                  # "lut", "dsp" or "dsp2" (MULTS)
+    weight_mem: str = "auto"   # where the weight ROM goes (memory.PLACEMENTS)
     kind = "cf_mvu"
+
+    @property
+    def use_dsp(self) -> bool:
+        return self.mult != "lut"
 
     @property
     def sf(self) -> int:
@@ -99,9 +125,12 @@ class MatrixVectorUnit(Stage):
 
     @property
     def params(self) -> dict:
-        return {"SIMD": self.simd, "PE": self.pe, "SF": self.sf, "NF": self.nf, "IBITS": self.input.bits,
-                "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
-                "USE_DSP": int(self.use_dsp)}
+        params = {"SIMD": self.simd, "PE": self.pe, "SF": self.sf, "NF": self.nf, "IBITS": self.input.bits,
+                  "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
+                  "USE_DSP": MULTS.index(self.mult)}
+        if self.weight_mem != "auto":
+            params["WMEM"] = PLACEMENTS.index(self.weight_mem)
+        return params
 
     def weight_tiles(self) -> np.ndarray:
         """(NF*SF, PE, SIMD): tile [nf*SF + sf, p, s] = matrix[sf*SIMD + s, nf*PE + p] -- the weights the unit
@@ -122,16 +151,22 @@ class MatrixVectorUnit(Stage):
         mults = pe * simd
         weights_vary = nf * sf > 1          # one weight word: constants, which synthesis folds into the adders
         lut = dsp = 0
-        if self.use_dsp:
+        if self.mult == "dsp":
             dsp += mults * -(-ib // 18) * -(-wb // 18)                  # registered MULT18X18D
+        elif self.mult == "dsp2":
+            dsp += -(-pe // 2) * simd                                   # two products a MULT18X18D
+            lut += mults / 2 * (wb + pw)                                # packing the weights, splitting the product
         elif weights_vary:
             lut += 1.8 * mults * ib * wb                                # shift-and-add partial products
         lut += 1.15 * mults * ab + 3.6 * simd * ibits + 30              # adder trees + accumulators, input mux
-        wrom = memory_cost(nf * sf, pe * simd * wb)
+        wrom = memory_cost(nf * sf, pe * simd * wb, placement=self.weight_mem)
         brom = memory_cost(nf, pe * ab)
         ibuf = memory_cost(sf, simd * ibits, ram=True) if nf > 1 else {"lut": 0, "bram": 0}
-        lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb) + rom_luts(nf, pe * ab) + ibuf["lut"])
-        ff = 1.4 * simd * ibits + 2.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
+        lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + rom_luts(nf, pe * ab) + ibuf["lut"])
+        # (the second operand register stage after the ROM: simd * ibits + mults * wb more; the adder tree's
+        # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k)
+        ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
+        ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:
@@ -199,14 +234,59 @@ def _use_dsp(x, wbits: int) -> bool:
     return min(x.bits + (0 if x.signed else 1), wbits) > DSP_MIN_BITS
 
 
+def adder_tree_stages(simd: int) -> list:
+    """Values each register stage of cf_mvu's adder tree holds per PE lane (4:1 sums until one is left)."""
+    stages, n = [], simd
+    while n > 1:
+        n = -(-n // 4)
+        stages.append(n)
+    return stages
+
+
+def dsp2_exact(ibits: int, wbits: int) -> bool:
+    """Two products x*w0, x*w1 in one 18x18 multiplier as x * (w0 + w1 * 2^P), P = the product's bits: exact when
+    x (made signed) and the packed weight, P + wbits bits, fit the multiplier's 18-bit ports (cf_mvu.v)."""
+    ib = ibits + 1
+    return ib <= DSP_PORT_BITS and ib + 2 * wbits <= DSP_PORT_BITS
+
+
+def mult_choices(node, x, wbits: int) -> list:
+    """The multiplier implementations this layer can take: LUTs and DSPs, and two products a DSP where exact."""
+    out = ["lut", "dsp"] if wbits <= LUT_MULT_MAX_WBITS else ["dsp"]
+    if node.pe % 2 == 0 and dsp2_exact(x.bits, wbits):
+        out.append("dsp2")
+    return out
+
+
+def resolve_mult(node, x, wbits: int) -> str:
+    """node.mult, with "auto" resolved by operand width; FoldingError for a choice this layer cannot take."""
+    if node.mult == "auto":
+        return "dsp" if _use_dsp(x, wbits) or wbits > LUT_MULT_MAX_WBITS else "lut"
+    if node.mult not in mult_choices(node, x, wbits):
+        raise FoldingError(f"{node.op} {node.name!r}: mult={node.mult!r} is not possible here (choose one of "
+                           f"{', '.join(mult_choices(node, x, wbits))}; dsp2 needs an even PE and "
+                           f"{x.bits}+1 + 2x{wbits} <= {DSP_PORT_BITS} bits)")
+    return node.mult
+
+
+def _placement(node, field: str) -> str:
+    value = getattr(node, field, "auto")
+    if value not in PLACEMENTS:
+        raise FoldingError(f"{node.op} {node.name!r}: {field}={value!r}; choose one of {', '.join(PLACEMENTS)}")
+    return value
+
+
 def _mvu(plan: Plan, node, label: str, matrix: np.ndarray, bias, vectors: int, acc: IntType, out_elems: int):
     from .xnor import XnorMatrixVectorUnit, binarised_weight_step   # a variant of this unit
 
     simd, pe = node.simd, node.pe
     wbits = signed_bits(matrix)
     fields = dict(label=label, node=node, cycles=0, matrix=matrix, bias=np.asarray(bias, np.int64), simd=simd,
-                  pe=pe, vectors=vectors, wbits=wbits, acc=acc, use_dsp=_use_dsp(plan.cur, wbits))
+                  pe=pe, vectors=vectors, wbits=wbits, acc=acc, mult=resolve_mult(node, plan.cur, wbits),
+                  weight_mem=_placement(node, "weight_mem"))
     wstep = binarised_weight_step(plan.cur.dtype, matrix)
+    # (an XNOR unit has no multipliers and keeps its sign bits where its own model says: mult / weight_mem do
+    # not change it, so the folding search prices its variants alike)
     stage = XnorMatrixVectorUnit(**fields, wstep=wstep) if wstep else MatrixVectorUnit(**fields)
     stage.cycles = vectors * stage.sf * stage.nf
     if stage.nf > 1 and plan.cur.producer is not None:
@@ -226,9 +306,10 @@ def build_conv(plan: Plan, node: Conv2D, inputs: list) -> None:
     h, w, cin = tin.shape
     kh, kw, _, cout = node.weights.shape
     check_folding(node, graph)
-    plan.adapt(node.simd, node.name)
+    window_mode = not node.depthwise and cin % node.simd != 0
+    plan.adapt(cin if window_mode else node.simd, node.name)       # window mode reads whole pixels
     oh, ow = sliding_window(plan, node, f"{node.name}_swg", h, w, cin, (kh, kw), node.stride, node.pads,
-                            node.pad_value)
+                            node.pad_value, out_lanes=node.simd, buffer_mem=_placement(node, "buffer_mem"))
     if node.depthwise:
         if cin != cout or node.weights.shape[2] != 1:
             raise UnsupportedOp(f"Conv2D {node.name!r}: depthwise convolution with {cin} inputs and {cout} outputs "

@@ -12,7 +12,10 @@ builders are keyed by IR class in dataflow/builders.py.
 
 The cycle model: a stage's cycles per frame are the most beats it must accept, emit or compute; the design's cycles
 per frame (its initiation interval) are those of its slowest stage, since all stages run concurrently and FIFOs
-decouple them.  Cycle-accurate simulation checks this (tests/test_estimate.py, benchmarks/plan_figures.py).
+decouple them -- and never fewer than the input interface needs to deliver a frame: ``input_pace`` elements per
+cycle (graph.meta["input_pace"], default 1: the accelerator's port takes one element per beat, so the pace is at
+most 1; a slower source, e.g. a shared bus, is modelled with a fraction).  Cycle-accurate simulation checks this
+(tests/test_estimate.py, benchmarks/plan_figures.py).
 """
 from __future__ import annotations
 
@@ -23,9 +26,21 @@ from typing import Optional
 import numpy as np
 
 from convflow.compiler.ir.graph import Graph, IntType, Node
+from convflow.hw.errors import ConvflowError
 
 # depth of the FIFO behind every stage output unless a rule below asks for more
 FIFO_DEPTH_DEFAULT = 2
+# elements per cycle the input interface delivers unless graph.meta["input_pace"] says otherwise
+INPUT_PACE_DEFAULT = 1.0
+
+
+def input_pace(graph: Graph) -> float:
+    """The input interface's pace (elements per cycle) the design is modelled with: in (0, 1]."""
+    pace = float(graph.meta.get("input_pace", INPUT_PACE_DEFAULT))
+    if not 0 < pace <= 1:
+        raise ConvflowError(f"input pace {pace:g} elements/cycle: the accelerator's input port takes one element per "
+                            f"beat, so the pace must lie in (0, 1]")
+    return pace
 
 
 @dataclass(eq=False)
@@ -119,6 +134,7 @@ class Plan:
         self.graph = graph
         t = graph.input_tensor
         self.input = Stream("st_in", 1, t.dtype, int(np.prod(t.shape)), graph.input)
+        self.input_pace = input_pace(graph)
         self.output: Optional[Stream] = None
         self.stages: list = []
         self.cur = self.input
@@ -168,5 +184,10 @@ class Plan:
         return [stage for stage in self.stages if stage.node is node]
 
     @property
+    def input_cycles(self) -> int:
+        """Cycles the input interface takes to deliver one frame."""
+        return math.ceil(self.input.elems / self.input_pace - 1e-9)
+
+    @property
     def cycles_per_frame(self) -> int:
-        return max([s.cycles for s in self.stages], default=1)
+        return max([s.cycles for s in self.stages] + [self.input_cycles])

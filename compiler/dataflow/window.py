@@ -11,7 +11,14 @@ Upsample    cf_upsample (a row buffer)             L -> L
 ==========  =====================================  ===================
 
 cf_swg writes, for each output pixel in row-major order, its KH x KW x C window in the order (ky, kx, c) -- the row
-order of a convolution's weight matrix -- in words of the lanes it reads.
+order of a convolution's weight matrix.  Two ways, one stage class (SlidingWindowGen, the plan's one description):
+
+  rows mode    out lanes = in lanes L (L divides C): the window in KH*KW*C/L words of L lanes, read from a ring of
+               rows; cycles = max(H*W*C/L in, OH*OW*KH*KW*C/L out)
+  window mode  out lanes OL (OL divides KH*KW*C, not C): whole pixels in (L = C), the window assembled from a ring
+               of pixel columns and written as KH*KW*C/OL words of OL lanes, which may span channels, pixels and
+               kernel rows -- so a first layer with one to three channels can take SIMD = KH*KW*C; cycles =
+               max(H*W pixels in, OH*W columns fetched, OH*OW*KH*KW*C/OL out)
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from dataclasses import dataclass
 from convflow.compiler.ir.graph import IntType, MaxPool, Pad, SumPool, Upsample
 from convflow.hw.errors import UnsupportedOp
 
-from .memory import memory_cost
+from .memory import PLACEMENTS, memory_cost
 from .plan import Plan, Stage
 
 
@@ -35,7 +42,18 @@ class SlidingWindowGen(Stage):
     pads: tuple                # top, left, bottom, right
     pad_value: int
     rows: int                  # rows in the line buffer's ring
+    columns: int = 0           # window mode: pixel columns in the column ring (0 in rows mode)
+    buffer_mem: str = "auto"   # where the ring of rows goes (memory.PLACEMENTS)
     kind = "cf_swg"
+
+    @property
+    def window_mode(self) -> bool:
+        return self.output.lanes != self.input.lanes
+
+    @property
+    def beats_per_window(self) -> int:
+        (kh, kw) = self.kernel
+        return kh * kw * self.c // self.output.lanes
 
 
     @property
@@ -46,39 +64,81 @@ class SlidingWindowGen(Stage):
     @property
     def params(self) -> dict:
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pads
-        return {"EW": self.input.bits, "L": self.lanes, "H": self.h, "W": self.w, "CF": self.c // self.lanes,
-                "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": pt, "PL": pl, "PB": pb, "PR": pr,
-                "PAD": int(self.pad_value), "NR": self.rows}
+        lanes = self.input.lanes
+        params = {"EW": self.input.bits, "L": lanes, "H": self.h, "W": self.w, "CF": self.c // lanes,
+                  "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": pt, "PL": pl, "PB": pb, "PR": pr,
+                  "PAD": int(self.pad_value), "NR": self.rows}
+        if self.window_mode:
+            params.update(OL=self.output.lanes, NC=self.columns)
+        if self.buffer_mem != "auto":
+            params["BMEM"] = PLACEMENTS.index(self.buffer_mem)
+        return params
 
     @property
     def buffer_words(self) -> int:
-        return self.rows * self.w * (self.c // self.lanes)
+        return self.rows * self.w * (self.c // self.input.lanes)
 
     def resources_own(self) -> dict:
+        if self.window_mode:
+            return self._window_resources()
         word = self.lanes * self.input.bits
-        buf = memory_cost(self.buffer_words, word, ram=True)
+        buf = memory_cost(self.buffer_words, word, ram=True, placement=self.buffer_mem)
         # position registers and their adders, ring bookkeeping, pad mux
         return {"lut": 780 + 0.3 * buf["lut"], "ff": 270 + 1.5 * word, "dsp": 0, "bram": buf["bram"]}
+
+    def _window_resources(self) -> dict:
+        """Fitted to yosys synth_ecp5 on three window-mode generators (cnn-digits' and lenet-fmnist's first
+        layers, lenet-fmnist's Conv_1: 1,501 / 4,011 / 10,537 LUT4; 397 / 608 / 1,462 FF): the column ring goes to
+        LUT RAM, one copy per window column read (KW ports), so flip-flops are little more than the output word;
+        LUT4s follow the RAM copies, the ring banks and their row multiplexer, the pad selects and the beat
+        multiplexer (within about 40 % on those three)."""
+        kh, kw = self.kernel
+        pixel = self.c * self.input.bits
+        column = kh * pixel
+        out = self.output.width
+        bank = memory_cost(self.w, pixel, ram=True, placement=self.buffer_mem)     # one RAM per ring row
+        ring_copies = kw * -(-self.columns // 16) * -(-column // 4) * 6
+        selects = kw * column + (out * self.beats_per_window / 3 if self.beats_per_window > 1 else 0)
+        rows_mux = kh * pixel * self.rows / 2
+        logic = ring_copies + selects + self.rows * bank["lut"] + rows_mux
+        # flip-flops: the output word and the registered window (kh * kw * pixel, the emitter's first stage)
+        return {"lut": 1100 + 1.1 * logic, "ff": 420 + out + 8 * kh + kh * kw * pixel, "dsp": 0,
+                "bram": self.rows * bank["bram"]}
 
     def fill_elements(self) -> int:
         # the ring may fill before the first window leaves (it prefetches the next rows)
         return min(self.h, self.rows) * self.w * self.c
 
 
-def sliding_window(plan: Plan, node, label: str, h, w, c, kernel, stride, pads, pad_value) -> tuple:
-    """Append a cf_swg over the current stream (an h x w x c frame); returns the output (OH, OW)."""
+def sliding_window(plan: Plan, node, label: str, h, w, c, kernel, stride, pads, pad_value,
+                   out_lanes: int | None = None, buffer_mem: str = "auto") -> tuple:
+    """Append a cf_swg over the current stream (an h x w x c frame) writing ``out_lanes`` (default: the stream's
+    lanes) elements per beat; returns the output (OH, OW).  Other out lanes than in lanes: the window mode, which
+    reads whole pixels (the caller adapts the stream to c lanes first)."""
     kh, kw = kernel
     sh, sw = stride
     # ring of rows: the reader's KH rows + room to prefetch the next KH - 1 + SH (no bubble between frames)
     rows = 1 << (2 * kh + sh - 2).bit_length()
     src = plan.cur
+    out_lanes = out_lanes or src.lanes
+    window_mode = out_lanes != src.lanes
+    if window_mode and (src.lanes != c or (kh * kw * c) % out_lanes):
+        raise UnsupportedOp(f"{label}: a window of {kh}x{kw}x{c} in words of {out_lanes} lanes needs whole pixels "
+                            f"in ({c} lanes, not {src.lanes}) and {out_lanes} dividing {kh * kw * c}")
+    # window mode: the column ring holds a window's columns, the next row's first ones and the fetches in flight,
+    # so the emitter never waits at the end of a row (cf_swg_window)
+    columns = 1 << (2 * kw + sw + 1).bit_length() if window_mode else 0
     stage = SlidingWindowGen(label=label, node=node, cycles=0, h=h, w=w, c=c, kernel=(kh, kw), stride=(sh, sw),
-                             pads=tuple(pads), pad_value=int(pad_value), rows=rows)
+                             pads=tuple(pads), pad_value=int(pad_value), rows=rows, columns=columns,
+                             buffer_mem=buffer_mem)
     stage.inputs = [src]
     oh, ow = stage.out_hw
-    cf = c // src.lanes
-    stage.cycles = max(h * w * cf, oh * ow * kh * kw * cf)
-    plan.add(stage, src.lanes, src.dtype, oh * ow * kh * kw * c, src.tensor)
+    if window_mode:
+        stage.cycles = max(h * w, oh * w, oh * ow * (kh * kw * c // out_lanes))
+    else:
+        cf = c // src.lanes
+        stage.cycles = max(h * w * cf, oh * ow * kh * kw * cf)
+    plan.add(stage, out_lanes, src.dtype, oh * ow * kh * kw * c, src.tensor)
     return oh, ow
 
 

@@ -221,7 +221,8 @@ def _print_sliding_window(p: _Project, stage: SlidingWindowGen) -> None:
         "IFM_H": ("unsigned", stage.h), "IFM_W": ("unsigned", stage.w), "C": ("unsigned", stage.c),
         "K_H": ("unsigned", kh), "K_W": ("unsigned", kw), "S_H": ("unsigned", sh), "S_W": ("unsigned", sw),
         "PAD_T": ("unsigned", pads[0]), "PAD_L": ("unsigned", pads[1]), "OFM_H": ("unsigned", oh),
-        "OFM_W": ("unsigned", ow), "IN_L": ("unsigned", stage.lanes), "OUT_L": ("unsigned", stage.lanes),
+        "OFM_W": ("unsigned", ow), "IN_L": ("unsigned", stage.input.lanes),
+        "OUT_L": ("unsigned", stage.output.lanes),
         "PAD_VALUE": ("long long", _literal(stage.pad_value))})
     p.emit(f"cf::sliding_window<{cfg}, {p.tensor_type(stage.input.tensor)}>({p.var(stage.input)}, "
            f"{p.var(stage.output)});")

@@ -1,1 +1,2 @@
-"""Model import: QONNX (and QKeras through qonnx's converter) into the integer IR."""
+"""Model import: QONNX files, and Keras / QKeras models through convflow's own converter (keras_*.py), into the
+integer IR."""

@@ -73,10 +73,10 @@ class LoweringContext:
         """Input ``index`` of ``node`` as an integer IR tensor (quantising the raw model input if need be)."""
         value = self.get(node.input[index], node)
         if isinstance(value, HostFloat):
-            return implicit_input_quantizer(self, node, value)
+            return implicit_input_quantizer(self, node, value, node.input[index])
         if isinstance(value, Pending):
             if not value.ops:
-                return value.base
+                return value.view
             raise UnsupportedOp(f"node {node.name!r} ({node.op_type}) reads float values "
                                 f"({', '.join(value.names)} after an integer layer) that no quantiser "
                                 "re-quantised; insert a Quant / QActivation before it")

@@ -20,7 +20,9 @@ from .layout import input_axes
 from .values import HostFloat, IntVal, Pending
 
 
-def quantize_host_input(ctx, node, host: HostFloat, q: Quantizer) -> IntVal:
+def quantize_host_input(ctx, node, host: HostFloat, q: Quantizer, quantised: str | None = None) -> IntVal:
+    """The model input through quantiser ``q`` at ``node``; ``quantised`` is the ONNX tensor holding the quantised
+    values whose readers tell the layout (the node's output, or for an implicit quantiser the input itself)."""
     if ctx.input_name is not None:
         raise UnsupportedOp(f"node {node.name!r}: a second quantiser on the model input")
     if np.asarray(q.scale).size != 1:
@@ -28,25 +30,28 @@ def quantize_host_input(ctx, node, host: HostFloat, q: Quantizer) -> IntVal:
     if q.bipolar:
         raise UnsupportedOp(f"node {node.name!r}: a bipolar input quantiser is not supported yet")
     onnx_shape = host.shape
-    axes = input_axes(ctx, node.output[0], onnx_shape)
-    four_d = len(onnx_shape) == 4
-    ir_shape = tuple(onnx_shape[a] for a in np.argsort(axes))[1:] if four_d else onnx_shape[1:]
+    axes = input_axes(ctx, quantised or node.output[0], onnx_shape)
+    image = len(onnx_shape) in (3, 4)          # an NCHW image or an NCW signal (the IR's 1 x W image)
+    ir_shape = tuple(onnx_shape[a] for a in np.argsort(axes))[1:] if image else onnx_shape[1:]
+    if len(onnx_shape) == 3:
+        ir_shape = (1,) + ir_shape
     dtype = IntType.for_range(q.level_min, q.level_max)
     name = ctx.new_tensor("input", ir_shape, dtype, float(np.asarray(q.scale)))
     ctx.input_name = name
-    # source sample -> IR sample: reshape to the quantiser's ONNX shape, then transpose to NHWC
+    # source sample -> IR sample: reshape to the quantiser's ONNX shape, then transpose to NHWC (and reshape)
     ctx.host_input = HostInput(InputQuantizer(host.ops, q), tuple(host.source_shape[1:]), tuple(onnx_shape[1:]),
-                               [int(a) - 1 for a in np.argsort(axes)[1:]] if four_d else None)
+                               [int(a) - 1 for a in np.argsort(axes)[1:]] if image else None)
     return IntVal(name, axes, node.output[0])
 
 
-def implicit_input_quantizer(ctx, node, host: HostFloat) -> IntVal:
-    """A layer reads the raw float input: feed it as the fixed-point type of ``ctx.float_input``."""
+def implicit_input_quantizer(ctx, node, host: HostFloat, tensor: str) -> IntVal:
+    """A layer reads the raw float input (as ONNX tensor ``tensor``): feed it as the fixed-point type of
+    ``ctx.float_input``; the readers of ``tensor`` tell its layout."""
     fi = ctx.float_input
     q = Quantizer("quant", np.asarray(fi["scale"], F32), 0.0, int(fi["bits"]), bool(fi["signed"]), False,
                   "ROUND", node="<implicit input quantizer>")
     name = f"{ctx.source_input}"
-    value = quantize_host_input(ctx, node, host, q)
+    value = quantize_host_input(ctx, node, host, q, quantised=tensor)
     value.onnx_name = name   # the float input itself carries the (on-grid) values
     ctx.notes.append(
         f"the model input {name!r} has no quantiser: convflow feeds it as {IntType(q.bits, q.signed)} with "
@@ -68,6 +73,9 @@ def host_output(ctx, out_name: str) -> tuple:
                             "quantiser after them")
     if not isinstance(pending, Pending):
         raise ModelError(f"model output {out_name!r} does not depend on a quantised computation")
+    if pending.axes is not None and pending.ops:
+        raise UnsupportedOp(f"the model ends in float ops ({', '.join(pending.names)}) moved by a transpose or "
+                            "reshape after its last layer; quantise the output, or move the ops before the transpose")
     if ctx.input_name is None:
         raise ModelError("model input is never quantised")
     base = pending.base

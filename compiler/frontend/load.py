@@ -1,8 +1,10 @@
-"""Loading a model file into a cleaned-up QONNX ModelWrapper.
+"""Loading a model into a cleaned-up QONNX ModelWrapper.
 
-QKeras files go through qonnx's own converter (qonnx.converters.from_keras); every model then goes through
-qonnx's clean-up (constant folding, shape inference, unique names, Brevitas domains resolved), so that the
-lowering sees one canonical form whatever produced the file.
+ONNX files are read as they are.  Keras / QKeras models (.h5, .keras, .json + weights files, or a model object in
+memory) are read by keras_load.py, rewritten into equal models of fewer layer kinds (keras_rewrites.py) and
+converted to QONNX by convflow's own converter (keras_convert.py).  Every model then goes through qonnx's clean-up
+(shape inference, constant folding, unique names, Brevitas domains resolved), so that the lowering sees one
+canonical form whatever produced the file; Keras models keep their layer names.
 """
 from __future__ import annotations
 
@@ -11,123 +13,85 @@ from pathlib import Path
 
 from convflow.hw.errors import ModelError
 
+from .keras_load import KERAS_SUFFIXES, is_keras_model, keras_quiet, keras_weights_for, load_keras_file
 from .validate import check_structure, check_values, max_elements
 
 QUANT_DOMAINS = ("onnx.brevitas", "finn.custom_op.general", "qonnx.custom_op.general")
-KERAS_SUFFIXES = (".h5", ".keras", ".json")
 
 
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     digest.update(Path(path).read_bytes())
     if Path(path).suffix == ".json":       # a Keras JSON architecture comes with its weights file
-        weights = _keras_weights_for(Path(path))
+        weights = keras_weights_for(Path(path))
         if weights is not None:
             digest.update(weights.read_bytes())
     return digest.hexdigest()
 
 
-def _keras_weights_for(json_path: Path):
-    for candidate in (json_path.with_name(json_path.stem + "_weights.h5"), json_path.with_suffix(".h5")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_keras_model(path: Path):
     """A QKeras model from .h5 / .keras, or from .json + <stem>_weights.h5 (hls4ml example-models layout)."""
-    from qkeras.utils import _add_supported_quantized_objects  # lazy: TensorFlow is heavy
-    import tensorflow as tf
-
-    custom = {}
-    _add_supported_quantized_objects(custom)
-    if path.suffix == ".json":
-        weights = _keras_weights_for(path)
-        if weights is None:
-            raise ModelError(f"{path}: a Keras JSON model needs its weights beside it ({path.stem}_weights.h5)")
-        model = tf.keras.models.model_from_json(path.read_text(), custom_objects=custom)
-        model.load_weights(str(weights))
-        return model
-    return tf.keras.models.load_model(str(path), custom_objects=custom, compile=False)
+    with keras_quiet():
+        return load_keras_file(Path(path))
 
 
-def strip_softmax(model):
-    """Softmax stays on the host: a Keras model whose last layer is a softmax activation is cut before it."""
-    import tensorflow as tf
+def keras_to_qonnx(model, name: str | None = None):
+    """A Keras / QKeras model object -> onnx.ModelProto with Quant nodes: the Keras-side rewrites
+    (keras_rewrites.py), then convflow's per-layer converter (keras_convert.py, which says why not qonnx's)."""
+    from .keras_convert import convert_model
+    from .keras_load import custom_objects
+    from .keras_rewrites import functional, rewrite_model
 
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    name = getattr(act, "__name__", "") or getattr(getattr(act, "get_config", lambda: {}), "__name__", "")
-    if last.__class__.__name__ == "Activation" and name == "softmax":
-        return tf.keras.Model(model.inputs, model.layers[-2].output, name=model.name)
+    why = "it has no layer graph"
+    try:
+        graph = functional(model)
+        config = graph.get_config()
+    except Exception as exc:             # a Sequential model never built has no inputs to call its layers on
+        config, why = None, f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+    if not isinstance(config, dict) or "layers" not in config or not config.get("input_layers"):
+        # a subclassed model's config holds no layers
+        raise ModelError(f"Keras model {getattr(model, 'name', '')!r} ({type(model).__name__}) cannot be read as a "
+                         f"graph of layers ({why}); build it with the functional or Sequential API, with an input "
+                         "shape, before compiling")
+    model = graph
+    return convert_model(rewrite_model(model, custom_objects()), name or model.name)
+
+
+def clean(proto, keep_names: bool):
+    """qonnx's clean-up (shape inference, constant folding, unique names); ``keep_names``: a model whose node names
+    are already unique and meaningful (the Keras layers') keeps them instead of qonnx's Conv_0, Quant_3 ..."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import RemoveUnusedTensors
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.cleanup import cleanup_model
+
+    model = ModelWrapper(proto)
+    if not keep_names:
+        return cleanup_model(model)
+    for transformation in (InferShapes(), FoldConstants(exclude_op_types=["Quant", "BipolarQuant"]),
+                           RemoveUnusedTensors(), InferShapes()):
+        model = model.transform(transformation)
     return model
 
 
-def keras_input_quantizer(model):
-    """(scale, bits, signed) of a leading QActivation(quantized_bits(...)) with a power-of-two scale, else None.
-
-    qonnx 0.4's converter drops such a layer (it strips the quantiser and leaves a linear activation, which emits
-    no op), so the model's input quantiser would be lost; keras_to_qonnx puts it back as a Quant node."""
-    layers = [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
-    if not layers or layers[0].__class__.__name__ != "QActivation":
-        return None
-    quantizer = layers[0].quantizer
-    if quantizer.__class__.__name__ != "quantized_bits":
-        return None
-    cfg = quantizer.get_config()
-    if cfg.get("alpha") not in (None, 1, 1.0) or cfg.get("symmetric"):
-        raise ModelError(f"layer {layers[0].name!r}: an input quantized_bits needs alpha=1 and symmetric=0 "
-                         f"(a power-of-two scale) to map exactly; found {cfg}")
-    signed = int(bool(cfg["keep_negative"]))
-    bits = int(cfg["bits"])
-    return 2.0 ** -(bits - int(cfg["integer"]) - signed), bits, signed
-
-
-def keras_to_qonnx(model):
-    """QKeras model -> onnx.ModelProto with Quant nodes, through qonnx's converter."""
-    from onnx import TensorProto, helper
-    from qonnx.converters import from_keras
-
-    onnx_model, _ = from_keras(model, name=model.name)
-    input_quant = keras_input_quantizer(model)
-    graph = onnx_model.graph
-    inp = graph.input[0].name
-    if input_quant and not any(n.op_type == "Quant" and n.input[0] == inp for n in graph.node):
-        scale, bits, signed = input_quant
-        quantized = inp + "_quantized"
-        for node in graph.node:
-            node.input[:] = [quantized if name == inp else name for name in node.input]
-        params = []
-        for key, value in (("scale", scale), ("zeropt", 0.0), ("bitwidth", float(bits))):
-            params.append(f"{inp}_{key}")
-            graph.initializer.append(helper.make_tensor(params[-1], TensorProto.FLOAT, [], [value]))
-        graph.node.insert(0, helper.make_node("Quant", [inp] + params, [quantized], name="input_quantizer",
-                                              domain="qonnx.custom_op.general", signed=signed, narrow=0,
-                                              rounding_mode="ROUND"))
-    return onnx_model
-
-
 def load_model(source):
-    """Path (.onnx, .h5, .keras, .json) or an onnx.ModelProto -> cleaned qonnx ModelWrapper."""
+    """Path (.onnx, .h5, .keras, .json), an onnx.ModelProto or a Keras model object -> cleaned qonnx ModelWrapper."""
     import onnx
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
 
+    keep_names = False
     if isinstance(source, onnx.ModelProto):
         proto = source
+    elif is_keras_model(source):
+        with keras_quiet():
+            proto, keep_names = keras_to_qonnx(source), True
     else:
         path = Path(source)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         if path.suffix in KERAS_SUFFIXES:
-            try:
-                keras_model = load_keras_model(path)
-            except ModelError:
-                raise
-            except Exception as exc:  # h5py, JSON and Keras deserialisation errors
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ModelError(f"{path}: not a readable Keras model ({reason})") from None
-            proto = keras_to_qonnx(strip_softmax(keras_model))
+            with keras_quiet():
+                proto, keep_names = keras_to_qonnx(load_keras_file(path)), True
         elif path.suffix == ".onnx":
             try:
                 proto = onnx.load(str(path))
@@ -138,7 +102,7 @@ def load_model(source):
     where = str(source) if isinstance(source, (str, Path)) else "the model"
     check_structure(proto, where, max_elements())          # before ONNX's shape inference, which a stride of 0 crashes
     try:
-        model = cleanup_model(ModelWrapper(proto))
+        model = clean(proto, keep_names)
     except Exception as exc:
         raise ModelError(f"qonnx could not clean up the model: {exc}") from None
     if len(model.graph.input) != 1:

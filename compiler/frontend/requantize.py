@@ -45,4 +45,4 @@ def requantize(ctx, node, value, q: Quantizer) -> IntVal:
     out_name = ctx.new_tensor(node.output[0], t.shape, out_type, out_scale, bipolar=q.bipolar)
     source = f"node {node.name!r} ({node.op_type} after {', '.join(pending.names) or 'the layer'})"
     ctx.emit(Requantize(node.name, [base.ir], out_name, ops=list(pending.ops), quantizer=q, source=source))
-    return IntVal(out_name, base.axes, node.output[0], base.flat_perm)
+    return IntVal(out_name, pending.view.axes, node.output[0], base.flat_perm)

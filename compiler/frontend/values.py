@@ -8,6 +8,8 @@
                flattened tensor keeps ``flat_perm``: IR element i is ONNX element flat_perm[i].
 * ``Pending``  float elementwise ops waiting on an IntVal (bias add, BatchNorm, Relu ...) until a quantiser
                turns them into an integer activation, or the graph ends and they become host dequantisation.
+               A transpose or size-1 axis change on the way moves the chain's ONNX layout off its base's
+               (``axes``); the ops are per IR channel, so they do not change.
 """
 from __future__ import annotations
 
@@ -55,11 +57,22 @@ class Pending:
     ops: list = field(default_factory=list)
     names: list = field(default_factory=list)   # ONNX nodes folded into the chain, for messages
     taps: list = field(default_factory=list)    # per op: the ONNX tensor its node outputs (None inside a node)
+    axes: Optional[tuple] = None                # the chain's ONNX layout, when a layout change moved it off base's
 
     def then(self, ops: list, node) -> "Pending":
         """This chain followed by ``ops``, the float ops of ONNX ``node``."""
         taps = [None] * (len(ops) - 1) + [node.output[0]]
-        return Pending(self.base, self.ops + list(ops), self.names + [node.name], self.taps + taps)
+        return Pending(self.base, self.ops + list(ops), self.names + [node.name], self.taps + taps, self.axes)
 
     def without_leading(self, count: int, base: "IntVal") -> "Pending":
-        return Pending(base, self.ops[count:], self.names, self.taps[count:])
+        return Pending(base, self.ops[count:], self.names, self.taps[count:], self.axes)
+
+    @property
+    def view(self) -> IntVal:
+        """The base's IR tensor in the chain's current ONNX layout (what per-channel constants broadcast against)."""
+        if self.axes is None:
+            return self.base
+        return IntVal(self.base.ir, self.axes, self.base.onnx_name, self.base.flat_perm)
+
+    def moved(self, axes: tuple) -> "Pending":
+        return Pending(self.base, self.ops, self.names, self.taps, tuple(axes))

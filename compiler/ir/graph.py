@@ -134,6 +134,9 @@ class Conv2D(Node):
     depthwise: bool = False
     pe: int = 1                       # output channels computed in parallel
     simd: int = 1                     # input elements consumed in parallel
+    mult: str = "auto"                # multipliers: "lut", "dsp", "dsp2" (two products a DSP) or "auto" (by width)
+    weight_mem: str = "auto"          # weights in "block" RAM or "lut"s, or "auto" (where synthesis puts them)
+    buffer_mem: str = "auto"          # the line buffer in "block" RAM or "lut" RAM, or "auto"
     op = "Conv2D"
     has_mvu = True
 
@@ -148,6 +151,8 @@ class Dense(Node):
     bias: np.ndarray = None           # int64 (Cout,)
     pe: int = 1
     simd: int = 1
+    mult: str = "auto"                # as for Conv2D
+    weight_mem: str = "auto"
     op = "Dense"
     has_mvu = True
 

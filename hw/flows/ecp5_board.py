@@ -12,6 +12,16 @@ from convflow.hw.errors import ConvflowError
 
 WRAPPER_TOP = "cf_top"
 
+# The UART board top around every accelerator (cf_board_top and the modules of ecp5.BOARD_RTL), without its frame
+# buffer (IN_ELEMS words of IN_BITS, priced as a RAM by the compiler's memory model): LUT4 sites (LUT4 + 2 per CCU2C)
+# and flip-flops as yosys 0.70 synth_ecp5 counts them, measured with a pass-through cf_accel
+# (assign m_data = s_data; ...) and
+#   chparam -set IN_BITS 8 -set OUT_BITS 16 -set IN_ELEMS 3072 -set OUT_ELEMS 10 -set CLKS_PER_BIT 868
+#           -set TIMEOUT_CLKS 10000000 -set BLINK_BIT 25 cf_board_top; synth_ecp5 -top cf_board_top; stat
+# -> 479 LUT4 + 88 CCU2C = 655 sites, 356 TRELLIS_FF, 2 DP16KD (the 3072 x 8 buffer).  With IN_ELEMS 64: 655 sites
+# besides the buffer's 8 TRELLIS_DPR16X4, 323 FF.  tests/test_rtl_yosys.py re-measures it.
+BOARD_TOP_LOGIC = {"lut": 655, "ff": 356}
+
 
 class TargetError(ConvflowError, ValueError):
     """A board, part, package, speed grade, clock or baud rate the flow cannot build for."""

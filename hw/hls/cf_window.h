@@ -9,7 +9,9 @@ namespace cf {
 
 // Sliding-window generator.  Reads an IFM_H x IFM_W x C frame (words of IN_L lanes) and writes, for each output
 // pixel in row-major order, its K_H x K_W x C window in the order (ky, kx, c) -- the row order of the weight
-// matrix, (ky * K_W + kx) * C + c -- as words of OUT_L lanes.  Positions in the padding read PAD_VALUE.
+// matrix, (ky * K_W + kx) * C + c -- as words of OUT_L lanes.  Positions in the padding read PAD_VALUE.  OUT_L
+// divides the window, not necessarily C: a word may span channels, pixels and kernel rows (SIMD up to
+// K_H * K_W * C, for a first layer with few channels).
 //
 // The buffer holds the last K_H input rows (a ring indexed by row % K_H).  Before the windows of output row oy
 // are written, input rows are read up to the last row that row needs; rows no window needs are read and dropped.
@@ -17,7 +19,8 @@ namespace cf {
 // CFG: IFM_H, IFM_W, C, K_H, K_W, S_H, S_W, PAD_T, PAD_L, OFM_H, OFM_W, IN_L, OUT_L (unsigned), PAD_VALUE (long long)
 template <class CFG, typename T>
 void sliding_window(hls::stream<vec<T, CFG::IN_L> > &in, hls::stream<vec<T, CFG::OUT_L> > &out) {
-    static_assert(CFG::C % CFG::IN_L == 0 && CFG::C % CFG::OUT_L == 0, "lanes must divide the channels");
+    static_assert(CFG::C % CFG::IN_L == 0, "input lanes must divide the channels");
+    static_assert((CFG::K_H * CFG::K_W * CFG::C) % CFG::OUT_L == 0, "output lanes must divide the window");
     T rows[CFG::K_H][CFG::IFM_W][CFG::C];
 #pragma HLS ARRAY_PARTITION variable = rows complete dim = 3
     const T pad = T(CFG::PAD_VALUE);
@@ -38,20 +41,18 @@ void sliding_window(hls::stream<vec<T, CFG::IN_L> > &in, hls::stream<vec<T, CFG:
             }
         }
         for (unsigned ox = 0; ox < CFG::OFM_W; ox++) {
-            for (unsigned ky = 0; ky < CFG::K_H; ky++) {
-                for (unsigned kx = 0; kx < CFG::K_W; kx++) {
-                    for (unsigned cf = 0; cf < CFG::C / CFG::OUT_L; cf++) {
+            for (unsigned b = 0; b < CFG::K_H * CFG::K_W * CFG::C / CFG::OUT_L; b++) {
 #pragma HLS PIPELINE II = 1
-                        const int iy = top + int(ky);
-                        const int ix = int(ox * CFG::S_W) - int(CFG::PAD_L) + int(kx);
-                        const bool inside = iy >= 0 && iy < int(CFG::IFM_H) && ix >= 0 && ix < int(CFG::IFM_W);
-                        vec<T, CFG::OUT_L> y;
-                        for (unsigned l = 0; l < CFG::OUT_L; l++) {
-                            y[l] = inside ? rows[unsigned(iy) % CFG::K_H][ix][cf * CFG::OUT_L + l] : pad;
-                        }
-                        out.write(y);
-                    }
+                vec<T, CFG::OUT_L> y;
+                for (unsigned l = 0; l < CFG::OUT_L; l++) {
+                    const unsigned e = b * CFG::OUT_L + l;         // window element (ky * K_W + kx) * C + c
+                    const unsigned c = e % CFG::C;
+                    const int iy = top + int(e / (CFG::K_W * CFG::C));
+                    const int ix = int(ox * CFG::S_W) - int(CFG::PAD_L) + int((e / CFG::C) % CFG::K_W);
+                    const bool inside = iy >= 0 && iy < int(CFG::IFM_H) && ix >= 0 && ix < int(CFG::IFM_W);
+                    y[l] = inside ? rows[unsigned(iy) % CFG::K_H][ix][c] : pad;
                 }
+                out.write(y);
             }
         }
     }

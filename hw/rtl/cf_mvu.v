@@ -12,11 +12,17 @@
 //
 // Pipeline (global enable en = !m_valid || m_ready; back-pressure freezes every stage):
 //   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs
-//   stage 1  x, w, bias registered                 (multiplier input registers -> ECP5 MULT18X18D)
+//   stage 1  x, w, bias registered                 (the weight ROM's read)
+//   stage 1m x, w registered again                   (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers)
-//   stage 3  adder tree + accumulator; at the last fold the sum goes to the output register.
-// Narrow products (USE_DSP = 0, chosen by the compiler when an operand has few bits) are written as a sum of shifted
-// partial products so synthesis builds them from LUTs instead of spending a DSP block on a 4x3-bit multiply.
+//   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1)
+//   stage 4  accumulator; at the last fold the sum goes to the output register.
+// Multipliers (USE_DSP, the compiler's choice per layer): 0 writes each product as a sum of shifted partial
+// products, so synthesis builds it from LUTs instead of spending a DSP block on a 4x3-bit multiply; 1 writes `*`,
+// which yosys maps to one MULT18X18D a product; 2 packs the products of PE lanes 2q and 2q+1 (same input, two
+// weights) into one MULT18X18D: x * (w0 + w1 * 2^PW) = x*w0 + x*w1 * 2^PW, the low PW bits are x*w0 (it fits PW
+// signed bits) and the rest, plus x*w0's sign, is x*w1 -- exact when IBITS + 1 + 2*WBITS <= 18 and PE is even.
+// The weight ROM goes where synthesis puts it (WMEM = 0), or into block RAM (1) or logic (2): rom_style.
 // Accumulation is modulo 2^ABITS, which is exact because the final value fits ABITS (the IR proves it).
 module cf_mvu #(
     parameter SIMD    = 1,
@@ -27,7 +33,8 @@ module cf_mvu #(
     parameter ISIGNED = 0,
     parameter WBITS   = 8,
     parameter ABITS   = 24,       // accumulator = output element bits (signed)
-    parameter USE_DSP = 1,        // 1: `*` (yosys maps it to MULT18X18D); 0: shift-and-add in LUTs (narrow operands)
+    parameter USE_DSP = 1,        // 0: shift-and-add in LUTs; 1: `*` (one MULT18X18D); 2: two products a MULT18X18D
+    parameter WMEM    = 0,        // weight ROM: 0 where synthesis puts it, 1 block RAM, 2 logic
     parameter WFILE   = "",       // set by the generated top; "" (the default) leaves the ROM empty, so tools
     parameter BFILE   = ""        // that elaborate modules with default parameters do not look for a file
 ) (
@@ -48,11 +55,8 @@ module cf_mvu #(
     localparam BAW   = (NF <= 2) ? 1 : $clog2(NF);
     localparam SAW   = (SF <= 2) ? 1 : $clog2(SF);
 
-    reg [WWORD-1:0]    wrom [0:WDEP-1];
     reg [PE*ABITS-1:0] brom [0:NF-1];
     initial begin
-        if (WFILE != "")
-            $readmemh(WFILE, wrom);
         if (BFILE != "")
             $readmemh(BFILE, brom);
     end
@@ -70,42 +74,88 @@ module cf_mvu #(
     wire issue   = en && (!fold0 || s_valid);
     wire [XW-1:0] x0 = fold0 ? s_data : ibuf[sf];
 
+    // ---- the weight ROM, read into w1 (stage 1) ------------------------------------------------------------
+    wire [WWORD-1:0] w1;
+    generate
+        if (WMEM == 1) begin : g_wrom
+            (* rom_style = "block" *) reg [WWORD-1:0] wrom [0:WDEP-1];
+            reg [WWORD-1:0] q;
+            initial if (WFILE != "") $readmemh(WFILE, wrom);
+            always @(posedge clk) if (en) q <= wrom[waddr];
+            assign w1 = q;
+        end else if (WMEM == 2) begin : g_wrom
+            (* rom_style = "logic" *) reg [WWORD-1:0] wrom [0:WDEP-1];
+            reg [WWORD-1:0] q;
+            initial if (WFILE != "") $readmemh(WFILE, wrom);
+            always @(posedge clk) if (en) q <= wrom[waddr];
+            assign w1 = q;
+        end else begin : g_wrom
+            reg [WWORD-1:0] wrom [0:WDEP-1];
+            reg [WWORD-1:0] q;
+            initial if (WFILE != "") $readmemh(WFILE, wrom);
+            always @(posedge clk) if (en) q <= wrom[waddr];
+            assign w1 = q;
+        end
+    endgenerate
+
     // ---- stage 1 / 2 registers -------------------------------------------------------------------------
     reg               v1, first1, last1, v2, first2, last2;
-    reg [XW-1:0]       x1;
-    reg [WWORD-1:0]    w1;
+    reg [XW-1:0]       x1, xm;         // xm, wm: the multipliers' operands, a register after the ROM's output
+    reg [WWORD-1:0]    wm;             // (a block RAM's data output is slow: 5.6 ns of a 10 ns cycle)
+    reg                vm, firstm, lastm;
+    reg [PE*ABITS-1:0] bm;
     reg [PE*ABITS-1:0] b1, b2;
     wire [PE*SIMD*PW-1:0] prod;
     reg  [PE*SIMD*PW-1:0] p2;
 
-    // x * w as WBITS shifted partial products (the sign bit of w has negative weight)
+    // x * w as WBITS shifted partial products (the sign bit of w has negative weight), summed as a balanced tree
+    // (pairs, then pairs of pairs: up to 16 weight bits; a chain of WBITS adds took 10 ns at 8 bits)
     function signed [PW-1:0] mul_lut;
         input signed [IBITS:0]   a;
         input signed [WBITS-1:0] b;
-        integer k;
-        reg signed [PW-1:0] sum;
+        integer k, n;
+        reg signed [PW-1:0] pp [0:15];
         begin
-            sum = 0;
-            for (k = 0; k < WBITS - 1; k = k + 1)
+            for (k = 0; k < 16; k = k + 1)
+                pp[k] = 0;
+            for (k = 0; k < WBITS && k < 16; k = k + 1)
                 if (b[k])
-                    sum = sum + (a <<< k);
-            if (b[WBITS-1])
-                sum = sum - (a <<< (WBITS - 1));
-            mul_lut = sum;
+                    pp[k] = (k == WBITS - 1) ? -(a <<< k) : (a <<< k);
+            for (n = 8; n >= 1; n = n / 2)
+                for (k = 0; k < n; k = k + 1)
+                    pp[k] = pp[2 * k] + pp[2 * k + 1];
+            mul_lut = pp[0];
         end
     endfunction
 
     genvar gp, gs;
     generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
-                wire signed [IBITS:0]   xa = ISIGNED ? {x1[gs*IBITS + IBITS - 1], x1[gs*IBITS +: IBITS]}
-                                                     : {1'b0, x1[gs*IBITS +: IBITS]};
-                wire signed [WBITS-1:0] wb = w1[(gp*SIMD + gs)*WBITS +: WBITS];
-                if (USE_DSP) begin : g_dsp
-                    assign prod[(gp*SIMD + gs)*PW +: PW] = xa * wb;
-                end else begin : g_lut
-                    assign prod[(gp*SIMD + gs)*PW +: PW] = mul_lut(xa, wb);
+        if (USE_DSP == 2) begin : g_packed
+            for (gp = 0; gp < PE / 2; gp = gp + 1) begin : g_pair
+                for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
+                    wire signed [IBITS:0]        xa = ISIGNED ? {xm[gs*IBITS + IBITS - 1], xm[gs*IBITS +: IBITS]}
+                                                              : {1'b0, xm[gs*IBITS +: IBITS]};
+                    wire signed [WBITS-1:0]      w0 = wm[((2*gp)*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [WBITS-1:0]      w1h = wm[((2*gp + 1)*SIMD + gs)*WBITS +: WBITS];
+                    wire signed [PW+WBITS-1:0]   wpk = (w1h <<< PW) + w0;
+                    wire signed [IBITS+PW+WBITS:0] pk = xa * wpk;
+                    wire signed [PW-1:0]         lo = pk[PW-1:0];
+                    wire signed [IBITS+WBITS:0]  hi = (pk >>> PW) + $signed({1'b0, lo[PW-1]});
+                    assign prod[((2*gp)*SIMD + gs)*PW +: PW]     = lo;
+                    assign prod[((2*gp + 1)*SIMD + gs)*PW +: PW] = hi[PW-1:0];
+                end
+            end
+        end else begin : g_unpacked
+            for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+                for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
+                    wire signed [IBITS:0]   xa = ISIGNED ? {xm[gs*IBITS + IBITS - 1], xm[gs*IBITS +: IBITS]}
+                                                         : {1'b0, xm[gs*IBITS +: IBITS]};
+                    wire signed [WBITS-1:0] wb = wm[(gp*SIMD + gs)*WBITS +: WBITS];
+                    if (USE_DSP) begin : g_dsp
+                        assign prod[(gp*SIMD + gs)*PW +: PW] = xa * wb;
+                    end else begin : g_lut
+                        assign prod[(gp*SIMD + gs)*PW +: PW] = mul_lut(xa, wb);
+                    end
                 end
             end
         end
@@ -116,24 +166,115 @@ module cf_mvu #(
             ibuf[sf] <= s_data;
         if (en) begin
             x1 <= x0;
-            w1 <= wrom[waddr];
+            xm <= x1;
+            wm <= w1;
             b1 <= brom[nf];
+            bm <= b1;
             p2 <= prod;
-            b2 <= b1;
+            b2 <= bm;
         end
     end
 
-    // ---- stage 3: adder tree + accumulator ---------------------------------------------------------------
-    reg [PE*ABITS-1:0] acc, acc_next, out_data;
-    reg signed [ABITS-1:0] lane_sum;
-    integer i, j;
-    always @* begin
-        for (i = 0; i < PE; i = i + 1) begin
-            lane_sum = first2 ? b2[i*ABITS +: ABITS] : acc[i*ABITS +: ABITS];
-            for (j = 0; j < SIMD; j = j + 1)
-                lane_sum = lane_sum + $signed(p2[(i*SIMD + j)*PW +: PW]);
-            acc_next[i*ABITS +: ABITS] = lane_sum;
+    // ---- stage 3: the adder tree, TD register stages of 4:1 sums (each PE lane's SIMD products) ------------------
+    // Sums are modulo 2^ABITS like the accumulator (exact: the final value fits).  The valid / first / last flags and
+    // the bias ride along, so the tree adds latency, never cycles per vector.
+    function integer groups;                  // values left after s stages of 4:1 sums
+        input integer n, s;
+        integer k;
+        begin
+            groups = n;
+            for (k = 0; k < s; k = k + 1)
+                groups = (groups + 3) / 4;
         end
+    endfunction
+    function integer tree_depth;
+        input integer n;
+        integer k;
+        begin
+            tree_depth = 0;
+            for (k = n; k > 1; k = (k + 3) / 4)
+                tree_depth = tree_depth + 1;
+        end
+    endfunction
+    function integer tree_offset;             // where stage s's values start in `tree`
+        input integer s;
+        integer k;
+        begin
+            tree_offset = 0;
+            for (k = 0; k < s; k = k + 1)
+                tree_offset = tree_offset + PE * groups(SIMD, k) * ABITS;
+        end
+    endfunction
+    localparam TD = tree_depth(SIMD);
+    localparam TREE_BITS = tree_offset(TD + 1);
+
+    wire [TREE_BITS-1:0] tree;
+    genvar gt, gl, gg;
+    generate
+        for (gl = 0; gl < PE; gl = gl + 1) begin : g_leaf
+            for (gg = 0; gg < SIMD; gg = gg + 1) begin : g_prod
+                wire signed [ABITS-1:0] e = $signed(p2[(gl*SIMD + gg)*PW +: PW]);
+                assign tree[(gl*SIMD + gg)*ABITS +: ABITS] = e;
+            end
+        end
+        for (gt = 0; gt < TD; gt = gt + 1) begin : g_stage
+            localparam NIN  = groups(SIMD, gt);
+            localparam NOUT = groups(SIMD, gt + 1);
+            localparam IOFF = tree_offset(gt);
+            localparam OOFF = tree_offset(gt + 1);
+            for (gl = 0; gl < PE; gl = gl + 1) begin : g_lane
+                for (gg = 0; gg < NOUT; gg = gg + 1) begin : g_sum
+                    reg [ABITS-1:0] r;
+                    integer q;
+                    reg [ABITS-1:0] sum;
+                    always @* begin
+                        sum = 0;
+                        for (q = 4 * gg; q < 4 * gg + 4; q = q + 1)
+                            if (q < NIN)
+                                sum = sum + tree[IOFF + (gl*NIN + q)*ABITS +: ABITS];
+                    end
+                    always @(posedge clk)
+                        if (en)
+                            r <= sum;
+                    assign tree[OOFF + (gl*NOUT + gg)*ABITS +: ABITS] = r;
+                end
+            end
+        end
+    endgenerate
+
+    // the flags and the bias, delayed through the tree's stages
+    wire [TD:0]               vt, ft, lt;
+    wire [(TD+1)*PE*ABITS-1:0] bt;
+    assign vt[0] = v2;
+    assign ft[0] = first2;
+    assign lt[0] = last2;
+    assign bt[0 +: PE*ABITS] = b2;
+    generate
+        for (gt = 0; gt < TD; gt = gt + 1) begin : g_delay
+            reg v, f, l;
+            reg [PE*ABITS-1:0] b;
+            always @(posedge clk)
+                if (rst) begin
+                    v <= 1'b0;
+                end else if (en) begin
+                    v <= vt[gt]; f <= ft[gt]; l <= lt[gt]; b <= bt[gt*PE*ABITS +: PE*ABITS];
+                end
+            assign vt[gt + 1] = v;
+            assign ft[gt + 1] = f;
+            assign lt[gt + 1] = l;
+            assign bt[(gt + 1)*PE*ABITS +: PE*ABITS] = b;
+        end
+    endgenerate
+    wire                va = vt[TD], fa = ft[TD], la = lt[TD];
+    wire [PE*ABITS-1:0] ba = bt[TD*PE*ABITS +: PE*ABITS];
+
+    // ---- stage 4: accumulator; at the last fold the sum goes to the output register -------------------------
+    reg [PE*ABITS-1:0] acc, acc_next, out_data;
+    integer i;
+    always @* begin
+        for (i = 0; i < PE; i = i + 1)
+            acc_next[i*ABITS +: ABITS] = (fa ? ba[i*ABITS +: ABITS] : acc[i*ABITS +: ABITS])
+                                         + tree[TREE_BITS - (PE - i)*ABITS +: ABITS];
     end
 
     assign m_valid = out_valid;
@@ -142,17 +283,18 @@ module cf_mvu #(
     always @(posedge clk) begin
         if (rst) begin
             sf <= 0; nf <= 0; waddr <= 0;
-            v1 <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
+            v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
             first1 <= 1'b0; last1 <= 1'b0; first2 <= 1'b0; last2 <= 1'b0;
         end else if (en) begin
             v1 <= issue;
             first1 <= (sf == 0);
             last1 <= (sf == SF - 1);
-            v2 <= v1; first2 <= first1; last2 <= last1;
-            if (v2)
+            vm <= v1; firstm <= first1; lastm <= last1;
+            v2 <= vm; first2 <= firstm; last2 <= lastm;
+            if (va)
                 acc <= acc_next;
-            out_valid <= v2 && last2;
-            if (v2 && last2)
+            out_valid <= va && la;
+            if (va && la)
                 out_data <= acc_next;
             if (issue) begin
                 if (sf == SF - 1) begin

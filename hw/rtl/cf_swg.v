@@ -2,9 +2,62 @@
 //
 // Input : the image in NHWC order, one beat = L lanes of EW-bit elements = L consecutive channels of one pixel
 //         (CF = C / L beats per pixel), H x W pixels per frame.
-// Output: for every output pixel (oy, ox) in raster order, the window's beats in (ky, kx, cf) order
-//         = KH * KW * CF beats; positions in the padding read as PAD (replicated in every lane).
-//         This is exactly the row order of the matrix a matrix-vector unit multiplies: (ky*KW + kx)*C + c.
+// Output: for every output pixel (oy, ox) in raster order, its KH x KW x C window in (ky, kx, c) order -- exactly
+//         the row order of the matrix a matrix-vector unit multiplies, (ky*KW + kx)*C + c -- in beats of OL lanes;
+//         positions in the padding read as PAD.
+//
+// Two implementations behind one interface (the plan chooses by the lanes; compiler/dataflow/window.py):
+//   OL == L  (cf_swg_rows)    the window's beats of L lanes, KH * KW * CF per output pixel, read one per cycle from
+//                             a ring of rows in one RAM;
+//   OL != L  (cf_swg_window)  the input is whole pixels (L = C, CF = 1); the window is assembled from a buffer of
+//                             pixel columns and leaves as KH*KW*C / OL beats of OL lanes, which may span several
+//                             channels, pixels and kernel rows (a first layer with 1-3 channels: SIMD = KH*KW*C).
+module cf_swg #(
+    parameter EW  = 8,      // element bits
+    parameter L   = 1,      // lanes per input beat
+    parameter OL  = L,      // lanes per output beat
+    parameter H   = 8,      // input height
+    parameter W   = 8,      // input width
+    parameter CF  = 1,      // input beats per pixel (channels / L)
+    parameter KH  = 3,
+    parameter KW  = 3,
+    parameter SH  = 1,
+    parameter SW  = 1,
+    parameter PT  = 0,      // padding top / left / bottom / right
+    parameter PL  = 0,
+    parameter PB  = 0,
+    parameter PR  = 0,
+    parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
+    parameter NR  = 8,      // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
+    parameter NC  = 16,     // window mode: pixel columns buffered, a power of two >= 2*KW + SW + 2
+    parameter BMEM = 0      // the ring of rows: 0 where synthesis puts it, 1 block RAM, 2 LUT RAM (ram_style)
+) (
+    input  wire             clk,
+    input  wire             rst,
+    input  wire [L*EW-1:0]  s_data,
+    input  wire             s_valid,
+    output wire             s_ready,
+    output wire [OL*EW-1:0] m_data,
+    output wire             m_valid,
+    input  wire             m_ready
+);
+    generate
+        if (OL == L) begin : g_rows
+            cf_swg_rows #(.EW(EW), .L(L), .H(H), .W(W), .CF(CF), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
+                          .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .BMEM(BMEM)) u_rows (
+                .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
+                .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
+        end else begin : g_window
+            cf_swg_window #(.EW(EW), .C(L), .OL(OL), .H(H), .W(W), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
+                            .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .NC(NC), .BMEM(BMEM)) u_window (
+                .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
+                .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
+        end
+    endgenerate
+endmodule
+
+
+// cf_swg_rows: the window in beats of the input's L lanes (OL == L).
 //
 // Storage is a ring of NR rows (a power of two >= KH + SH, so the writer can fill the next SH rows while the
 // reader walks the current KH; the compiler picks >= 2*KH + SH - 1 so that, at the end of a frame, the next
@@ -20,7 +73,7 @@
 //
 // The read side is a one-stage pipeline with a global enable (en = !m_valid || m_ready): the RAM read register
 // is the output register, so back-pressure simply freezes it.
-module cf_swg #(
+module cf_swg_rows #(
     parameter EW  = 8,      // element bits
     parameter L   = 1,      // lanes per beat
     parameter H   = 8,      // input height
@@ -35,7 +88,8 @@ module cf_swg #(
     parameter PB  = 0,
     parameter PR  = 0,
     parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
-    parameter NR  = 8       // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
+    parameter NR  = 8,      // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
+    parameter BMEM = 0      // the ring: 0 where synthesis puts it, 1 block RAM, 2 LUT RAM
 ) (
     input  wire            clk,
     input  wire            rst,
@@ -53,9 +107,9 @@ module cf_swg #(
     localparam ROWW   = W * CF;
     localparam DEPTHM = NR * ROWW;
     localparam AW     = (DEPTHM <= 2) ? 1 : $clog2(DEPTHM);
-    // signed width of row / column positions and row counts (short carry chains: these sit on the
-    // issue path); holds +-2^(RW-1), far beyond any image edge plus padding
-    localparam RW     = 18;
+    // signed width of row / column positions and row counts: the image with its padding and a stride past it,
+    // with a bit to spare (short carry chains: these sit on the issue path)
+    localparam RW     = $clog2(H + W + PT + PB + PL + PR + KH + KW + SH + SW + 2) + 2;
 
     // x * c for a constant c as shifts and adds: address arithmetic must not take a DSP block (synthesis maps a
     // plain `*` to MULT18X18D even when one operand is a constant)
@@ -93,7 +147,6 @@ module cf_swg #(
     wire [EW-1:0] pad_elem = PAD;
     wire [WW-1:0] pad_word = {L{pad_elem}};
 
-    reg [WW-1:0] mem [0:DEPTHM-1];
 
     // ---- writer: rows arrive in order, so the write address simply runs round the ring ----------------------
     reg [15:0]           wx, wcf;
@@ -129,21 +182,47 @@ module cf_swg #(
     wire [31:0] addr_full = mulc(slot, ROWW) + col;
     wire [AW-1:0] raddr = addr_full[AW-1:0];
 
-    wire signed [RW-1:0] lo_next = row_lo(iy0 + SH);
-    wire signed [RW-1:0] nfree   = last_row ? H - rd_base : lo_next - rd_base;
+    // the next output row's bookkeeping, in two register stages after a row starts (off the issue path; an output
+    // row of fewer than three beats waits for it: settle)
+    reg signed [RW-1:0] yn_r, lo_next_r, nfree_r, need_next_r;
+    reg [1:0]           settle;
+    wire                row_ok = (settle == 0);
 
     wire en    = !out_valid || m_ready;
-    wire issue = en && can_issue;
+    wire ready_now = can_issue && (!last_in_row || row_ok);
+    wire issue = en && ready_now;
 
     assign m_valid = out_valid;
     assign m_data  = pad_r ? pad_word : rdata;
 
-    always @(posedge clk) begin
-        if (wfire)
-            mem[waddr] <= s_data;
-        if (en)
-            rdata <= mem[raddr];
-    end
+    // the ring RAM, one write port and one registered read port (frozen with the output register)
+    generate
+        if (BMEM == 1) begin : g_ring
+            (* ram_style = "block" *) reg [WW-1:0] mem [0:DEPTHM-1];
+            always @(posedge clk) begin
+                if (wfire)
+                    mem[waddr] <= s_data;
+                if (en)
+                    rdata <= mem[raddr];
+            end
+        end else if (BMEM == 2) begin : g_ring
+            (* ram_style = "distributed" *) reg [WW-1:0] mem [0:DEPTHM-1];
+            always @(posedge clk) begin
+                if (wfire)
+                    mem[waddr] <= s_data;
+                if (en)
+                    rdata <= mem[raddr];
+            end
+        end else begin : g_ring
+            reg [WW-1:0] mem [0:DEPTHM-1];
+            always @(posedge clk) begin
+                if (wfire)
+                    mem[waddr] <= s_data;
+                if (en)
+                    rdata <= mem[raddr];
+            end
+        end
+    endgenerate
 
     always @(posedge clk) begin
         if (rst) begin
@@ -156,6 +235,7 @@ module cf_swg #(
             filled <= 0;
             out_valid <= 1'b0;
             pad_r <= 1'b0;
+            settle <= 2'd2;
         end else begin
             // writer
             if (wfire) begin
@@ -166,10 +246,15 @@ module cf_swg #(
                 end else
                     wcf <= wcf + 1'b1;
             end
-            filled <= filled + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? nfree : 0);
+            yn_r        <= iy0 + SH;
+            lo_next_r   <= row_lo(yn_r);
+            nfree_r     <= last_row ? H - rd_base : row_lo(yn_r) - rd_base;
+            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(yn_r);
+            settle      <= (issue && last_in_row) ? 2'd2 : (settle != 0 ? settle - 1'b1 : 2'd0);
+            filled <= filled + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? nfree_r : 0);
             // reader
             if (en) begin
-                out_valid <= can_issue;
+                out_valid <= ready_now;
                 pad_r <= pad_now;
             end
             if (issue) begin
@@ -197,19 +282,283 @@ module cf_swg #(
                     cf <= 0; kx <= 0; ky <= 0; ox <= 0;
                     ix0 <= -PL; ix <= -PL;
                     col0 <= -mulc(PL, CF); col <= -mulc(PL, CF);
-                    rslot <= rslot + nfree[SLW-1:0];
+                    rslot <= rslot + nfree_r[SLW-1:0];
+                    need <= need_next_r;
                     if (last_row) begin
                         oy <= 0;
                         iy0 <= -PT; iy <= -PT;
                         rd_base <= 0;
-                        need <= rows_needed(-PT);
                     end else begin
                         oy <= oy + 1'b1;
                         iy0 <= iy0 + SH; iy <= iy0 + SH;
-                        rd_base <= lo_next;
-                        need <= rows_needed(iy0 + SH);
+                        rd_base <= lo_next_r;
                     end
                 end
+            end
+        end
+    end
+endmodule
+
+
+// cf_swg_window: the window in beats of OL lanes, assembled from whole pixels (L = C lanes, one pixel per beat).
+//
+// Three parts run concurrently:
+//   writer   pixels into a ring of NR rows (the same bookkeeping as cf_swg_rows), one RAM per ring slot (W words of
+//            one pixel), so that the KH rows of one window column are read in a single cycle;
+//   fetcher  for every output row, reads the W columns of its KH input rows (rows in the padding read PAD), one
+//            column per cycle, into a ring of NC column registers; it runs ahead of the emitter by at most NC
+//            columns, into the next output row and the next frame;
+//   emitter  for every window, once its columns are in, puts its KH*KW*C elements together in (ky, kx, c) order
+//            (columns in the padding read PAD) and writes them as NB = KH*KW*C / OL beats.
+// So a frame takes max(H*W, OH*W, OH*OW*NB) cycles, each part's own count (compiler/dataflow/window.py).  Columns
+// are numbered by a running counter shared by fetcher and emitter (column x of the r-th output row is r*W + x,
+// modulo 2^32), so neither needs to know where a frame ends.
+module cf_swg_window #(
+    parameter EW  = 8,
+    parameter C   = 1,      // channels = input lanes (one pixel per beat)
+    parameter OL  = 9,      // output lanes: divides KH*KW*C
+    parameter H   = 8,
+    parameter W   = 8,
+    parameter KH  = 3,
+    parameter KW  = 3,
+    parameter SH  = 1,
+    parameter SW  = 1,
+    parameter PT  = 0,
+    parameter PL  = 0,
+    parameter PB  = 0,
+    parameter PR  = 0,
+    parameter PAD = 0,
+    parameter NR  = 8,
+    parameter NC  = 16,
+    parameter BMEM = 0      // the ring's RAMs: 0 where synthesis puts them, 1 block RAM, 2 LUT RAM
+) (
+    input  wire             clk,
+    input  wire             rst,
+    input  wire [C*EW-1:0]  s_data,
+    input  wire             s_valid,
+    output wire             s_ready,
+    output wire [OL*EW-1:0] m_data,
+    output wire             m_valid,
+    input  wire             m_ready
+);
+    localparam PW   = C * EW;                 // bits of a pixel
+    localparam CWB  = KH * PW;                // bits of a window column (KH pixels, ky = 0 in the low bits)
+    localparam NB   = KH * KW * C / OL;       // output beats per window
+    localparam OH   = (H + PT + PB - KH) / SH + 1;
+    localparam OW   = (W + PL + PR - KW) / SW + 1;
+    localparam SLW  = (NR <= 2) ? 1 : $clog2(NR);
+    localparam XW   = (W <= 2) ? 1 : $clog2(W);
+    localparam NCW  = (NC <= 2) ? 1 : $clog2(NC);
+    localparam RW   = $clog2(H + W + PT + PB + PL + PR + KH + KW + SH + SW + 2) + 2;   // positions, as in cf_swg_rows
+    // column numbers modulo 2^CB: fetcher and emitter are never more than W + NC + KW columns apart, so the signed
+    // differences below are exact with CB bits (short carry chains: these compares gate every cycle)
+    localparam CB   = $clog2(W + NC + KW) + 2;
+
+    function signed [RW-1:0] row_lo;
+        input signed [RW-1:0] y0;
+        begin
+            row_lo = (y0 < 0) ? 0 : ((y0 > H) ? H : y0);
+        end
+    endfunction
+    function signed [RW-1:0] rows_needed;
+        input signed [RW-1:0] y0;
+        reg signed [RW-1:0] hi;
+        begin
+            hi = y0 + KH - 1;
+            if (hi > H - 1)
+                hi = H - 1;
+            rows_needed = hi - row_lo(y0) + 1;
+        end
+    endfunction
+
+    wire [EW-1:0]  pad_elem  = PAD;
+    wire [PW-1:0]  pad_pixel = {C{pad_elem}};
+
+    // ---- writer: one pixel per beat into ring slot wslot, column wx ---------------------------------------
+    reg [XW-1:0]        wx;
+    reg [SLW-1:0]       wslot;
+    reg signed [RW-1:0] filled;           // rows complete and not yet released (as in cf_swg_rows)
+    assign s_ready = (filled < NR);
+    wire wfire     = s_valid && s_ready;
+    wire wrow_done = wfire && (wx == W - 1);
+
+    // ---- fetcher state ----------------------------------------------------------------------------------
+    reg [15:0]          oy;
+    reg [XW-1:0]        fx;               // column to fetch next
+    reg signed [RW-1:0] iy0, rd_base, need;
+    reg [SLW-1:0]       rslot;
+    reg [CB-1:0]        fseq;             // number of the next column to fetch
+    reg [CB-1:0]        fdone;            // columns written into the column ring
+    // the next output row's bookkeeping, in two register stages after a row starts (off the fetch path; a row of
+    // fewer than three columns waits for it: settle)
+    reg signed [RW-1:0] yn_r, lo_next_r, nfree_r, need_next_r;
+    reg [1:0]           settle;
+    wire                row_ok = (settle == 0);
+    reg                 f1;               // a fetch is in flight (its RAM words arrive this cycle)
+    reg [KH*SLW-1:0]    f1_slot;
+    reg [KH-1:0]        f1_pad;
+
+    // ---- emitter state ----------------------------------------------------------------------------------
+    reg [15:0]          ox, eb;
+    reg signed [RW-1:0] ix0;              // first column of the window (negative in the left padding)
+    reg [CB-1:0]        ebase;            // number of column 0 of the emitter's output row
+    reg [NCW-1:0]       eslot;            // ring slot of the window's first column (ebase + ix0, modulo NC)
+    reg                 out_valid;
+    reg [OL*EW-1:0]     out_data;
+
+    // the window's first and last image columns, as column numbers: kept in registers, the next window's computed
+    // as the emitter advances (off the emit path: fdone - ehi decides every cycle)
+    function signed [RW-1:0] first_col;
+        input signed [RW-1:0] x0;
+        first_col = (x0 < 0) ? 0 : x0;
+    endfunction
+    function signed [RW-1:0] last_col_of;
+        input signed [RW-1:0] x0;
+        last_col_of = (x0 + KW - 1 > W - 1) ? W - 1 : x0 + KW - 1;
+    endfunction
+    reg [CB-1:0] elo, ehi;
+    wire signed [RW-1:0] ix0_next = ix0 + SW;
+    wire [CB-1:0] ahead = elo + NC - fseq;        // room in the column ring
+    wire [CB-1:0] landed = fdone - ehi;           // > 0: the window's last column is in
+
+    wire last_col  = (fx == W - 1);
+    wire last_row  = (oy == OH - 1);
+    wire fetch     = (filled >= need) && !ahead[CB-1] && (ahead != 0) && (!last_col || row_ok);
+
+    // ---- the ring RAMs: one per slot, all read at the fetched column ----------------------------------------
+    wire [NR*PW-1:0] bank_q;
+    genvar g;
+    generate
+        for (g = 0; g < NR; g = g + 1) begin : g_bank
+            reg [PW-1:0] q;
+            if (BMEM == 1) begin : g_block
+                (* ram_style = "block" *) reg [PW-1:0] mem [0:W-1];
+                always @(posedge clk) begin
+                    if (wfire && wslot == g)
+                        mem[wx] <= s_data;
+                    q <= mem[fx];
+                end
+            end else if (BMEM == 2) begin : g_lut
+                (* ram_style = "distributed" *) reg [PW-1:0] mem [0:W-1];
+                always @(posedge clk) begin
+                    if (wfire && wslot == g)
+                        mem[wx] <= s_data;
+                    q <= mem[fx];
+                end
+            end else begin : g_auto
+                reg [PW-1:0] mem [0:W-1];
+                always @(posedge clk) begin
+                    if (wfire && wslot == g)
+                        mem[wx] <= s_data;
+                    q <= mem[fx];
+                end
+            end
+            assign bank_q[g*PW +: PW] = q;
+        end
+    endgenerate
+
+    // the fetched column: KH pixels from the slots chosen at issue, rows in the padding as PAD
+    reg [CWB-1:0] fcol;
+    integer ky;
+    always @* begin
+        for (ky = 0; ky < KH; ky = ky + 1)
+            fcol[ky*PW +: PW] = f1_pad[ky] ? pad_pixel : bank_q[f1_slot[ky*SLW +: SLW]*PW +: PW];
+    end
+
+    reg [CWB-1:0] cols [0:NC-1];
+    always @(posedge clk)
+        if (f1)
+            cols[fdone[NCW-1:0]] <= fcol;
+
+    // ---- the window: KW columns of KH pixels, as (ky, kx, c) ------------------------------------------------
+    wire [KH*KW*PW-1:0] win;
+    genvar gk, gy;
+    generate
+        for (gk = 0; gk < KW; gk = gk + 1) begin : g_kx
+            wire signed [RW-1:0] x = ix0 + gk;
+            wire in_image = (x >= 0) && (x < W);
+            wire [NCW-1:0] slot = eslot + gk;
+            wire [CWB-1:0] col = in_image ? cols[slot] : {KH{pad_pixel}};
+            for (gy = 0; gy < KH; gy = gy + 1) begin : g_ky
+                assign win[(gy*KW + gk)*PW +: PW] = col[gy*PW +: PW];
+            end
+        end
+    endgenerate
+
+    // the window is registered (win_r) before its beat is chosen: the column ring's LUT RAM read and the window
+    // multiplexers, then the beat multiplexer, are a cycle each (10.7 ns together on cnn-digits)
+    reg [KH*KW*PW-1:0] win_r;
+    reg                v_e1;
+    reg [15:0]         eb_r;
+    wire en   = !out_valid || m_ready;
+    wire emit = en && !landed[CB-1] && (landed != 0);
+    assign m_valid = out_valid;
+    assign m_data  = out_data;
+
+    integer k;
+    always @(posedge clk) begin
+        if (rst) begin
+            wx <= 0; wslot <= 0; filled <= 0;
+            oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
+            fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
+            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; out_valid <= 1'b0; v_e1 <= 1'b0;
+            elo <= first_col(-PL); ehi <= last_col_of(-PL);
+        end else begin
+            yn_r        <= iy0 + SH;
+            lo_next_r   <= row_lo(yn_r);
+            nfree_r     <= last_row ? H - rd_base : row_lo(yn_r) - rd_base;
+            need_next_r <= last_row ? rows_needed(-PT) : rows_needed(yn_r);
+            settle      <= (fetch && last_col) ? 2'd2 : (settle != 0 ? settle - 1'b1 : 2'd0);
+            // writer
+            if (wfire) begin
+                wx <= (wx == W - 1) ? {XW{1'b0}} : wx + 1'b1;
+                if (wx == W - 1)
+                    wslot <= wslot + 1'b1;
+            end
+            filled <= filled + (wrow_done ? 1 : 0) - ((fetch && last_col) ? nfree_r : 0);
+            // fetcher: issue (the RAMs read column fx at this edge) ...
+            f1 <= fetch;
+            if (fetch) begin
+                for (k = 0; k < KH; k = k + 1) begin
+                    f1_pad[k] <= (iy0 + k < 0) || (iy0 + k >= H);
+                    f1_slot[k*SLW +: SLW] <= rslot + (iy0 + k - rd_base);
+                end
+                fseq <= fseq + 1;
+                fx <= last_col ? {XW{1'b0}} : fx + 1'b1;
+                if (last_col) begin                    // the row's columns are out: release its rows
+                    rslot <= rslot + nfree_r[SLW-1:0];
+                    need <= need_next_r;
+                    if (last_row) begin
+                        oy <= 0; iy0 <= -PT; rd_base <= 0;
+                    end else begin
+                        oy <= oy + 1'b1; iy0 <= iy0 + SH; rd_base <= lo_next_r;
+                    end
+                end
+            end
+            // ... and the column lands in the ring one cycle later
+            if (f1)
+                fdone <= fdone + 1;
+            // emitter: stage 1 takes the window, stage 2 writes its beat
+            if (en) begin
+                v_e1 <= emit;
+                win_r <= win;
+                eb_r <= eb;
+                out_valid <= v_e1;
+                if (v_e1)
+                    out_data <= win_r[eb_r*OL*EW +: OL*EW];
+            end
+            if (emit) begin
+                if (eb == NB - 1) begin
+                    eb <= 0;
+                    if (ox == OW - 1) begin
+                        ox <= 0; ix0 <= -PL; ebase <= ebase + W; eslot <= ebase + W - PL;
+                        elo <= ebase + W + first_col(-PL); ehi <= ebase + W + last_col_of(-PL);
+                    end else begin
+                        ox <= ox + 1'b1; ix0 <= ix0_next; eslot <= eslot + SW;
+                        elo <= ebase + first_col(ix0_next); ehi <= ebase + last_col_of(ix0_next);
+                    end
+                end else
+                    eb <= eb + 1'b1;
             end
         end
     end

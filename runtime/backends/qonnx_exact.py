@@ -12,7 +12,8 @@ model bit for bit, since every value involved is exact in float32.  Every other 
 qonnx / onnxruntime as the model defines it.
 
 The scales come from the artifact's host interface (``exact_ops``, written by the frontend); the node's own
-attributes (pads, strides, groups, transB, kernel) come from the ONNX node.
+attributes (pads, strides, groups, transB, kernel) come from the ONNX node.  A 1-D Conv or pool (N, C, W) is
+evaluated as the (N, C, 1, W) image it is, as the IR holds it.
 """
 from __future__ import annotations
 
@@ -53,15 +54,31 @@ def _ints(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64) if np.all(values == np.rint(values)) else values
 
 
+def _as_image(x: np.ndarray) -> np.ndarray:
+    """An (N, C, W) signal as the (N, C, 1, W) image it is; images as they are."""
+    return x[:, :, None, :] if x.ndim == 3 else x
+
+
+def _spatial_attrs(a: dict, rank: int, kernel=None) -> tuple:
+    """(pads (top, left, bottom, right), strides (h, w)) of a 2-D node, or of a 1-D node as a 1 x W image's."""
+    pads = a.get("pads", [0] * (2 * rank))
+    strides = a.get("strides", kernel if kernel is not None else [1] * rank)
+    if rank == 1:
+        return (0, pads[0], 0, pads[1]), (1, strides[0])
+    return tuple(pads), tuple(strides)
+
+
 def conv(node, context: dict, info: dict) -> np.ndarray:
     a = _attrs(node)
-    x = _ints(grid_values(context[node.input[0]], _channel_scale(info["in_scales"][0], 4)))
+    x = context[node.input[0]]
+    x = _ints(grid_values(x, _channel_scale(info["in_scales"][0], x.ndim)))
     w = _ints(grid_values(context[node.input[1]], np.asarray(info["w_scale"], F64)))
+    rank = x.ndim - 2
+    x, w = _as_image(x), _as_image(w)
     n, c, h, wd = x.shape
     cout, cin_g, kh, kw = w.shape
     group = a.get("group", 1)
-    pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
-    sh, sw = a.get("strides", [1, 1])
+    (pt, pl, pb, pr), (sh, sw) = _spatial_attrs(a, rank)
     padded = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     outs = []
@@ -71,8 +88,10 @@ def conv(node, context: dict, info: dict) -> np.ndarray:
         wg = w[g * per_group:(g + 1) * per_group]                       # Cout/g, Cin/g, KH, KW
         outs.append(np.einsum("nchwij,ocij->nohw", win, wg, optimize=True))
     acc = _to_float(np.concatenate(outs, axis=1), _channel_scale(info["out_scale"], 4))
+    if rank == 1:
+        acc = acc[:, :, 0, :]
     if len(node.input) > 2 and node.input[2]:
-        bias = np.asarray(context[node.input[2]], F32).reshape(1, -1, 1, 1)
+        bias = np.asarray(context[node.input[2]], F32).reshape((1, -1) + (1,) * rank)
         return {node.output[0]: (acc + bias).astype(F32), node.output[0] + ":acc": acc}
     return acc
 
@@ -103,18 +122,21 @@ def add(node, context: dict, info: dict) -> np.ndarray:
 
 def average_pool(node, context: dict, info: dict) -> np.ndarray:
     x = context[node.input[0]]
+    rank = x.ndim - 2
     scale = _channel_scale(info["in_scales"][0], 4)
-    ints = _ints(grid_values(x, scale))
+    ints = _as_image(_ints(grid_values(x, _channel_scale(info["in_scales"][0], x.ndim))))
     if node.op_type == "GlobalAveragePool":
-        kernel, stride, pads = x.shape[2:], x.shape[2:], (0, 0, 0, 0)
+        kernel, stride, pads = ints.shape[2:], ints.shape[2:], (0, 0, 0, 0)
     else:
         a = _attrs(node)
         kernel = tuple(a["kernel_shape"])
-        stride = tuple(a.get("strides", kernel))
-        pads = tuple(a.get("pads", (0, 0, 0, 0)))
+        pads, stride = _spatial_attrs(a, rank, kernel)
+        kernel = (1,) + kernel if rank == 1 else kernel
     padded = np.pad(ints, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     windows = np.lib.stride_tricks.sliding_window_view(padded, tuple(kernel), axis=(2, 3))
     sums = _to_float(windows[:, :, ::stride[0], ::stride[1]].sum(axis=(4, 5)), scale)
+    if rank == 1:
+        sums = sums[:, :, 0, :]
     # the window sum is a tensor of the IR too (its integer tap when the model ends in the pool)
     return {node.output[0]: (sums / F32(np.prod(kernel))).astype(F32), node.output[0] + ":sum": sums}
 

@@ -138,8 +138,8 @@ def tap_to_ir(tap: np.ndarray, info, graph) -> np.ndarray:
     integer where the tap is exactly (in float32) that integer times the scale, the plain quotient otherwise."""
     out_shape = tuple(graph.output_tensor.shape)
     n = tap.shape[0]
-    if len(info.axes) == 4:
-        tap = np.transpose(tap, np.argsort(info.axes))       # back to (N, H, W, C)
+    if len(info.axes) in (3, 4):
+        tap = np.transpose(tap, np.argsort(info.axes))       # back to (N, H, W, C), or a signal's (N, W, C)
     tap = tap.reshape(n, -1)
     if info.flat_perm is not None:
         tap = tap[:, np.asarray(info.flat_perm)]
@@ -163,8 +163,12 @@ def rebatch(model, n: int):
         dims = vi.type.tensor_type.shape.dim
         if dims and dims[0].dim_value == 1:
             dims[0].dim_value = n
+    batched = {m.graph.input[0].name}        # tensors that carry the batch (not constants reshaped, e.g. biases)
     for node in m.graph.node:
-        if node.op_type == "Reshape":
+        if any(name in batched for name in node.input):
+            batched.update(node.output)
+    for node in m.graph.node:
+        if node.op_type == "Reshape" and node.input[0] in batched:
             target = m.get_initializer(node.input[1])
             if target is not None and target.size and target[0] == 1:
                 target = target.copy()

@@ -21,10 +21,10 @@ import warnings
 
 from convflow.hw.errors import ConvflowError
 
-from . import build, check, compare, compile, demo, flash, run, train, verify
+from . import build, check, compare, compile, demo, flash, run, sweep, train, verify
 
 # the order `convflow --help` lists them in
-COMMANDS = (train, compile, run, verify, compare, check, build, flash, demo)
+COMMANDS = (train, compile, run, verify, compare, check, build, sweep, flash, demo)
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
 
 

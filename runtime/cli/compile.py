@@ -6,7 +6,8 @@ from pathlib import Path
 from convflow.hw.errors import UsageError
 
 from .common import DEFAULT_ZOO_DIR, add_force_arg, check_output, output, resolve_model, zoo_of
-from .options import FRAC_BITS_RANGE, INPUT_BITS_RANGE, folding_file, int_between, part_name, positive_int
+from .options import (FRAC_BITS_RANGE, INPUT_BITS_RANGE, board_name, clock_mhz, fit_margin, float_in, folding_file,
+                      int_between, part_name, positive_int)
 
 
 def register(sub) -> None:
@@ -15,10 +16,7 @@ def register(sub) -> None:
     c = sub.add_parser("compile", help="compile a QONNX / QKeras model (or zoo name) into an artifact")
     c.add_argument("model", help="model.onnx, model.h5 / .keras, model.json (+ _weights.h5), or a zoo name")
     c.add_argument("-o", "--out", type=Path, required=True)
-    c.add_argument("--target-cycles", type=positive_int,
-                   help="cycles per frame to fold for (default: the input's pace)")
-    c.add_argument("--folding", type=folding_file,
-                   help="JSON file {layer name: [pe, simd]} overriding the automatic folding")
+    add_folding_args(c)
     c.add_argument("--part", type=part_name, default=DEFAULT_PART, help="Xilinx part for the Vitis HLS project")
     c.add_argument("--input-bits", type=int_between(*INPUT_BITS_RANGE),
                    help="bits of the fixed-point input of a model with no input quantiser (2..32)")
@@ -51,10 +49,62 @@ def checked_model_options(model: Path, args, float_input) -> dict | None:
     return args.folding.checked_against(graph) if args.folding is not None else None
 
 
+def add_folding_args(parser, fit_target: bool = True, clock: bool = True) -> None:
+    """The options that choose the folding (compiler/dataflow/folding.py); `convflow build` shares them (with its
+    own --board, --device and --clock-mhz)."""
+    from convflow.compiler.dataflow.folding import DEFAULT_MARGIN
+
+    g = parser.add_argument_group("folding (PE/SIMD per layer)")
+    if fit_target:
+        g.add_argument("--board", type=board_name,
+                       help="fold to fit this board's FPGA (hw/boards, e.g. ulx3s-85f), UART top included")
+        g.add_argument("--device", type=part_name, help="fold to fit this bare ECP5 part (e.g. LFE5U-45F)")
+    g.add_argument("--fit-margin", type=fit_margin, default=str(DEFAULT_MARGIN),
+                   help=f"share of each resource (LUT4, FF, MULT18X18D, EBR) the design may use (default "
+                        f"{DEFAULT_MARGIN:g}); some their own: 0.9,LUT4=0.75")
+    g.add_argument("--target-fps", type=float_in(0.0, 1e12, "a frame rate in frames/s"),
+                   help="the cheapest folding that reaches this many frames/s")
+    g.add_argument("--target-cycles", type=positive_int,
+                   help="the cheapest folding that reaches this many cycles/frame (default: the input's pace)")
+    if clock:
+        g.add_argument("--clock-mhz", type=clock_mhz, help="clock the frame rates are counted at (default 100 MHz)")
+    g.add_argument("--input-pace", type=float_in(0.0, 1.0, "an input pace in elements per cycle"),
+                   help="elements per cycle the input interface delivers, in (0, 1] (default 1)")
+    g.add_argument("--folding", type=folding_file,
+                   help="JSON file {layer name: [pe, simd]} overriding the automatic folding")
+
+
+def folding_options(args, folding: dict | None) -> dict:
+    """compile_model's keyword arguments from the options of add_folding_args (``folding``: the checked
+    --folding layers)."""
+    return {"target_cycles": args.target_cycles, "target_fps": args.target_fps,
+            "clock_mhz": getattr(args, "clock_mhz", None),
+            "board": getattr(args, "board", None), "device": getattr(args, "device", None),
+            "fit_margin": args.fit_margin, "input_pace": args.input_pace, "folding": folding}
+
+
+def report_lines(out: Path) -> tuple:
+    """What a compile chose, for people (the graph, the folding table, the notes) and as data for --json."""
+    from convflow.compiler.dataflow.folding import format_manifest_table
+    from convflow.runtime.artifact import Artifact
+
+    artifact = Artifact.load(out)
+    lines = [artifact.graph.summary()]
+    table = format_manifest_table(artifact.manifest)
+    if table:
+        lines.append(table)
+    lines += [f"note: {note}" for note in artifact.manifest.get("notes", [])]
+    lines.append(f"artifact written to {out}")
+    manifest = artifact.manifest
+    data = {"artifact": str(out), "model": manifest.get("model"), "estimate": manifest.get("estimate"),
+            "folding": manifest.get("folding"), "notes": manifest.get("notes", []),
+            "sources": manifest.get("sources"), "sources_unavailable": manifest.get("sources_unavailable")}
+    return "\n".join(lines), data
+
+
 def run(args):
     from convflow.compiler.compile import compile_model
     from convflow.hw.console import progress
-    from convflow.runtime.artifact import Artifact
 
     model = resolve_model(args.model, args.zoo_dir)
     folding_path = args.folding.path if args.folding is not None else None
@@ -62,18 +112,8 @@ def run(args):
     float_input = float_input_of(args)
     folding = checked_model_options(model, args, float_input)
     with progress(total=1, desc=f"compile {model.name}", unit="model") as bar:
-        out = compile_model(model, args.out, target_cycles=args.target_cycles, folding=folding, part=args.part,
-                            float_input=float_input, dataset=zoo_of(model)[1], force=args.force)
+        out = compile_model(model, args.out, part=args.part, float_input=float_input, dataset=zoo_of(model)[1],
+                            force=args.force, **folding_options(args, folding))
         bar.update()
-    artifact = Artifact.load(out)
-    lines = [artifact.graph.summary()]
-    estimate = artifact.manifest.get("estimate")
-    if estimate:
-        lines.append(f"estimate: {estimate.get('cycles_per_frame')} cycles/frame; "
-                     + ", ".join(f"{k}={v}" for k, v in estimate.get("totals", {}).items()))
-    lines += [f"note: {note}" for note in artifact.manifest.get("notes", [])]
-    lines.append(f"artifact written to {out}")
-    output(args, "\n".join(lines), {"artifact": str(out), "model": artifact.manifest.get("model"),
-                                     "estimate": estimate, "notes": artifact.manifest.get("notes", []),
-                                     "sources": artifact.manifest.get("sources"),
-                                     "sources_unavailable": artifact.manifest.get("sources_unavailable")})
+    text, data = report_lines(out)
+    output(args, text, data)

@@ -159,3 +159,29 @@ def check_baud(baud, clock: float) -> None:
         top = int(clock * 1e6 / UART_MIN_CLKS_PER_BIT)
         raise UsageError(f"--baud {baud} at a {clock:g} MHz clock leaves {clks} clocks per bit; the UART needs at "
                          f"least {UART_MIN_CLKS_PER_BIT} (at most {top} baud at this clock)")
+
+
+def board_name(text: str) -> str:
+    """--board: a board of hw/boards (the known ones listed when it is not)."""
+    from convflow.hw.flows import ecp5_board
+
+    known = ecp5_board.boards()
+    if text not in known and not text.endswith(".toml"):
+        raise argparse.ArgumentTypeError(f"unknown board {text!r}; known: {', '.join(known)}")
+    return text
+
+
+def fit_margin(text: str) -> str:
+    """--fit-margin: 0.85, or 0.9,LUT4=0.75 (compiler/dataflow/folding.parse_margin), each share in (0, 1]."""
+    from convflow.compiler.dataflow.folding import parse_margin
+    from convflow.hw.errors import ConvflowError
+
+    try:
+        default, own = parse_margin(text)
+    except ConvflowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    for name, share in [("every resource", default), *own.items()]:
+        if not (math.isfinite(share) and 0.0 < share <= 1.0):
+            raise argparse.ArgumentTypeError(f"{text!r}: the share of {name} is {share:g}; give a fraction in "
+                                             f"(0, 1], e.g. 0.85")
+    return text

@@ -196,3 +196,21 @@ def resnet_block(seed=0) -> Graph:
     z = b.maxpool(z, k=3, stride=2, pad=1)
     b.sumpool(z)
     return b.graph
+
+
+def window_net(seed=0, simd=(9, 6, 3, 36)) -> Graph:
+    """Convolutions whose SIMD does not divide their channels (the window generator's window mode): a 1-channel
+    9x7 input -> 3x3 pad 1 (SIMD=9, the whole window) -> stride 2 (2 channels, SIMD=6: words of three pixels) ->
+    a 4-channel layer with SIMD=3 (words straddling pixels) -> a 5x5-free odd tail: 3x3 over 4 channels, SIMD=36 ->
+    dense."""
+    b = Builder("window net", (9, 7, 1), IntType(6, False), seed)
+    x = b.conv("input", 2, k=3, pad=1, wbits=3, pe=2, simd=simd[0])
+    x = b.threshold(x, bits=3)
+    x = b.conv(x, 4, k=3, stride=2, pad=1, wbits=3, pe=1, simd=simd[1])
+    x = b.threshold(x, bits=3)
+    x = b.conv(x, 4, k=3, pad=1, wbits=3, pe=4, simd=simd[2])
+    x = b.shift(x, 3, bits=4, signed=True)
+    x = b.conv(x, 3, k=3, pad=1, wbits=3, pe=3, simd=simd[3], pad_value=0)
+    x = b.shift(x, 3, bits=4, signed=True)
+    b.dense(b.flatten(x), 5, wbits=3, pe=5, simd=4)
+    return b.graph

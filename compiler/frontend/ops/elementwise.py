@@ -36,7 +36,7 @@ def on_elementwise(ctx, node):
         v = ctx.pending(v)
     if not isinstance(v, Pending):
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}) on {type(v).__name__}")
-    ctx.value_out(node, v.then([FloatOp(kind, ctx.per_channel(const, v.base, node))], node))
+    ctx.value_out(node, v.then([FloatOp(kind, ctx.per_channel(const, v.view, node))], node))
 
 
 def host_constant(node, const, host: HostFloat) -> np.ndarray:
@@ -101,5 +101,5 @@ def on_batchnorm(ctx, node):
     eps = attributes(node).get("epsilon", 1e-5)
     gamma, beta, mean, var = (ctx.const(n, node, "BatchNorm parameter") for n in node.input[1:5])
     ops = fold_batchnorm(gamma, beta, mean, var, eps)
-    ops = [FloatOp(op.kind, ctx.per_channel(ctx.along_axis1(op.const, v.base), v.base, node)) for op in ops]
+    ops = [FloatOp(op.kind, ctx.per_channel(ctx.along_axis1(op.const, v.view), v.view, node)) for op in ops]
     ctx.value_out(node, v.then(ops, node))

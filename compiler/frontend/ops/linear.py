@@ -12,7 +12,7 @@ from convflow.compiler.ir.graph import Conv2D, Dense, IntType
 from convflow.hw.errors import ModelError, UnsupportedOp
 
 from ..context import attributes
-from ..layout import NHWC_OF_NCHW
+from ..layout import spatial
 from ..values import Const, IntVal, Pending, QConst
 
 # the accumulator type until passes/infer_bitwidths.py derives the real one from the operand ranges
@@ -33,12 +33,26 @@ def weights(ctx, node, index: int) -> QConst:
     return value
 
 
-def mvu_scale(ctx, node, x: IntVal, w_ints: np.ndarray, w_scale: np.ndarray, out_axis: int) -> np.ndarray:
-    """The accumulator's scale: input scale x weight scale, per tensor or per output channel."""
-    s_in = np.asarray(ctx.ir(x).scale, np.float64)
-    if s_in.size > 1:
-        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input has per-channel scales; a layer "
-                            "needs one input scale")
+def input_grid(ctx, node, x: IntVal) -> tuple:
+    """(the grid the layer reads its input on, and per input channel the whole number each level is multiplied by
+    to lie on it, or None).  An input concatenated from tensors on different grids has per-channel scales; where each
+    is a whole multiple of the finest one, every level is read on the finest grid with that multiple folded into the
+    layer's weights (integers times integers: exact)."""
+    t = ctx.ir(x)
+    scale = np.asarray(t.scale, np.float64).reshape(-1)
+    if scale.size == 1:
+        return float(scale[0]), None
+    finest = float(scale.min())
+    ratio = scale / finest
+    if finest <= 0 or not np.all(ratio == np.round(ratio)) or t.bipolar:
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): its input has per-channel scales that are not "
+                            f"whole multiples of one grid ({np.unique(scale)[:4]}); a layer reads one input grid")
+    return finest, np.round(ratio).astype(np.int64)
+
+
+def mvu_scale(ctx, node, s_in: float, w_ints: np.ndarray, w_scale: np.ndarray, out_axis: int) -> np.ndarray:
+    """The accumulator's scale: input grid x weight scale, per tensor or per output channel."""
+    s_in = np.asarray(s_in, np.float64)
     ws = np.asarray(w_scale, np.float64)
     if ws.size == 1:
         return s_in * ws.reshape(())
@@ -104,10 +118,16 @@ def dense(ctx, node, x: IntVal, w: QConst, w_ints: np.ndarray, w_scale, out_axis
     bias = np.zeros(cout, np.int64)
     if t.bipolar:
         matrix, bias = bipolar_encoded(matrix.astype(np.int64), (0,))
-    scale = mvu_scale(ctx, node, x, w_ints, w_scale, out_axis)
+    s_in, multiples = input_grid(ctx, node, x)
+    if multiples is not None:
+        if multiples.size != t.shape[0]:
+            raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): its input's scales are per channel of an "
+                                "image that was flattened; quantise after the flatten")
+        matrix = matrix * multiples[:, None]
+    scale = mvu_scale(ctx, node, s_in, w_ints, w_scale, out_axis)
     out = ctx.new_tensor(node.output[0], (cout,), PLACEHOLDER_ACC, scale)
     ctx.emit(Dense(node.name, [x.ir], out, weights=matrix.astype(np.int64), bias=bias))
-    ctx.record_exact(node, [t.scale], scale, w.scale)
+    ctx.record_exact(node, [s_in], scale, w.scale)
     value = IntVal(out, (0, 1), accumulator_tap(node))
     ctx.value_out(node, value)
     return value
@@ -137,26 +157,30 @@ def on_gemm(ctx, node):
 
 
 def on_conv(ctx, node):
+    """A 2-D convolution of an NCHW image, or a 1-D one of an NCW signal (the IR's 1 x W image, kernel 1 x K)."""
     attrs = attributes(node)
     x = ctx.as_int(node, 0)
-    if x.axes != NHWC_OF_NCHW:
-        raise UnsupportedOp(f"node {node.name!r} (Conv): input is not a 4-D NCHW activation")
+    view = spatial(node, x)
     w = weights(ctx, node, 1)
     t = ctx.ir(x)
     h, wd, cin = t.shape
-    cout, cin_g, kh, kw = w.ints.shape
+    if w.ints.ndim != view.rank + 2:
+        raise ModelError(f"node {node.name!r} (Conv): weights of shape {tuple(w.ints.shape)} for a {view.rank}-D "
+                         "convolution")
+    cout, cin_g = w.ints.shape[:2]
     group = attrs.get("group", 1)
     if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise UnsupportedOp(f"node {node.name!r} (Conv): auto_pad is not supported; use explicit pads")
-    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+    if any(d != 1 for d in attrs.get("dilations", [1] * view.rank)):
         raise UnsupportedOp(f"node {node.name!r} (Conv): dilation is not supported")
     if group < 1 or cin % group or cout % group or cin_g * group != cin:
         raise ModelError(f"node {node.name!r} (Conv): group={group} does not split {cin} input and {cout} output "
                          f"channels (weights {tuple(w.ints.shape)})")
     depthwise = group == cin == cout and cin_g == 1
-    pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
-    stride = tuple(attrs.get("strides", [1, 1]))
-    kernel = np.transpose(w.ints, (2, 3, 1, 0)).astype(np.int64)   # (KH, KW, Cin/g, Cout)
+    pads = view.pads(attrs.get("pads", [0] * (2 * view.rank)))
+    stride = view.pair(attrs.get("strides", [1] * view.rank), 1)
+    kernel = view.kernel(w.ints).astype(np.int64)                 # (KH, KW, Cin/g, Cout)
+    kh, kw = kernel.shape[:2]
     if group != 1 and not depthwise:
         kernel = block_diagonal(kernel, group)
         ctx.notes.append(f"grouped convolution {node.name!r} (group={group}) runs as one convolution with a "
@@ -168,14 +192,17 @@ def on_conv(ctx, node):
                                 "neither -1 nor +1, so the binarised convolution cannot be exact (pad before the "
                                 "binarisation, or use an unpadded convolution as FINN's CNV does)")
         kernel, bias = bipolar_encoded(kernel, (0, 1, 2))
-    scale = mvu_scale(ctx, node, x, w.ints, w.scale, 0)
+    s_in, multiples = input_grid(ctx, node, x)
+    if multiples is not None:          # input channel c of output o: channel o itself when depthwise
+        kernel = kernel * (multiples[None, None, None, :] if depthwise else multiples[None, None, :, None])
+    scale = mvu_scale(ctx, node, s_in, w.ints, w.scale, 0)
     oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
     ow = (wd + pads[1] + pads[3] - kw) // stride[1] + 1
     out = ctx.new_tensor(node.output[0], (oh, ow, cout), PLACEHOLDER_ACC, scale)
-    ctx.record_exact(node, [t.scale], scale, w.scale)
+    ctx.record_exact(node, [s_in], scale, w.scale)
     ctx.emit(Conv2D(node.name, [x.ir], out, weights=kernel, bias=bias,
                     stride=stride, pads=(pads[0], pads[1], pads[2], pads[3]), depthwise=depthwise))
-    value = IntVal(out, NHWC_OF_NCHW, accumulator_tap(node))
+    value = IntVal(out, x.axes, accumulator_tap(node))
     ctx.value_out(node, value)
     if has_bias(node):
         add_bias(ctx, node, value, node.input[2])

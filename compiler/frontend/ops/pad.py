@@ -1,5 +1,5 @@
-"""Pad (constant mode) of a 4-D activation's height and width (IR Pad), as Keras ZeroPadding2D and explicit ONNX Pads
-export it.  The pad value must lie on the tensor's integer grid (0 always does)."""
+"""Pad (constant mode) of an image's height and width or a signal's width (IR Pad), as Keras ZeroPadding2D /
+ZeroPadding1D and explicit ONNX Pads export it.  The pad value must lie on the tensor's integer grid (0 always does)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ from convflow.compiler.ir.graph import Pad
 from convflow.hw.errors import UnsupportedOp
 
 from ..context import attributes
-from ..layout import NHWC_OF_NCHW
+from ..layout import spatial
 from ..values import IntVal
 
 
@@ -23,19 +23,20 @@ def on_pad(ctx, node):
     if _text(attrs.get("mode", "constant")) != "constant":
         raise UnsupportedOp(f"node {node.name!r} (Pad): mode {_text(attrs['mode'])!r}; only constant padding is "
                             "supported")
-    if x.axes != NHWC_OF_NCHW:
-        raise UnsupportedOp(f"node {node.name!r} (Pad): input is not a 4-D NCHW activation")
+    view = spatial(node, x)
+    rank = view.rank + 2
     if len(node.input) > 1 and node.input[1]:                    # opset 11+: pads (and value) are inputs
         pads = [int(p) for p in np.asarray(ctx.const(node.input[1], node, "pads")).reshape(-1)]
         value = float(np.asarray(ctx.const(node.input[2], node, "value")).reshape(-1)[0]) \
             if len(node.input) > 2 and node.input[2] else 0.0
         if len(node.input) > 3 and node.input[3]:
-            raise UnsupportedOp(f"node {node.name!r} (Pad): the axes input is not supported; give all 4 axes' pads")
+            raise UnsupportedOp(f"node {node.name!r} (Pad): the axes input is not supported; give every axis' pads")
     else:
         pads, value = [int(p) for p in attrs.get("pads", [])], float(attrs.get("value", 0.0))
-    if len(pads) != 8 or any(p < 0 for p in pads):
-        raise UnsupportedOp(f"node {node.name!r} (Pad): pads {pads} (want 8 non-negative values for N, C, H, W)")
-    if pads[0] or pads[1] or pads[4] or pads[5]:
+    if len(pads) != 2 * rank or any(p < 0 for p in pads):
+        raise UnsupportedOp(f"node {node.name!r} (Pad): pads {pads} (want {2 * rank} non-negative values, begin and "
+                            "end of every axis)")
+    if pads[0] or pads[1] or pads[rank] or pads[rank + 1]:
         raise UnsupportedOp(f"node {node.name!r} (Pad): padding the batch or channel axis {pads}; only height and "
                             "width can be padded")
     t = ctx.ir(x)
@@ -46,7 +47,7 @@ def on_pad(ctx, node):
     if level != round(level) or not t.dtype.min <= round(level) <= t.dtype.max:
         raise UnsupportedOp(f"node {node.name!r} (Pad): pad value {value} is not on the tensor's grid (scale "
                             f"{float(scale.reshape(-1)[0])}, {t.dtype})")
-    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    top, left, bottom, right = view.pads(pads[2:rank] + pads[rank + 2:])
     h, w, c = t.shape
     out = ctx.new_tensor(node.output[0], (h + top + bottom, w + left + right, c), t.dtype, t.scale)
     ctx.emit(Pad(node.name, [x.ir], out, pads=(top, left, bottom, right), value=int(round(level))))

@@ -1,5 +1,6 @@
-"""MaxPool, AveragePool, GlobalAveragePool.  An average pool is an integer window sum (IR SumPool) followed by the
-float model's own division by the window size, kept as a pending float op so it rounds exactly as the model does."""
+"""MaxPool, AveragePool, GlobalAveragePool of an NCHW image or an NCW signal (layout.spatial).  An average pool is an
+integer window sum (IR SumPool) followed by the float model's own division by the window size, kept as a pending
+float op so it rounds exactly as the model does."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,19 +10,22 @@ from convflow.compiler.ir.graph import IntType, MaxPool, SumPool
 from convflow.hw.errors import UnsupportedOp
 
 from ..context import attributes
-from ..layout import NHWC_OF_NCHW
+from ..layout import spatial
 from ..values import IntVal, Pending
 
 
 def pool_params(node, x: IntVal):
+    """(kernel, stride, pads, attributes) of a windowed pool, in the IR's (height, width) terms."""
     attrs = attributes(node)
-    if x.axes != NHWC_OF_NCHW:
-        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input is not a 4-D NCHW activation")
+    view = spatial(node, x)
     if attrs.get("ceil_mode", 0):
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): ceil_mode is not supported")
-    kernel = tuple(attrs["kernel_shape"])
-    stride = tuple(attrs.get("strides", kernel))
-    pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
+    if any(d != 1 for d in attrs.get("dilations", [1] * view.rank)):
+        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): dilation is not supported")
+    onnx_kernel = attrs["kernel_shape"]
+    kernel = view.pair(onnx_kernel, 1)
+    stride = view.pair(attrs.get("strides", onnx_kernel), 1)
+    pads = view.pads(attrs.get("pads", [0] * (2 * view.rank)))
     return kernel, stride, pads, attrs
 
 
@@ -46,6 +50,7 @@ def on_avgpool(ctx, node):
     ctx.refuse_bipolar(node, x)
     t = ctx.ir(x)
     if node.op_type == "GlobalAveragePool":
+        spatial(node, x)
         kernel, stride, pads = t.shape[:2], t.shape[:2], (0, 0, 0, 0)
     else:
         kernel, stride, pads, attrs = pool_params(node, x)

@@ -1,6 +1,7 @@
 """Resize / Upsample in nearest mode by whole factors (IR Upsample), as PyTorch's nn.Upsample and Keras's
-UpSampling2D export it.  The output pixel each input pixel lands on is worked out with ONNX's own coordinate rules
-(coordinate_transformation_mode, nearest_mode) for this very shape and accepted only where it is out[y] = in[y // s]."""
+UpSampling2D / UpSampling1D export it.  The output pixel each input pixel lands on is worked out with ONNX's own
+coordinate rules (coordinate_transformation_mode, nearest_mode) for this very shape and accepted only where it is
+out[y] = in[y // s]."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ from convflow.compiler.ir.graph import Upsample
 from convflow.hw.errors import UnsupportedOp
 
 from ..context import attributes
-from ..layout import NHWC_OF_NCHW
+from ..layout import spatial
 from ..values import IntVal
 
 
@@ -48,18 +49,17 @@ def source_indices(out_len: int, in_len: int, scale: float, transform: str, near
 def on_resize(ctx, node):
     attrs = attributes(node)
     x = ctx.as_int(node, 0)
-    if x.axes != NHWC_OF_NCHW:
-        raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): input is not a 4-D NCHW activation")
+    view = spatial(node, x)
     mode = _text(attrs.get("mode", "nearest"))
     if mode != "nearest":
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): mode {mode!r}; only nearest-neighbour resizing is "
                             "exact on integers")
     h, w, c = ctx.ir(x).shape
     out_shape = ctx.shape(node.output[0])
-    if len(out_shape) != 4 or out_shape[1] != c:
+    if len(out_shape) != view.rank + 2 or out_shape[1] != c:
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): output shape {out_shape} changes more than height "
                             "and width")
-    out_h, out_w = out_shape[2], out_shape[3]
+    out_h, out_w = view.pair(out_shape[2:], 1)
     if out_h % h or out_w % w:
         raise UnsupportedOp(f"node {node.name!r} ({node.op_type}): {h}x{w} -> {out_h}x{out_w} is not a whole factor")
     sy, sx = out_h // h, out_w // w
