@@ -41,6 +41,7 @@ def gch_files(root):
 def test_made_by_the_first_build_used_by_the_next(tmp_path, user_cache):
     graph = mlp(seed=2, fold=((4, 8), (2, 4)))
     assert build_and_check(graph, tmp_path / "first")["pch"] == "built"
+    csim_pch.finish_pending()           # the first build does not wait for the header it started
     assert len(gch_files(user_cache)) == 1
     assert build_and_check(graph, tmp_path / "second", seed=1)["pch"] == "used"
     # nothing half-made is left beside it
@@ -54,6 +55,7 @@ def test_damaged_header_is_never_used(tmp_path, user_cache):
     gch.write_bytes(b"not a precompiled header" * 100)
     # its recorded sha256 no longer matches: g++ never sees it; it is dropped and this build makes a good one
     assert build_and_check(graph, tmp_path / "damaged")["pch"] == "built"
+    csim_pch.finish_pending()
     [fresh] = gch_files(user_cache)
     assert fresh.read_bytes()[:24] != b"not a precompiled header"
     assert build_and_check(graph, tmp_path / "good", seed=2)["pch"] == "used"

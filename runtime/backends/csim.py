@@ -140,6 +140,7 @@ def precompile_header() -> str:
     """Make the machine's precompiled ap_int header now (.ci/setup does), so that even the first csim build is as
     quick as later ones.  Returns one line saying what happened; a failure here only costs build speed."""
     cxx = find_compiler()
+    csim_pch.finish_pending()
     header = _precompiled_header(cxx, _compiler_version(cxx), CXX_FLAGS, ap_types_dir())
     if header is None:
         return "csim: no precompiled header (CONVFLOW_CSIM_PCH=0, or the compiler is not GNU g++)"
@@ -154,8 +155,8 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None, hls_bo
     """Compile (or find in the cache) the shared library of the artifact's HLS project.
     Returns (library path, seconds spent compiling; 0.0 on a cache hit).  ``stats`` (a dict), when given, is told
     whether the precompiled ap_int header was used ("used"), found unusable by g++ and dropped ("ignored"), made
-    beside this build ("built"), could not be made ("failed"), is not in play ("off"), or the library came from the
-    cache ("cached library"); ``stats["cache_damaged"]`` says why a broken cache entry was rebuilt.
+    beside this build ("built": started in the background and left to finish, csim_pch.defer), is not in play
+    ("off"), or the library came from the cache ("cached library"); ``stats["cache_damaged"]`` says why a broken cache entry was rebuilt.
 
     g++ never reads the artifact in place: the recorded sources are copied into a private work folder and their
     copies checked against the manifest's hashes, and the unity file includes them by relative name."""
@@ -174,6 +175,7 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None, hls_bo
     if entry.lookup([LIBRARY]):
         stats["pch"] = "cached library"
         return entry.file(LIBRARY), 0.0
+    csim_pch.finish_pending()                     # a header still building beside an earlier build: ready now
     with cache.lock(root, key):                   # one build per entry, however many processes want it
         if entry.lookup([LIBRARY]):
             stats["pch"] = "cached library"
@@ -201,9 +203,6 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None, hls_bo
                 command = [cxx, *flags, "-shared", *include_flags]
             (work / UNITY).write_text("".join(lines))
             result = subprocess.run([*command, UNITY, "-o", LIBRARY], cwd=work, capture_output=True, text=True)
-            if stats["pch"] == "built" and not header.finish_build():
-                stats["pch"] = "failed"
-                stats["pch_failure"] = header.failure
             seconds = time.perf_counter() - start
             if stats["pch"] == "used" and result.returncode == 0 and not header.was_used(result.stderr):
                 stats["pch"] = "ignored"    # stale or damaged: g++ parsed the real headers; make a new one next time
@@ -214,6 +213,8 @@ def compile_library(artifact, cache_dir=None, extra_flags=(), stats=None, hls_bo
                 first = next((ln for ln in result.stderr.splitlines() if "error" in ln), "no error line")
                 raise ToolFailed(f"g++ failed on the HLS project {where}: {first.strip()[:300]} (full log: {log})")
             entry.publish(work, [LIBRARY])            # atomic: a concurrent process sees all or nothing
+            if stats["pch"] == "built":
+                csim_pch.defer(header)                # finishes on its own; this build does not wait for it
         except BaseException:
             if header is not None:
                 header.abort()
