@@ -31,9 +31,28 @@ class Builder:
         self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(op), domain=domain, **attrs))
         return out
 
-    def quant(self, x, scale, bits, signed=True, narrow=False, zeropt=0.0) -> str:
+    def quant(self, x, scale, bits, signed=True, narrow=False, zeropt=0.0, rounding="ROUND") -> str:
         return self.node("Quant", [x, self.const(scale, "scale"), self.const(zeropt, "zp"), self.const(bits, "bits")],
-                         domain=QDOMAIN, signed=int(signed), narrow=int(narrow), rounding_mode="ROUND")
+                         domain=QDOMAIN, signed=int(signed), narrow=int(narrow), rounding_mode=rounding)
+
+    def bipolar_quant(self, x, scale) -> str:
+        """FINN's binarisation: +scale where x >= 0, -scale elsewhere."""
+        return self.node("BipolarQuant", [x, self.const(scale, "scale")], domain=QDOMAIN)
+
+    def trunc(self, x, scale, in_bits, out_bits, rounding="FLOOR", zeropt=0.0) -> str:
+        """Brevitas's Trunc: drop the low in_bits - out_bits bits of the integer x / scale."""
+        return self.node("Trunc", [x, self.const(scale, "scale"), self.const(zeropt, "zp"),
+                                   self.const(in_bits, "in_bits"), self.const(out_bits, "out_bits")],
+                         domain=QDOMAIN, rounding_mode=rounding)
+
+    def batchnorm_of(self, x, gamma, beta, mean, var, epsilon=1e-5) -> str:
+        """BatchNormalization with the given statistics (one float per channel each)."""
+        return self.node("BatchNormalization", [x] + [self.const(v, "bn") for v in (gamma, beta, mean, var)],
+                         epsilon=epsilon)
+
+    def ints(self, values, base="c") -> str:
+        """An int64 constant (Pad's pads, Reshape's shape)."""
+        return self.const(values, base, np.int64)
 
     def qweights(self, shape, bits, per_channel_axis=None) -> str:
         """Random weights through a Quant with power-of-two scale(s)."""
@@ -54,10 +73,10 @@ class Builder:
         beta = self.rng.normal(size=channels).astype(np.float32)
         mean = self.rng.normal(size=channels).astype(np.float32) * 2
         var = self.rng.uniform(0.5, 4.0, channels).astype(np.float32)
-        return self.node("BatchNormalization", [x] + [self.const(v, "bn") for v in (gamma, beta, mean, var)],
-                         epsilon=1e-5)
+        return self.batchnorm_of(x, gamma, beta, mean, var)
 
     def model(self, inp_shape, out_name, out_shape, graph_name="hand") -> onnx.ModelProto:
+        """The graph of the nodes so far, input "x"; ``out_shape`` may be None (left to shape inference)."""
         graph = helper.make_graph(self.nodes, graph_name,
                                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, inp_shape)],
                                   [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)],

@@ -75,6 +75,31 @@ def clean(proto, keep_names: bool):
     return model
 
 
+def separate_repeated_inputs(proto):
+    """A copy of ``proto`` in which no node reads one tensor twice (Concat(x, x), Add(x, x)): each repeat reads it
+    through an Identity instead.  qonnx 0.4's clean-up renames a tensor only where a node reads it first
+    (ModelWrapper.rename_tensor), which leaves the repeat reading a name nothing produces.  ``proto`` itself is
+    returned when nothing repeats."""
+    from onnx import helper
+
+    if all(len(set(n for n in node.input if n)) == len([n for n in node.input if n]) for node in proto.graph.node):
+        return proto
+    proto = type(proto).FromString(proto.SerializeToString())
+    nodes = []
+    for node in proto.graph.node:
+        seen = set()
+        for i, name in enumerate(node.input):
+            if name and name in seen:
+                again = f"{name}_again_{node.name or len(nodes)}_{i}"
+                nodes.append(helper.make_node("Identity", [name], [again], name=again))
+                node.input[i] = again
+            seen.add(name)
+        nodes.append(node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return proto
+
+
 def load_model(source):
     """Path (.onnx, .h5, .keras, .json), an onnx.ModelProto or a Keras model object -> cleaned qonnx ModelWrapper."""
     import onnx
@@ -102,7 +127,7 @@ def load_model(source):
     where = str(source) if isinstance(source, (str, Path)) else "the model"
     check_structure(proto, where, max_elements())          # before ONNX's shape inference, which a stride of 0 crashes
     try:
-        model = clean(proto, keep_names)
+        model = clean(separate_repeated_inputs(proto), keep_names)
     except Exception as exc:
         raise ModelError(f"qonnx could not clean up the model: {exc}") from None
     if len(model.graph.input) != 1:

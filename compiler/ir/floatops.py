@@ -12,6 +12,7 @@ range, then round (half to even for ROUND), out = (y - zeropt) * scale; a 1-bit 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -104,13 +105,17 @@ class Quantizer:
     rounding: str = "ROUND"
     in_bits: int = 0              # trunc only
     node: str = ""                # the ONNX node it came from (for error messages)
+    # trunc only: (lowest, highest) level its input's exact range reaches -- a Trunc drops low bits and never
+    # clips, so its output can pass what its output bit width says (CEIL of 127 / 2 is 64 in 7 bits)
+    extent: Optional[tuple] = None
 
     @property
     def level_min(self) -> int:
         if self.kind == "bipolar" or (self.kind == "quant" and self.bits == 1 and self.signed):
             return -1
         if self.kind == "trunc":
-            return -(1 << (self.bits - 1)) if self.signed else 0
+            lo = -(1 << (self.bits - 1)) if self.signed else 0
+            return min(lo, self.extent[0]) if self.extent else lo
         if self.signed:
             lo = -(1 << (self.bits - 1)) + (1 if self.narrow else 0)
         else:
@@ -122,7 +127,8 @@ class Quantizer:
         if self.kind == "bipolar" or (self.kind == "quant" and self.bits == 1 and self.signed):
             return 1
         if self.kind == "trunc":
-            return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+            hi = (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+            return max(hi, self.extent[1]) if self.extent else hi
         if self.signed:
             hi = (1 << (self.bits - 1)) - 1
         else:
@@ -165,6 +171,8 @@ class Quantizer:
         d = {k: getattr(self, k) for k in ("kind", "zeropt", "bits", "signed", "narrow", "rounding", "in_bits",
                                            "node")}
         d["scale"] = np.asarray(self.scale, np.float64).tolist()
+        if self.extent is not None:
+            d["extent"] = [int(v) for v in self.extent]
         return d
 
     @staticmethod

@@ -51,7 +51,8 @@ class QonnxBackend(Backend):
         x = ((real - b) / a).astype(F32)
         wrong = self.quantizer(x) != ints
         if np.any(wrong):
-            x[wrong] = search_float_inputs(self.quantizer, ints, x, wrong, increasing=bool(np.all(a > 0)))
+            increasing = np.broadcast_to(a > 0, x.shape)            # per element: a factor may be negative
+            x[wrong] = search_float_inputs(self.quantizer, ints, x, wrong, increasing)
             if np.any(self.quantizer(x) != ints):
                 raise ValueError("cannot find float inputs that the model's input quantiser maps onto these "
                                  "integers")
@@ -118,16 +119,21 @@ def _f32_from_order(keys: np.ndarray) -> np.ndarray:
     return bits.view(F32)
 
 
-def search_float_inputs(quantizer, ints, x, where, increasing: bool, span: int = 1 << 12) -> np.ndarray:
+def search_float_inputs(quantizer, ints, x, where, increasing, span: int = 1 << 12) -> np.ndarray:
     """For the elements ``where``: the smallest float32 within ``span`` float steps of ``x`` whose quantised
-    value reaches the wanted integer (the quantiser of an affine pre-processing is monotonic)."""
+    value reaches the wanted integer (the quantiser of an affine pre-processing is monotonic; ``increasing``, a
+    bool or one per element of x, says which way).  The quantiser runs on whole batches shaped as x, so that
+    pre-processing constants per channel or per element meet the elements they belong to."""
     target = ints[where]
+    up = np.broadcast_to(np.asarray(increasing, bool), x.shape)[where]
     centre = _f32_order(x[where])
     lo, hi = centre - span, centre + span
+    trial = np.array(x, F32)
     while np.any(lo < hi):
         mid = (lo + hi) // 2
-        got = quantizer(_f32_from_order(mid).reshape(-1)).reshape(target.shape)
-        reached = got >= target if increasing else got <= target
+        trial[where] = _f32_from_order(mid)
+        got = quantizer(trial)[where]
+        reached = np.where(up, got >= target, got <= target)
         hi = np.where(reached, mid, hi)
         lo = np.where(reached, lo, mid + 1)
     return _f32_from_order(lo)

@@ -43,12 +43,15 @@ def on_pad(ctx, node):
     scale = np.asarray(t.scale, np.float64)
     if scale.size > 1 and value != 0:
         raise UnsupportedOp(f"node {node.name!r} (Pad): a non-zero pad value on a tensor with per-channel scales")
-    level = value / float(scale.reshape(-1)[0])
-    if level != round(level) or not t.dtype.min <= round(level) <= t.dtype.max:
+    step = float(scale.reshape(-1)[0])
+    # on the grid as the model's float32 values are: a quantiser writes level x scale rounded to float32 (level
+    # 7 x scale 0.0711495 is 0.49804685, not 7 x 0.0711495 exactly), so that is what a pad value on it reads
+    level = round(value / step)
+    if np.float32(level * step) != np.float32(value) or not t.dtype.min <= level <= t.dtype.max:
         raise UnsupportedOp(f"node {node.name!r} (Pad): pad value {value} is not on the tensor's grid (scale "
-                            f"{float(scale.reshape(-1)[0])}, {t.dtype})")
+                            f"{step}, {t.dtype})")
     top, left, bottom, right = view.pads(pads[2:rank] + pads[rank + 2:])
     h, w, c = t.shape
     out = ctx.new_tensor(node.output[0], (h + top + bottom, w + left + right, c), t.dtype, t.scale)
-    ctx.emit(Pad(node.name, [x.ir], out, pads=(top, left, bottom, right), value=int(round(level))))
+    ctx.emit(Pad(node.name, [x.ir], out, pads=(top, left, bottom, right), value=int(level)))
     ctx.value_out(node, IntVal(out, x.axes, node.output[0]))

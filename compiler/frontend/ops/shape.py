@@ -19,7 +19,10 @@ from ..values import Const, HostFloat, IntVal, Pending, QConst
 def flatten(ctx, node, x: IntVal):
     t = ctx.ir(x)
     perm = flatten_perm(t.shape, x)
-    out = ctx.new_tensor(node.output[0], (int(np.prod(t.shape)),), t.dtype, t.scale, t.bipolar)
+    scale = np.asarray(t.scale, np.float64)
+    if scale.size > 1:              # one scale per channel (after a Concat): one per feature, in the NHWC order
+        scale = np.tile(scale, int(np.prod(t.shape[:-1])))
+    out = ctx.new_tensor(node.output[0], (int(np.prod(t.shape)),), t.dtype, scale, t.bipolar)
     ctx.emit(Flatten(node.name, [x.ir], out))
     ctx.value_out(node, IntVal(out, (0, 1), node.output[0], perm))
 
