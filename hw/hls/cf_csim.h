@@ -88,27 +88,16 @@ template <typename T> struct bytewise { static const bool value = false; };
 template <int W> struct bytewise<ap_int<W> > { static const bool value = W <= 64; };
 template <int W> struct bytewise<ap_uint<W> > { static const bool value = W <= 64; };
 
-// The elements of a stream word (cf::vec).  For those types the word is its bytes: copied with memcpy, and not
-// default-constructed element by element (ap_int's constructor re-normalises garbage through a volatile access;
-// an element is always written before it is read, in C simulation as in hardware).
-template <typename T, unsigned N, bool BYTES> struct word_storage {
-    T data[N];
-};
-template <typename T, unsigned N> struct word_storage<T, N, true> {
-    union {
-        T data[N];
-    };
-    word_storage() {}
-    word_storage(const word_storage &other) { copy(other); }
-    word_storage &operator=(const word_storage &other) {
-        copy(other);
-        return *this;
+// (The elements stay constructed: a word kept as raw bytes in a union, never constructed, was miscompiled by g++ 12
+// at -O2 -- stores dropped by its lifetime dead-store elimination, fuzz seed 210.)
+template <bool BYTES> struct copier {
+    template <typename T, unsigned N> static void copy(T (&to)[N], const T (&from)[N]) {
+        for (unsigned i = 0; i < N; i++) to[i] = from[i];
     }
-    ~word_storage() {}
-
-  private:
-    void copy(const word_storage &other) {
-        std::memcpy(static_cast<void *>(data), static_cast<const void *>(other.data), sizeof(data));
+};
+template <> struct copier<true> {
+    template <typename T, unsigned N> static void copy(T (&to)[N], const T (&from)[N]) {
+        std::memcpy(static_cast<void *>(to), static_cast<const void *>(from), sizeof(to));
     }
 };
 

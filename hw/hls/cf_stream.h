@@ -23,18 +23,20 @@ namespace cf {
 
 // One stream word: N elements of type T (N >= 1).
 template <typename T, unsigned N>
-#ifdef CF_HLS_BODY
 struct vec {
     T data[N];
     T &operator[](unsigned i) { return data[i]; }
     const T &operator[](unsigned i) const { return data[i]; }
-};
-#else
-struct vec : csim::word_storage<T, N, csim::bytewise<T>::value> {   // C simulation: see cf_csim.h
-    T &operator[](unsigned i) { return this->data[i]; }
-    const T &operator[](unsigned i) const { return this->data[i]; }
-};
+#ifndef CF_HLS_BODY
+    // C simulation: words are copied as their bytes where that is the same copy (cf_csim.h)
+    vec() {}
+    vec(const vec &other) { csim::copier<csim::bytewise<T>::value>::copy(data, other.data); }
+    vec &operator=(const vec &other) {
+        csim::copier<csim::bytewise<T>::value>::copy(data, other.data);
+        return *this;
+    }
 #endif
+};
 
 // Width converter: a frame of ELEMS elements arrives in words of IN_L lanes and leaves in words of OUT_L lanes.
 // One of IN_L, OUT_L must be a multiple of the other (the emitter goes through the gcd otherwise).
