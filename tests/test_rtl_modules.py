@@ -244,3 +244,27 @@ def test_dsp2_needs_an_even_pe_and_narrow_operands():
     graph.nodes[0].mult = "dsp2"
     with pytest.raises(FoldingError, match="dsp2"):
         plan(graph)
+
+
+@pytest.mark.parametrize("pack", [4, 9])
+def test_mvu_weight_rom_packed_words(tmp_path, pack):
+    """cf_mvu with WPACK weight words a ROM word (the packing the compiler chooses where it saves block RAM,
+    memory.rom_pack): 18 words of 12 bits in 5 (padded) or 2 words, bit-exact under back-pressure, same cycles."""
+    from convflow.compiler.emit.rtl import write_rtl
+
+    b = GraphBuilder(f"weight pack {pack}", (7, 6, 2), IntType(4, False), seed=6)
+    b.conv(4, k=3, pad=1, pe=2, simd=2, wbits=3, name="conv").flatten().dense(3, pe=1, simd=4, wbits=3, name="fc")
+    graph = b.graph()
+    graph.nodes[0].weight_mem = "block"
+    design = build_plan(graph)
+    mvu = next(s for s in design.stages if s.kind == "cf_mvu" and s.node is graph.nodes[0])
+    mvu.weight_pack = pack
+    assert mvu.params["WPACK"] == pack and mvu.packed_weight_words().shape == (-(-18 // pack), pack * 4)
+    write_rtl(graph, tmp_path / "rtl", model_name=graph.name, plan=design)
+    backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.3, seed=3)
+    x = random_inputs(graph, 60, seed=3)
+    got = backend.run(x)
+    assert np.array_equal(got, run_graph(graph, x))
+    backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.0, seed=3)
+    backend.run(random_inputs(graph, 20, seed=4))
+    assert backend.stats["cycles_per_frame"] == design.cycles_per_frame

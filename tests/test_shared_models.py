@@ -60,28 +60,27 @@ def test_small_shared_models_csim(compiled, name):
     assert_backend_exact(artifact, "csim", inputs_for(artifact))
 
 
+# cycles per frame the search reached when these tests were written (estimate at the default 85 % margin): a
+# later search may do better, never more than 1.5x worse
+FIT_85F_CYCLES = {"cnv_1w1a": 7_200, "cnv_2w2a": 112_896, "resnet8_4b": 36_864}
+
+
 @pytest.mark.parametrize("name", sorted(BREVITAS))
 def test_brevitas_models_fold_to_fit_the_85f(name):
-    """--board ulx3s-85f with no other option finds a folding whose estimate fits 85 % of the part, or says which
-    resource no folding can fit (the search runs on the imported graph; no files written)."""
-    import numpy as np
-
+    """--board ulx3s-85f with no other option finds a folding whose estimate fits 85 % of the part (the search
+    runs on the imported graph; no files written).  CNV 2W2A's 3.1 Mbit of weights need 168 of the 175 EBR
+    blocks left after the board top: only packed ROM words and a joint choice over the layers fit it."""
     from convflow.compiler.compile import import_model
     from convflow.compiler.dataflow.folding import ecp5_budget, fold
-    from convflow.hw.errors import DesignDoesNotFit
 
     if not BREVITAS[name].is_file():
         pytest.skip(f"{BREVITAS[name]} is not here")
     graph, _ = import_model(BREVITAS[name])
     t = graph.input_tensor
     budget = ecp5_budget(board="ulx3s-85f", frame=(int(np.prod(t.shape)), t.dtype.bits))
-    try:
-        chosen = fold(graph, budget=budget)
-    except DesignDoesNotFit as exc:
-        assert "EBR" in str(exc) or "LUT" in str(exc), exc
-        return
+    chosen = fold(graph, budget=budget)
     assert not budget.over(chosen.estimate["totals"]), chosen.estimate["totals"]
-    assert chosen.cycles_per_frame > 0
+    assert chosen.cycles_per_frame <= 1.5 * FIT_85F_CYCLES[name], chosen.cycles_per_frame
 
 
 @pytest.mark.slow

@@ -16,10 +16,15 @@ the layer takes the cheapest near the slowest folding that meets T; a faster one
   target cycles     T = the target
   target fps        T = clock / fps: the cheapest balanced design that meets it
   a device budget   the fastest T whose whole design (the accelerator's estimate plus the board top) fits the budget
-                    (a margin of every resource of the part): the paces at which some layer's pick changes are tried
-                    from the fastest up, from a little below the first that fits by the layers' prices (found by
-                    bisection); a design that overruns is repaired one layer at a time, trading the scarce resource
-                    for others (``repair``), and only designs that fit by their prices are built in full
+                    (a margin of every resource of the part).  Where the cheapest balanced picks for T overrun it,
+                    the picks that fit are found by an exact search (``_Search.solve``): a knapsack over the layers
+                    on a grid of the scarce resources that come in few units (block RAM, DSPs; LUT4s and FFs in
+                    steps when they bind), the others weighed -- so which layer keeps its weights in block RAM,
+                    packs its ROM words (memory.rom_pack) or takes DSPs is decided for all layers together, balanced
+                    designs first.  Fitting is then monotone in T: the first T that fits by the layers' prices is
+                    found by bisection over the paces at which some layer's choices change, and the paces from a
+                    little below it are built in full until one fits (a design that overruns its prices teaches the
+                    search what the rest of the design -- converters, forks, FIFOs -- takes)
   none of these     T = the input interface's pace (a frame's elements at input_pace per cycle): faster layers than
                     the input delivers would only idle
 
@@ -227,8 +232,8 @@ def _priced_variants(graph: Graph, node) -> list:
         auto = mvu.mult
         options["mult"] = [("auto" if m == auto else m, mvu, "mult", m)
                            for m in mult_choices(node, mvu.input, mvu.wbits)]
-        forced = "lut" if in_block_ram(mvu.nf * mvu.sf, mvu.pe * mvu.simd * mvu.wbits) else "block"
-        options["weight_mem"] = [("auto", mvu, "weight_mem", "auto"), (forced, mvu, "weight_mem", forced)]
+        # (all three: the auto rule sees the ROM packed for block RAM, memory.rom_pack; duplicates are dropped)
+        options["weight_mem"] = [(m, mvu, "weight_mem", m) for m in ("auto", "block", "lut")]
     if swg is not None and hasattr(node, "buffer_mem") and not swg.window_mode:
         forced = "lut" if in_block_ram(swg.buffer_words, swg.lanes * swg.input.bits, ram=True) else "block"
         options["buffer_mem"] = [("auto", swg, "buffer_mem", "auto"), (forced, swg, "buffer_mem", forced)]
@@ -239,6 +244,8 @@ def _priced_variants(graph: Graph, node) -> list:
     for variant in variants:
         for _, stage, attr, value in variant.values():
             setattr(stage, attr, value)
+        if mvu is not None:
+            mvu.pack_weights()
         res = {k: sum(s.resources()[k] for s in stages) for k in RESOURCES}
         priced.append(Choice(node.pe, node.simd, cycles, res, **{k: v[0] for k, v in variant.items()}))
     return [c for c in priced if not any(_dominates(o, c) for o in priced)]
@@ -342,16 +349,26 @@ class Folding:
         return out
 
 
-# layer changes the repair of an overrunning design may make (each one layer's choice)
-REPAIR_STEPS = 200
+# a resource the exact search (``_Search.solve``) counts in whole units when its limit is at most this many (an
+# ECP5's EBR and MULT18X18D: 56-208 and 28-156); a larger one (LUT4, FF) in steps, rounded to the nearest, as many
+# as keep the knapsack's grid within KNAPSACK_STATES cells (0.1-0.5 s for CNV's nine layers)
+EXACT_UNITS = 512
+KNAPSACK_STATES = 1 << 16
+# the weight of a layer outside its balance band in the exact search (a whole budget of one resource is 1): any
+# balanced design that fits is taken before an unbalanced one
+BAND_PENALTY = 1.0
+# times the exact search raises the weight of a resource it only weighs (LUT4, FF) that came out over the budget
+REWEIGHS = 6
 
 
 class _Search:
     """The layers' priced foldings, and designs built from them for a pace.
 
     Each pace's picks are first totalled from the layers' own prices plus what the rest of the design (converters
-    between layers, forks, the FIFOs in front of the units) took in the most folded design -- fast, and at most what
-    the whole plan adds up to -- and only a design that fits by that total is built and estimated in full."""
+    between layers, forks, the FIFOs in front of the units) took in the last design built in full -- fast -- and
+    only a design that fits by that total is built and estimated in full.  Where the cheapest balanced picks
+    overrun the budget, ``solve`` finds the picks that fit: exact over the scarce resources that come in few units
+    (block RAM, DSPs; a knapsack over the layers), weighing the others."""
 
     def __init__(self, graph: Graph, budget: Budget | None, overrides: dict):
         self.graph = graph
@@ -377,10 +394,16 @@ class _Search:
                                      f"{fastest.cycles:,} cycles/frame)")
         self._exact = {}
         self._picks = {}
+        self.rest = {k: 0 for k in RESOURCES}
         slowest = self.targets()[-1]
         picks = self.picks(slowest, self.weights)
-        est = self._estimate(picks)
-        self.rest = {k: max(0, est["totals"][k] - sum(c.resources[k] for c in picks)) for k in RESOURCES}
+        self._learn_rest(picks, self._estimate(picks))
+
+    def _learn_rest(self, picks: list, est: dict) -> None:
+        """What the design built in full took beyond its layers' own prices (the most seen: the approximate totals
+        stay at most what the plan adds up to)."""
+        self.rest = {k: max(self.rest[k], est["totals"][k] - sum(c.resources[k] for c in picks)) for k in RESOURCES}
+        self._picks.clear()
 
     # -- picking --------------------------------------------------------------------------------------------
     def picks(self, target: int, weights: dict) -> list:
@@ -390,57 +413,129 @@ class _Search:
     def approx_totals(self, picks: list) -> dict:
         return {k: self.rest[k] + sum(c.resources[k] for c in picks) for k in RESOURCES}
 
+    def approx_fits_picks(self, picks: list) -> bool:
+        return not self.budget.over(self.approx_totals(picks))
+
     def picks_for(self, target: int) -> list:
-        """The layers' picks for ``target``: each layer's cheapest (pick), then, with a budget the total overruns,
-        repaired one layer at a time (repair)."""
+        """The layers' picks for ``target``: each layer's cheapest balanced (pick); with a budget those overrun,
+        the picks that fit (solve), when there are any."""
         if target not in self._picks:
             pace = max(target, self.floor)
             picks = self.picks(pace, self.weights)
-            if self.budget is not None:
-                picks = self.repair(pace, picks)
+            if self.budget is not None and not self.approx_fits_picks(picks):
+                picks = self.solve(pace) or picks
             self._picks[target] = picks
         return self._picks[target]
 
-    def overrun(self, picks: list) -> float:
-        """How far the approximate total is over the budget: the sum of every resource's excess, in budgets."""
-        totals = self.approx_totals(picks)
-        return sum(max(0.0, (totals[k] + self.budget.reserved.get(k, 0)) / max(1e-9, self.budget.limit(k)) - 1)
-                   for k in RESOURCES)
-
-    def repair(self, pace: int, picks: list) -> list:
-        """While the picks overrun the budget, change the one layer whose change takes off the most overrun per
-        share of the budget it adds (a scarce resource traded for others: weights from block RAM into logic, a ROM
-        word that packs into fewer blocks), among the choices that meet the pace -- at most REPAIR_STEPS times."""
-        picks = list(picks)
-        over = self.overrun(picks)
-        for _ in range(REPAIR_STEPS):
-            if over <= 0:
-                break
-            best = None
-            for i, (_, layer) in enumerate(self.layers):
-                end = bisect.bisect_right(layer.cycles, pace) or 1
-                now = picks[i]
-                for c in layer.choices[:end]:
-                    if c is now:
-                        continue
-                    trial = picks[:i] + [c] + picks[i + 1:]
-                    gain = over - self.overrun(trial)
-                    if gain <= 1e-12:
-                        continue
-                    spent = sum(max(0.0, c.resources[k] - now.resources[k]) / max(1.0, self.budget.limit(k))
-                                for k in RESOURCES)
-                    score = gain / (spent + 1e-6)
-                    if best is None or score > best[0]:
-                        best = (score, i, c, gain)
-            if best is None:
-                break
-            _, i, c, gain = best
-            picks[i] = c
-            over -= gain
-        return picks
-
     def approx_fits(self, target: int) -> bool:
-        return not self.budget.over(self.approx_totals(self.picks_for(target)))
+        return self.approx_fits_picks(self.picks_for(target))
+
+    def _band(self, layer: LayerChoices, pace: int) -> tuple:
+        """(lo, end): the choices of ``layer`` that meet ``pace`` are [:end], those in its balance band [lo:end]
+        (pick's band)."""
+        cycles = layer.cycles
+        end = bisect.bisect_right(cycles, pace)
+        if end == 0:
+            return 0, bisect.bisect_right(cycles, cycles[0])
+        near = pace if cycles[end - 1] * BALANCE >= pace else cycles[end - 1]
+        return bisect.bisect_left(cycles, near / BALANCE), end
+
+    def solve(self, pace: int):
+        """Picks meeting ``pace`` whose approximate totals fit the budget, or None.  The resources with a limit of
+        few units that the layers can overrun are counted exactly (a knapsack over the layers on a grid of their
+        units); the layers' other resources are weighed, the weight of one that comes out over the budget raised
+        (REWEIGHS times); a balanced design first (BAND_PENALTY), then any."""
+        import numpy as np
+
+        budget = self.budget
+        spare = {k: budget.limit(k) - budget.reserved.get(k, 0) - self.rest[k] for k in RESOURCES}
+        if any(v < 0 for v in spare.values()):
+            return None
+        meets = [(choices.choices[:self._band(choices, pace)[1]], self._band(choices, pace)[0])
+                 for _, choices in self.layers]
+        binds = [k for k in RESOURCES if sum(max(c.resources[k] for c in cs) for cs, _ in meets) > spare[k]]
+        exact = [k for k in ("bram", "dsp") if k in binds]
+        logic = sorted((k for k in ("lut", "ff") if k in binds), key=lambda k: -sum(
+            min(c.resources[k] for c in cs) for cs, _ in meets) / max(1.0, spare[k]))
+        exact += logic[:2 - len(exact)]
+        # (the counted resources weigh a tenth: among the designs that fit, the one that spends least of them)
+        weights = {k: (0.1 if k in exact else 1.0) / max(1.0, budget.limit(k)) for k in RESOURCES}
+        room = {k: spare[k] for k in exact}
+        for penalty in (BAND_PENALTY, 0.0):
+            for _ in range(REWEIGHS):
+                units = self._units(room)
+                shape = tuple(int(room[k] / units[k] + 1e-9) + 1 for k in exact)
+                picks = self._knapsack(meets, exact, units, shape, weights, penalty, np)
+                if picks is None:
+                    break
+                over = budget.over(self.approx_totals(picks))
+                if not over:
+                    return picks
+                for k in over:
+                    if k in exact:      # a resource counted in steps, rounded to the nearest: a little less room
+                        room[k] -= over[k][0] - over[k][1] + units[k]
+                    else:
+                        weights[k] *= 4
+        return None
+
+    @staticmethod
+    def _units(room: dict) -> dict:
+        """The step each counted resource is counted in: 1 (exact) up to EXACT_UNITS of them; a larger one in as
+        many steps as KNAPSACK_STATES leaves beside the others."""
+        small = math.prod(int(v) + 1 for v in room.values() if v <= EXACT_UNITS)
+        steps = max(64, KNAPSACK_STATES // max(1, small))
+        return {k: 1.0 if v <= EXACT_UNITS else max(1.0, v / steps) for k, v in room.items()}
+
+    def lower_bounds(self, pace: int) -> dict:
+        """resource -> the least any design meeting ``pace`` takes, by the layers' prices (the board top in)."""
+        return {k: self.rest[k] + self.budget.reserved.get(k, 0) + sum(
+            min(c.resources[k] for c in choices.choices[:self._band(choices, pace)[1]]) for _, choices in self.layers)
+            for k in RESOURCES}
+
+    @staticmethod
+    def _knapsack(meets, exact, units, shape, weights, penalty, np):
+        """The picks of least weighted cost whose exact resources fit ``shape`` units; None when none do."""
+        inf = float("inf")
+        cost = np.full(shape or (1,), inf)
+        cost[(0,) * len(shape or (1,))] = 0.0
+        trail = []
+        for choices, lo in meets:
+            groups = {}
+            for index, c in enumerate(choices):
+                use = tuple(round(c.resources[k] / units[k]) if units[k] > 1 else int(c.resources[k])
+                            for k in exact)
+                if any(u >= n for u, n in zip(use, shape)) and shape:
+                    continue
+                value = sum(c.resources[k] * w for k, w in weights.items()) + (penalty if index < lo else 0.0)
+                if use not in groups or value < groups[use][0]:
+                    groups[use] = (value, c)
+            if not groups:
+                return None
+            items = list(groups.items())
+            new = np.full_like(cost, inf)
+            arg = np.full(cost.shape, -1, dtype=np.int32)
+            for j, (use, (value, _)) in enumerate(items):
+                if shape:
+                    dst = tuple(slice(u, None) for u in use)
+                    src = tuple(slice(0, n - u) for u, n in zip(use, shape))
+                    cand = cost[src] + value
+                    better = cand < new[dst]
+                    new[dst] = np.where(better, cand, new[dst])
+                    arg[dst] = np.where(better, j, arg[dst])
+                elif cost[0] + value < new[0]:
+                    new[0], arg[0] = cost[0] + value, j
+            cost = new
+            trail.append((items, arg))
+        at = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        if not np.isfinite(cost[at]):
+            return None
+        picks = []
+        for items, arg in reversed(trail):
+            use, (_, c) = items[int(arg[at])]
+            picks.append(c)
+            if shape:
+                at = tuple(a - u for a, u in zip(at, use))
+        return picks[::-1]
 
     # -- whole designs ----------------------------------------------------------------------------------------
     def _apply(self, picks: list) -> Plan:
@@ -496,7 +591,8 @@ def _balance_notes(search: _Search, picks: list, cycles: int) -> list:
         if nxt is not None and nxt <= cycles:
             notes.append(f"{node.op} {node.name!r}: PE={c.pe} SIMD={c.simd} takes {c.cycles:,} cycles/frame, under "
                          f"1/{BALANCE:g} of the bottleneck's {cycles:,}, because it is cheaper than every slower "
-                         f"folding that meets the pace")
+                         f"folding that meets the pace" + (" or fits the budget beside the other layers' choices"
+                                                             if search.budget is not None else ""))
             continue
         notes.append(f"{node.op} {node.name!r}: PE={c.pe} SIMD={c.simd} takes {c.cycles:,} cycles/frame, under "
                      f"1/{BALANCE:g} of the bottleneck's {cycles:,}: the divisor grid has nothing between ({why})")
@@ -567,9 +663,12 @@ def fold(graph: Graph, *, target_cycles: int | None = None, target_fps: float | 
                    binding=binding, notes=notes, target_fps=target_fps)
 
 
-# paces below the first that fits by the layers' prices that are still tried in full (the prices are nearly, not
-# exactly, monotone in the pace)
-SCAN_BACK = 16
+# paces below the first that fits by the layers' prices (found by bisection) that are still tried: fitting is
+# monotone in the pace for the exact search, nearly so with the weighed resources and the band
+SCAN_BACK = 4
+# times a pace is built again after its design, built in full, overran the approximate totals (the rest of the
+# design is learnt from it)
+RETRIES = 3
 
 
 def _fit(search: _Search, budget: Budget):
@@ -584,26 +683,38 @@ def _fit(search: _Search, budget: Budget):
             hi = mid
         else:
             lo = mid
-    tried = None
+    tried = {}
     for index in range(max(0, hi - SCAN_BACK), len(targets)):
         target = targets[index]
-        if index < len(targets) - 1 and not search.approx_fits(target):
-            continue
-        picks, plan, est = search.evaluate(target)
-        if budget.over(est["totals"]):
-            tried = est
-            continue
-        if index == 0:
-            binding = f"{search.floor_reason}; every resource has room left"
-        else:
-            faster = tried["totals"] if tried else search.approx_totals(search.picks_for(targets[index - 1]))
-            pace = targets[index - 1]
-            binding = ", ".join(f"{PART_RESOURCES[k]} (folded for the next faster pace, {pace:,} cycles/frame, "
-                                f"the design needs {_pct(u, budget.available[k])} of the part)" for k, (u, _) in
-                                budget.over(faster).items()) or f"the budget (at {pace:,} cycles/frame)"
-            search.evaluate(target)
-        return picks, plan, est, binding
+        for _ in range(RETRIES):
+            if index < len(targets) - 1 and not search.approx_fits(target):
+                break
+            picks, plan, est = search.evaluate(target)
+            if not budget.over(est["totals"]):
+                binding = _binding(search, budget, plan.cycles_per_frame, tried)
+                search.evaluate(target)
+                return picks, plan, est, binding
+            tried[target] = est
+            search._exact.pop(target, None)
+            search._learn_rest(picks, est)
     return None
+
+
+def _binding(search: _Search, budget: Budget, cycles: int, tried: dict) -> str:
+    """What keeps a design of ``cycles`` per frame from the next faster pace the layers could take."""
+    faster = [t for t in search.targets() if t < cycles]
+    if not faster:
+        return f"{search.floor_reason}; every resource has room left"
+    pace = faster[-1]
+    bounds = search.lower_bounds(pace)
+    hard = {k: v for k, v in bounds.items() if v > budget.limit(k)}
+    if hard:
+        return ", ".join(f"{PART_RESOURCES[k]} (any folding for the next faster pace, {pace:,} cycles/frame, needs "
+                         f"at least {_pct(v, budget.available[k])} of the part)" for k, v in hard.items())
+    totals = tried[pace]["totals"] if pace in tried else search.approx_totals(search.picks_for(pace))
+    return ", ".join(f"{PART_RESOURCES[k]} (folded for the next faster pace, {pace:,} cycles/frame, the design "
+                     f"needs {_pct(u, budget.available[k])} of the part)" for k, (u, _) in
+                     budget.over(totals).items()) or f"the budget (at {pace:,} cycles/frame)"
 
 
 def _pct(used: float, available: float) -> str:

@@ -5,6 +5,7 @@ synth_ecp5, measured on the designs of benchmarks/estimate_vs_yosys.py (tests/te
 """
 from __future__ import annotations
 
+import functools
 import math
 
 # ECP5 EBR block configurations (depth, width) of one 18 kbit block
@@ -20,6 +21,7 @@ RAM_EBR_MIN_DEPTH, RAM_EBR_MIN_DEPTH_BITS = 128, 1024
 RAM_EBR_MIN_BITS = 2048
 
 
+@functools.lru_cache(maxsize=1 << 16)          # (the folding search prices thousands of shapes, many alike)
 def ebr_blocks(depth: int, width: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)
 
@@ -55,6 +57,34 @@ def memory_cost(depth: int, width: int, ram: bool = False, placement: str = "aut
             return {"lut": math.ceil(depth / 16) * math.ceil(width / 4) * 6, "bram": 0}
         return {"lut": math.ceil(depth / 16) * width, "bram": 0}      # ROM: one LUT4 holds 16 x 1 bit
     return {"lut": 0, "bram": ebr_blocks(depth, width)}
+
+
+# A ROM whose word is a power of two wide wastes the parity bits of the 9/18/36-bit EBR shapes (2 of every 18 kbit):
+# cf_mvu can store WPACK consecutive words in one wider ROM word and pick one after the read (its WPACK), so a
+# 3x3 convolution's weight ROM (a depth with a factor 9) goes into 9-bit-wide blocks without waste.  Up to this
+# many words a ROM word; the slice multiplexer costs about half a LUT4 per input bit.
+MAX_ROM_PACK = 16
+ROM_PACK_MUX_LUT_PER_BIT = 0.5
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def rom_pack(depth: int, width: int) -> int:
+    """Words of ``width`` bits per ROM word that put a depth x width ROM into the fewest EBR blocks (1 when packing
+    saves none; the smallest such count)."""
+    best, blocks = 1, ebr_blocks(depth, width)
+    for pack in range(2, min(MAX_ROM_PACK, depth) + 1):
+        n = ebr_blocks(-(-depth // pack), pack * width)
+        if n < blocks:
+            best, blocks = pack, n
+    return best
+
+
+def packed_rom_cost(depth: int, width: int, pack: int, placement: str = "auto") -> dict:
+    """memory_cost of a ROM of ``pack`` words a ROM word, with its slice multiplexer."""
+    if pack == 1:
+        return memory_cost(depth, width, placement=placement)
+    cost = memory_cost(-(-depth // pack), pack * width, placement=placement)
+    return {"lut": cost["lut"] + ROM_PACK_MUX_LUT_PER_BIT * pack * width, "bram": cost["bram"]}
 
 
 def counter_bits(n: int) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType
 from convflow.hw.errors import FoldingError, UnsupportedOp
 
-from .memory import PLACEMENTS, memory_cost, rom_luts
+from .memory import PLACEMENTS, in_block_ram, memory_cost, packed_rom_cost, rom_luts, rom_pack
 from .plan import Plan, Stage
 from .window import sliding_window
 
@@ -109,6 +109,7 @@ class MatrixVectorUnit(Stage):
     acc: IntType               # the accumulator = the output element type (the IR's exact range type)
     mult: str                  # "lut", "dsp" or "dsp2" (MULTS)
     weight_mem: str = "auto"   # where the weight ROM goes (memory.PLACEMENTS)
+    weight_pack: int = 1       # weight words per ROM word (memory.rom_pack: set where the ROM goes to block RAM)
     kind = "cf_mvu"
 
     @property
@@ -130,7 +131,26 @@ class MatrixVectorUnit(Stage):
                   "USE_DSP": MULTS.index(self.mult)}
         if self.weight_mem != "auto":
             params["WMEM"] = PLACEMENTS.index(self.weight_mem)
+        if self.weight_pack > 1:
+            params["WPACK"] = self.weight_pack
         return params
+
+    def pack_weights(self) -> None:
+        """Set weight_pack: the packing of the weight ROM into the fewest block RAMs, where it goes to block RAM
+        packed so (synthesis sees the packed ROM); 1 otherwise."""
+        depth, width = self.nf * self.sf, self.pe * self.simd * self.wbits
+        pack = rom_pack(depth, width) if self.weight_mem != "lut" else 1
+        if pack > 1 and not in_block_ram(-(-depth // pack), pack * width, placement=self.weight_mem):
+            pack = 1
+        self.weight_pack = pack
+
+    def packed_weight_words(self) -> np.ndarray:
+        """(ceil(NF*SF / WPACK), WPACK*PE*SIMD): ROM word j, lane k*PE*SIMD + p*SIMD + s = weight_tiles()[j*WPACK
+        + k, p, s] (zeros past the last tile)."""
+        tiles = self.weight_tiles().reshape(self.nf * self.sf, -1)
+        pad = -len(tiles) % self.weight_pack
+        tiles = np.concatenate([tiles, np.zeros((pad, tiles.shape[1]), tiles.dtype)])
+        return tiles.reshape(len(tiles) // self.weight_pack, -1)
 
     def weight_tiles(self) -> np.ndarray:
         """(NF*SF, PE, SIMD): tile [nf*SF + sf, p, s] = matrix[sf*SIMD + s, nf*PE + p] -- the weights the unit
@@ -159,9 +179,10 @@ class MatrixVectorUnit(Stage):
         elif weights_vary:
             lut += 1.8 * mults * ib * wb                                # shift-and-add partial products
         lut += 1.15 * mults * ab + 3.6 * simd * ibits + 30              # adder trees + accumulators, input mux
-        wrom = memory_cost(nf * sf, pe * simd * wb, placement=self.weight_mem)
+        wrom = packed_rom_cost(nf * sf, pe * simd * wb, self.weight_pack, placement=self.weight_mem)
         brom = memory_cost(nf, pe * ab)
         ibuf = memory_cost(sf, simd * ibits, ram=True) if nf > 1 else {"lut": 0, "bram": 0}
+        lut += wrom["lut"] if self.weight_pack > 1 else 0                # the slice multiplexer (a ROM in block RAM)
         lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + rom_luts(nf, pe * ab) + ibuf["lut"])
         # (the second operand register stage after the ROM: simd * ibits + mults * wb more; the adder tree's
         # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k)
@@ -288,6 +309,7 @@ def _mvu(plan: Plan, node, label: str, matrix: np.ndarray, bias, vectors: int, a
     # (an XNOR unit has no multipliers and keeps its sign bits where its own model says: mult / weight_mem do
     # not change it, so the folding search prices its variants alike)
     stage = XnorMatrixVectorUnit(**fields, wstep=wstep) if wstep else MatrixVectorUnit(**fields)
+    stage.pack_weights()
     stage.cycles = vectors * stage.sf * stage.nf
     if stage.nf > 1 and plan.cur.producer is not None:
         # The MVU reads a whole input vector (SF beats) during its first neuron fold, then computes NF - 1 more

@@ -32,6 +32,10 @@ class XnorMatrixVectorUnit(MatrixVectorUnit):
     wstep: int
     kind = "cf_xnor_mvu"
 
+    def pack_weights(self) -> None:
+        # cf_xnor_mvu reads one sign word a cycle (no WPACK): its ROM stays as the tiles are
+        self.weight_pack = 1
+
     def sign_tiles(self) -> np.ndarray:
         """(NF*SF, PE, SIMD) sign bits of the weights, tiled as MatrixVectorUnit.weight_tiles."""
         return (self.weight_tiles() > 0).astype(np.int64)

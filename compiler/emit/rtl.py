@@ -57,9 +57,9 @@ def pack_words(matrix: np.ndarray, bits: int) -> list:
 
 def _mvu_roms(stage: MatrixVectorUnit) -> dict:
     # word nf*SF + sf, lane p*SIMD + s = matrix[sf*SIMD + s, nf*PE + p]; bias word nf, lane p
-    tiles = stage.weight_tiles()
-    return {"WFILE": (stage.pe * stage.simd * stage.wbits,
-                      pack_words(tiles.reshape(tiles.shape[0], -1), stage.wbits)),
+    # (WPACK words a ROM word: MatrixVectorUnit.packed_weight_words)
+    words = stage.packed_weight_words()
+    return {"WFILE": (words.shape[1] * stage.wbits, pack_words(words, stage.wbits)),
             "BFILE": (stage.pe * stage.acc.bits, pack_words(stage.bias_tiles(), stage.acc.bits))}
 
 

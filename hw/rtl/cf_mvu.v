@@ -23,6 +23,10 @@
 // weights) into one MULT18X18D: x * (w0 + w1 * 2^PW) = x*w0 + x*w1 * 2^PW, the low PW bits are x*w0 (it fits PW
 // signed bits) and the rest, plus x*w0's sign, is x*w1 -- exact when IBITS + 1 + 2*WBITS <= 18 and PE is even.
 // The weight ROM goes where synthesis puts it (WMEM = 0), or into block RAM (1) or logic (2): rom_style.
+// WPACK > 1 stores WPACK consecutive weight words in one ROM word (word j, slice k = weight word j*WPACK + k, the last
+// word padded) and picks the slice after the read: a ROM of ceil(NF*SF / WPACK) words of WPACK*PE*SIMD*WBITS bits,
+// which packs into fewer ECP5 block RAMs when the plain word is a power of two wide and the EBR shapes are 9, 18 or
+// 36 bits wide (e.g. 9 words of 32 bits in 2048 x 9 blocks: no unused parity bits).  Same cycles, same weights.
 // Accumulation is modulo 2^ABITS, which is exact because the final value fits ABITS (the IR proves it).
 module cf_mvu #(
     parameter SIMD    = 1,
@@ -35,6 +39,7 @@ module cf_mvu #(
     parameter ABITS   = 24,       // accumulator = output element bits (signed)
     parameter USE_DSP = 1,        // 0: shift-and-add in LUTs; 1: `*` (one MULT18X18D); 2: two products a MULT18X18D
     parameter WMEM    = 0,        // weight ROM: 0 where synthesis puts it, 1 block RAM, 2 logic
+    parameter WPACK   = 1,        // weight words per ROM word
     parameter WFILE   = "",       // set by the generated top; "" (the default) leaves the ROM empty, so tools
     parameter BFILE   = ""        // that elaborate modules with default parameters do not look for a file
 ) (
@@ -52,6 +57,9 @@ module cf_mvu #(
     localparam PW    = IBITS + 1 + WBITS;            // product bits (input made signed by one extra bit)
     localparam WDEP  = NF * SF;
     localparam WAW   = (WDEP <= 2) ? 1 : $clog2(WDEP);
+    localparam RDEP  = (WDEP + WPACK - 1) / WPACK;   // ROM words
+    localparam RAW   = (RDEP <= 2) ? 1 : $clog2(RDEP);
+    localparam KAW   = (WPACK <= 2) ? 1 : $clog2(WPACK);
     localparam BAW   = (NF <= 2) ? 1 : $clog2(NF);
     localparam SAW   = (SF <= 2) ? 1 : $clog2(SF);
 
@@ -66,7 +74,9 @@ module cf_mvu #(
     // ---- stage 0: fold counters ------------------------------------------------------------------------
     reg [SAW-1:0] sf;
     reg [BAW-1:0] nf;
-    reg [WAW-1:0] waddr;
+    reg [WAW-1:0] waddr;              // weight word nf*SF + sf
+    reg [RAW-1:0] raddr;              // its ROM word (waddr / WPACK) and slice in it (waddr % WPACK)
+    reg [KAW-1:0] rslice;
     reg           out_valid;
     wire en      = !out_valid || m_ready;
     wire fold0   = (nf == 0);
@@ -76,25 +86,33 @@ module cf_mvu #(
 
     // ---- the weight ROM, read into w1 (stage 1) ------------------------------------------------------------
     wire [WWORD-1:0] w1;
+    wire [WPACK*WWORD-1:0] rq;
     generate
         if (WMEM == 1) begin : g_wrom
-            (* rom_style = "block" *) reg [WWORD-1:0] wrom [0:WDEP-1];
-            reg [WWORD-1:0] q;
+            (* rom_style = "block" *) reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
+            reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
-            always @(posedge clk) if (en) q <= wrom[waddr];
-            assign w1 = q;
+            always @(posedge clk) if (en) q <= wrom[raddr];
+            assign rq = q;
         end else if (WMEM == 2) begin : g_wrom
-            (* rom_style = "logic" *) reg [WWORD-1:0] wrom [0:WDEP-1];
-            reg [WWORD-1:0] q;
+            (* rom_style = "logic" *) reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
+            reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
-            always @(posedge clk) if (en) q <= wrom[waddr];
-            assign w1 = q;
+            always @(posedge clk) if (en) q <= wrom[raddr];
+            assign rq = q;
         end else begin : g_wrom
-            reg [WWORD-1:0] wrom [0:WDEP-1];
-            reg [WWORD-1:0] q;
+            reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
+            reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
-            always @(posedge clk) if (en) q <= wrom[waddr];
-            assign w1 = q;
+            always @(posedge clk) if (en) q <= wrom[raddr];
+            assign rq = q;
+        end
+        if (WPACK == 1) begin : g_wslice
+            assign w1 = rq;
+        end else begin : g_wslice
+            reg [KAW-1:0] slice1;        // the slice of the word being read, registered with the read
+            always @(posedge clk) if (en) slice1 <= rslice;
+            assign w1 = rq[slice1*WWORD +: WWORD];
         end
     endgenerate
 
@@ -300,7 +318,7 @@ module cf_mvu #(
 
     always @(posedge clk) begin
         if (rst) begin
-            sf <= 0; nf <= 0; waddr <= 0;
+            sf <= 0; nf <= 0; waddr <= 0; raddr <= 0; rslice <= 0;
             v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
             first1 <= 1'b0; last1 <= 1'b0; first2 <= 1'b0; last2 <= 1'b0;
         end else if (en) begin
@@ -321,6 +339,11 @@ module cf_mvu #(
                 end else
                     sf <= sf + 1'b1;
                 waddr <= (waddr == WDEP - 1) ? {WAW{1'b0}} : waddr + 1'b1;
+                if (waddr == WDEP - 1 || rslice == WPACK - 1) begin
+                    rslice <= 0;
+                    raddr <= (waddr == WDEP - 1) ? {RAW{1'b0}} : raddr + 1'b1;
+                end else
+                    rslice <= rslice + 1'b1;
             end
         end
     end
