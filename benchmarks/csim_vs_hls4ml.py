@@ -11,8 +11,14 @@ copies) and N test images:
 * hls4ml 1.3: config_from_keras_model + convert_from_keras_model(io_type="io_stream", backend="Vitis") +
   compile() + predict() -- the same two times; outputs compared with the QKeras logits (exact matches, max |error|).
 
+Brevitas models (default ../shared/models/brevitas/cnv_2w2a.onnx, FINN's CNV): hls4ml cannot convert them, so
+convflow is compared with itself -- the C-simulation bodies of the stages (hw/hls/cf_csim.h, the default) against
+the bodies Vitis synthesises run in C simulation (hls_bodies=True, what csim ran before those bodies existed) --
+on random inputs, both bit-exact with the reference backend.
+
 Prints a table and writes JSON with the ratios.  Run:
-    python benchmarks/csim_vs_hls4ml.py [--models lenet-fmnist,cnn-digits] [--images 1000] [--zoo-dir DIR] [--json OUT]
+    python benchmarks/csim_vs_hls4ml.py [--models lenet-fmnist,cnn-digits] [--images 1000] [--zoo-dir DIR]
+        [--brevitas ../shared/models/brevitas/cnv_2w2a.onnx] [--brevitas-images 200] [--json OUT]
 """
 from __future__ import annotations
 
@@ -76,6 +82,14 @@ def run_convflow(onnx_path: Path, work: Path, x: np.ndarray, logits: np.ndarray)
     return result
 
 
+def finish_header() -> None:
+    """The cold build returns without waiting for the precompiled header it started (runtime/backends/csim_pch.py);
+    "warm" is a machine where it is made, so it is finished here, untimed."""
+    from convflow.runtime.backends import csim_pch
+
+    csim_pch.finish_pending()
+
+
 def _rename_input_layer(keras_model):
     """hls4ml reserves the layer name 'input' (the zoo's input layer is called that): the same model, same weights,
     with that layer renamed."""
@@ -121,6 +135,7 @@ def bench_model(name: str, zoo_dir: Path, work: Path, n_images: int) -> dict:
     # cache, a new artifact and library cache
     os.environ["CONVFLOW_CACHE"] = str(work / "convflow_user_cache")
     cold = run_convflow(zoo_dir / f"{name}.onnx", work / "convflow_cold", x, logits)
+    finish_header()
     warm = run_convflow(zoo_dir / f"{name}.onnx", work / "convflow_warm", x, logits)
     theirs = run_hls4ml(keras_model, work, x, logits)
     ratios = {
@@ -148,11 +163,57 @@ def bench_model(name: str, zoo_dir: Path, work: Path, n_images: int) -> dict:
     return {"images": len(x), "convflow_cold": cold, "convflow_warm": warm, "hls4ml": theirs, "ratios": ratios}
 
 
+def bench_brevitas(onnx_path: Path, work: Path, n_images: int, n_hls_bodies: int) -> dict:
+    """convflow's csim of a model hls4ml cannot run: time to the first result (cold and warm, as above) and
+    images/s of the C-simulation bodies against the synthesised bodies, every output equal to the reference's."""
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime import Session
+
+    os.environ["CONVFLOW_CACHE"] = str(work / "convflow_user_cache")
+    results = {}
+    for label in ("cold", "warm"):
+        start = time.perf_counter()
+        artifact = compile_model(onnx_path, work / label / "artifact")
+        session = Session(artifact, backend="csim", cache_dir=work / label / "library_cache", threads=1)
+        t = session.input_tensor
+        x = np.random.default_rng(0).integers(t.dtype.min, t.dtype.max, size=(n_images, *t.shape), endpoint=True)
+        first = session.run(x[:1])
+        results[label] = {"compile_and_first_image_s": time.perf_counter() - start,
+                          "gxx_compile_s": session.stats["compile_s"], "precompiled_header": session.stats.get("pch")}
+        finish_header()
+    ints, run_s = _timed(lambda: session.run(x))
+    want = Session(artifact, backend="reference").run(x)
+    slow = Session(artifact, backend="csim", cache_dir=work / "hls_bodies_cache", threads=1, hls_bodies=True)
+    slow_ints, slow_s = _timed(lambda: slow.run(x[:n_hls_bodies]))
+    result = {**results, "images": n_images, "images_per_s": n_images / run_s,
+              "exact_images": int(np.all((ints == want).reshape(n_images, -1), axis=1).sum()),
+              "first_image_consistent": bool(np.array_equal(first, ints[:1])),
+              "hls_bodies_images": n_hls_bodies, "hls_bodies_images_per_s": n_hls_bodies / slow_s,
+              "hls_bodies_exact_images": int(np.all((slow_ints == want[:n_hls_bodies]).reshape(n_hls_bodies, -1),
+                                                    axis=1).sum())}
+    result["ratios"] = {"throughput_vs_hls_bodies": result["images_per_s"] / result["hls_bodies_images_per_s"]}
+    print(f"\n{onnx_path.stem} (Brevitas; hls4ml cannot convert it), random inputs, 1 thread")
+    print(f"  compile + first image [s]     cold {results['cold']['compile_and_first_image_s']:.1f} "
+          f"(g++ {results['cold']['gxx_compile_s']:.1f}, header {results['cold']['precompiled_header']}), "
+          f"warm {results['warm']['compile_and_first_image_s']:.1f} (g++ {results['warm']['gxx_compile_s']:.1f})")
+    print(f"  images / s, csim bodies       {result['images_per_s']:.1f}  "
+          f"({result['exact_images']}/{n_images} equal to the reference)")
+    print(f"  images / s, synthesised bodies {result['hls_bodies_images_per_s']:.2f}  "
+          f"({result['hls_bodies_exact_images']}/{n_hls_bodies} equal to the reference)")
+    print(f"  throughput {result['ratios']['throughput_vs_hls_bodies']:.1f}x the synthesised bodies")
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="lenet-fmnist,cnn-digits", help="comma-separated zoo ConvNets")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--zoo-dir", type=Path, default=None, help="trained zoo models (<model>.h5/.onnx)")
+    parser.add_argument("--brevitas", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "models"
+                                                  / "brevitas" / "cnv_2w2a.onnx"),
+                        help="comma-separated QONNX files hls4ml cannot run ('' for none)")
+    parser.add_argument("--brevitas-images", type=int, default=200)
+    parser.add_argument("--hls-bodies-images", type=int, default=10, help="images for the (slow) synthesised bodies")
     parser.add_argument("--work", type=Path, default=Path("build/bench_csim_vs_hls4ml"))
     parser.add_argument("--json", type=Path, default=Path("build/bench_csim_vs_hls4ml.json"))
     args = parser.parse_args(argv)
@@ -162,6 +223,9 @@ def main(argv=None) -> int:
     results = {}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         results[name] = bench_model(name, args.zoo_dir or args.work / "zoo", args.work / name, args.images)
+    for path in [Path(p.strip()) for p in args.brevitas.split(",") if p.strip()]:
+        results[path.stem] = bench_brevitas(path, args.work / path.stem, args.brevitas_images,
+                                            args.hls_bodies_images)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"models": results, "python": sys.version.split()[0],
                                      "cpus": len(os.sched_getaffinity(0))}, indent=1) + "\n")

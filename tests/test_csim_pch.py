@@ -41,6 +41,7 @@ def gch_files(root):
 def test_made_by_the_first_build_used_by_the_next(tmp_path, user_cache):
     graph = mlp(seed=2, fold=((4, 8), (2, 4)))
     assert build_and_check(graph, tmp_path / "first")["pch"] == "built"
+    csim_pch.finish_pending()           # the first build does not wait for the header it started
     assert len(gch_files(user_cache)) == 1
     assert build_and_check(graph, tmp_path / "second", seed=1)["pch"] == "used"
     # nothing half-made is left beside it
@@ -54,6 +55,7 @@ def test_damaged_header_is_never_used(tmp_path, user_cache):
     gch.write_bytes(b"not a precompiled header" * 100)
     # its recorded sha256 no longer matches: g++ never sees it; it is dropped and this build makes a good one
     assert build_and_check(graph, tmp_path / "damaged")["pch"] == "built"
+    csim_pch.finish_pending()
     [fresh] = gch_files(user_cache)
     assert fresh.read_bytes()[:24] != b"not a precompiled header"
     assert build_and_check(graph, tmp_path / "good", seed=2)["pch"] == "used"
@@ -91,3 +93,15 @@ def test_only_gnu_gxx_gets_a_header():
     assert csim_pch.is_gnu("g++ (Debian 12.2.0-14) 12.2.0\nCopyright (C) 2022 Free Software Foundation, Inc.\n")
     assert not csim_pch.is_gnu("Debian clang version 14.0.6\nTarget: x86_64-pc-linux-gnu\n")
     assert not csim_pch.is_gnu("icpx (Intel(R) oneAPI DPC++/C++ Compiler)\n")
+
+
+def test_relative_cache_path(tmp_path, monkeypatch):
+    """CONVFLOW_CACHE given relative to the working directory: g++ runs in the build's own folder, so the header's
+    folder must reach it as an absolute path (it once failed with 'cf_csim_pch.h: No such file or directory')."""
+    toolchain()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONVFLOW_CACHE", "relative_cache")
+    monkeypatch.delenv("CONVFLOW_CSIM_PCH", raising=False)
+    graph = mlp(seed=6, fold=((2, 2), (1, 1)))
+    assert build_and_check(graph, tmp_path / "first")["pch"] == "built"
+    assert build_and_check(graph, tmp_path / "second", seed=1)["pch"] == "used"

@@ -21,9 +21,9 @@ def random_inputs(graph, n, seed=0):
     return np.random.default_rng(seed).integers(t.dtype.min, t.dtype.max, size=(n, *t.shape), endpoint=True)
 
 
-def check_csim(graph, directory, n, seed=0, cache_dir=None):
+def check_csim(graph, directory, n, seed=0, cache_dir=None, hls_bodies=False):
     toolchain()
-    backend = CsimBackend(make_artifact(graph, directory), cache_dir=cache_dir)
+    backend = CsimBackend(make_artifact(graph, directory), cache_dir=cache_dir, hls_bodies=hls_bodies)
     x = random_inputs(graph, n, seed)
     got = backend.run(x)
     want = run_graph(graph, x)
@@ -39,6 +39,24 @@ def test_lenet_bit_exact_1000_inputs(tmp_path):
     graph = lenet(seed=0, fold=((2, 1), (4, 4), (5, 8)))
     backend = check_csim(graph, tmp_path, 1000, cache_dir=tmp_path / "cache")    # a fresh cache: g++ really runs
     assert backend.stats["compile_s"] > 0
+
+
+HLS_BODY_GRAPHS = {
+    "lenet": lambda: lenet(seed=5, fold=((2, 1), (4, 2), (2, 4)), size=12),
+    "resnet_block": lambda: resnet_block(1),
+    "binarised": lambda: binarised(1),
+    "branches": lambda: branches(1),
+}
+
+
+@pytest.mark.parametrize("name", list(HLS_BODY_GRAPHS))
+def test_synthesised_bodies_equal_csim_bodies(tmp_path, name):
+    """hls_bodies=True compiles the stage bodies Vitis synthesises (ap_int arithmetic as written) instead of their
+    C-simulation bodies: both equal the reference, so the fast bodies compute what the hardware computes."""
+    graph = HLS_BODY_GRAPHS[name]()
+    slow = check_csim(graph, tmp_path / "hls", 200, seed=3, hls_bodies=True)
+    fast = check_csim(graph, tmp_path / "csim", 200, seed=3)
+    assert slow.library_path != fast.library_path          # two libraries, keyed apart
 
 
 SMALL_FOLDINGS = {
@@ -161,15 +179,18 @@ STRICT_GRAPHS = {
 }
 
 
+@pytest.mark.parametrize("bodies", ["csim_bodies", "hls_bodies"])
 @pytest.mark.parametrize("name", list(STRICT_GRAPHS))
-def test_testbench_builds_warning_free_and_passes(tmp_path, name):
+def test_testbench_builds_warning_free_and_passes(tmp_path, name, bodies):
     """The Vitis testbench (what csim_design runs) compiles with -Wall -Wextra -Werror and matches the expected
-    outputs the emitter wrote from the reference interpreter."""
+    outputs the emitter wrote from the reference interpreter -- with the C-simulation bodies and with the bodies
+    Vitis synthesises."""
     graph = STRICT_GRAPHS[name]()
     write_hls_project(graph, tmp_path / "hls")
     hls = tmp_path / "hls"
     top = next(hls.glob("*_tb.cpp")).name[:-len("_tb.cpp")]
-    binary = compile_cpp([hls / f"{top}.cpp", hls / f"{top}_tb.cpp"], tmp_path / "tb", extra=["-I", str(hls)])
+    extra = ["-I", str(hls)] + (["-DCF_CSIM_HLS_BODIES"] if bodies == "hls_bodies" else [])
+    binary = compile_cpp([hls / f"{top}.cpp", hls / f"{top}_tb.cpp"], tmp_path / "tb", extra=extra)
     result = subprocess.run([str(binary)], cwd=hls, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     checked = re.search(r"(\d+) frames, 0 mismatches", result.stdout)

@@ -1,5 +1,7 @@
-"""Each HLS stage of hw/hls against a tiny numpy reference: tests/hls/stage_tests.cpp is compiled once (g++ with
--Wall -Wextra -Werror), numpy makes random frames, the outputs must be equal."""
+"""Each HLS stage of hw/hls against a tiny numpy reference: tests/hls/stage_tests.cpp is compiled (g++ with
+-Wall -Wextra -Werror) twice -- with the stages' C-simulation bodies and with the bodies Vitis synthesises
+(-DCF_CSIM_HLS_BODIES) -- numpy makes random frames, the outputs of both must equal the reference.  Cases with an
+accumulator or working type too narrow for the values check that both bodies wrap as the hardware does."""
 from __future__ import annotations
 
 import subprocess
@@ -14,9 +16,16 @@ HERE = Path(__file__).parent / "hls"
 FRAMES = 40
 
 
-@pytest.fixture(scope="module")
-def stage_tests(tmp_path_factory):
-    return compile_cpp([HERE / "stage_tests.cpp"], tmp_path_factory.mktemp("stages") / "stage_tests")
+@pytest.fixture(scope="module", params=["csim_bodies", "hls_bodies"])
+def stage_tests(tmp_path_factory, request):
+    extra = ["-DCF_CSIM_HLS_BODIES"] if request.param == "hls_bodies" else []
+    return compile_cpp([HERE / "stage_tests.cpp"], tmp_path_factory.mktemp("stages") / "stage_tests", extra=extra)
+
+
+def wrap(values, bits):
+    """Two's complement wrap to a signed ``bits``-bit integer (what assigning to ap_int<bits> does)."""
+    half = 1 << (bits - 1)
+    return (np.asarray(values) + half) % (1 << bits) - half
 
 
 def run_case(binary, case, constants, frames):
@@ -65,6 +74,21 @@ def test_matrix_vector_folded(stage_tests):
         np.testing.assert_array_equal(g, (f @ w + b).ravel())
 
 
+def test_matrix_vector_accumulator_too_narrow_wraps(stage_tests):
+    rng = np.random.default_rng(12)
+    k, n, simd, pe, vectors = 12, 6, 3, 2, 4
+    w = rng.integers(-4, 3, size=(k, n), endpoint=True)
+    b = rng.integers(-16, 15, size=(n,), endpoint=True)
+    nf, sf = n // pe, k // simd
+    folded = w.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1)
+    frames = [rng.integers(0, 15, size=(vectors, k), endpoint=True) for _ in range(FRAMES)]
+    got = run_case(stage_tests, "mvu_narrow", [folded, b.reshape(nf, pe).T], frames)
+    exact = [(f @ w + b).ravel() for f in frames]
+    assert any((np.abs(e) > 63).any() for e in exact)                 # the case does overflow int7
+    for e, g in zip(exact, got):
+        np.testing.assert_array_equal(g, wrap(e, 7))
+
+
 def test_depthwise(stage_tests):
     rng = np.random.default_rng(3)
     kk, c, vectors = 4, 4, 3
@@ -99,6 +123,30 @@ def test_shift(stage_tests, case, shift):
     got = run_case(stage_tests, case, [], frames)
     for f, g in zip(frames, got):
         np.testing.assert_array_equal(g, np.clip(round_half_even_shift(f, shift), -16, 15))
+
+
+@pytest.mark.parametrize("case, shift, bits", [("shift_narrow", 3, 8), ("shift_left_narrow", -2, 10)])
+def test_shift_working_type_too_narrow_wraps(stage_tests, case, shift, bits):
+    from convflow.compiler.ir.interpret import round_half_even_shift
+    rng = np.random.default_rng(13)
+    frames = [rng.integers(-512, 511, size=(32,), endpoint=True) for _ in range(FRAMES)]
+    got = run_case(stage_tests, case, [], frames)
+    for f, g in zip(frames, got):
+        if shift > 0:
+            want = round_half_even_shift(wrap(f, bits), shift)
+        else:
+            want = wrap(f << -shift, bits)
+        np.testing.assert_array_equal(g, np.clip(want, -16, 15))
+
+
+@pytest.mark.parametrize("case, bits", [("sum_narrow", 5), ("max_narrow", 4)])
+def test_window_reduce_accumulator_too_narrow_wraps(stage_tests, case, bits):
+    rng = np.random.default_rng(14)
+    frames = [rng.integers(-16, 15, size=(2, 4, 6), endpoint=True) for _ in range(FRAMES)]
+    got = run_case(stage_tests, case, [], frames)
+    for f, g in zip(frames, got):
+        want = wrap(f.sum(axis=1), bits) if case == "sum_narrow" else wrap(f, bits).max(axis=1)
+        np.testing.assert_array_equal(g, want.ravel())
 
 
 @pytest.mark.parametrize("case", ["max", "sum"])
@@ -139,3 +187,26 @@ def test_label_select(stage_tests):
     got = run_case(stage_tests, "label", [], frames)
     for f, g in zip(frames, got):
         assert g.tolist() == [int(np.argmax(f))]
+
+
+def test_hls_bodies_are_the_synthesised_text(tmp_path):
+    """What Vitis HLS reads (-D__SYNTHESIS__) and what hls_bodies=True compiles (-DCF_CSIM_HLS_BODIES) are the same
+    text after preprocessing: the C-simulation bodies never reach synthesis, and the tests of the synthesised
+    bodies run exactly those."""
+    from hls.toolchain import toolchain
+    from convflow.hw import HLS_DIR
+    cxx, _ = toolchain()
+    stub = tmp_path / "stub"                     # Xilinx's headers stand aside: only convflow's text is compared
+    stub.mkdir()
+    (stub / "ap_int.h").write_text("")
+    (stub / "hls_stream.h").write_text("")
+    (tmp_path / "all.cpp").write_text('#include "convflow.h"\n')
+
+    def view(define):
+        result = subprocess.run([cxx, "-E", "-P", define, "-isystem", str(stub), "-I", str(HLS_DIR),
+                                 str(tmp_path / "all.cpp")], capture_output=True, text=True, check=True)
+        return " ".join(result.stdout.split())
+    synthesised = view("-D__SYNTHESIS__")
+    assert "#pragma HLS PIPELINE" in synthesised and "csim" not in synthesised
+    assert view("-DCF_CSIM_HLS_BODIES") == synthesised
+    assert "csim::" in view("-DCF_NOTHING")      # and plain g++ sees the C-simulation bodies

@@ -19,12 +19,49 @@ namespace cf {
 // the final sums.
 //
 // CFG: K, N, SIMD, PE, VECTORS (unsigned)
+#ifndef CF_HLS_BODY
+// C simulation (cf_csim.h): the vector is read into C integers, then each output is one dot product over the K
+// consecutive weights weights[p][nf * SF + sf][s] (sf < SF, s < SIMD; row-major, so element sf * SIMD + s of the
+// row that starts at weights[p][nf * SF]) -- the synthesised body's indexing, in an order g++ vectorises.
+template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO, typename TWS, typename TBS>
+void matrix_vector_csim(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
+                        const TWS weights[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
+                        const TBS bias[CFG::PE][CFG::N / CFG::PE]) {
+    typedef typename csim::elem<TI>::type X;
+    typedef typename csim::sum_of<TI, TW, TB, CFG::K, TA>::type S;
+    const unsigned NF = CFG::N / CFG::PE;
+    const unsigned SF = CFG::K / CFG::SIMD;
+    for (unsigned v = 0; v < CFG::VECTORS; v++) {
+        X x[CFG::K];
+        for (unsigned sf = 0; sf < SF; sf++) {
+            const vec<TI, CFG::SIMD> word = in.read();
+            for (unsigned s = 0; s < CFG::SIMD; s++) x[sf * CFG::SIMD + s] = X(word[s]);
+        }
+        for (unsigned nf = 0; nf < NF; nf++) {
+            S sum[CFG::PE];
+            for (unsigned p = 0; p < CFG::PE; p++) {
+                const TWS *row = &weights[p][nf * SF][0];
+                S dot = S(bias[p][nf]);
+                for (unsigned k = 0; k < CFG::K; k++) dot += S(x[k]) * S(row[k]);
+                sum[p] = dot;
+            }
+            vec<TO, CFG::PE> y;
+            for (unsigned p = 0; p < CFG::PE; p++) csim::assign(y[p], csim::narrow<TA>(sum[p]));
+            out.write(y);
+        }
+    }
+}
+#endif
+
 template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO, typename TWS, typename TBS>
 void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
                    const TWS weights[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
                    const TBS bias[CFG::PE][CFG::N / CFG::PE]) {
     static_assert(CFG::K % CFG::SIMD == 0, "SIMD must divide the matrix rows");
     static_assert(CFG::N % CFG::PE == 0, "PE must divide the output channels");
+#ifndef CF_HLS_BODY
+    matrix_vector_csim<CFG, TI, TW, TB, TA, TO>(in, out, weights, bias);
+#else
     const unsigned NF = CFG::N / CFG::PE;
     const unsigned SF = CFG::K / CFG::SIMD;
 #pragma HLS ARRAY_PARTITION variable = weights complete dim = 1
@@ -57,6 +94,7 @@ void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG
             out.write(y);
         }
     }
+#endif
 }
 
 // Depthwise vector unit: each channel has its own KK-tap filter.  Reads VECTORS windows of KK positions x C
@@ -66,10 +104,41 @@ void matrix_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG
 // TW, TB: exact types of the weights and biases, as for matrix_vector.
 //
 // CFG: KK, C, SIMD, PE, VECTORS (unsigned)
+#ifndef CF_HLS_BODY
+// C simulation (cf_csim.h): the same loops, the sums in a C integer that holds every partial sum.
+template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO, typename TWS, typename TBS>
+void depthwise_vector_csim(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
+                           const TWS weights[CFG::KK][CFG::C], const TBS bias[CFG::C]) {
+    typedef typename csim::elem<TI>::type X;
+    typedef typename csim::sum_of<TI, TW, TB, CFG::KK, TA>::type S;
+    for (unsigned v = 0; v < CFG::VECTORS; v++) {
+        S acc[CFG::C];
+        for (unsigned c = 0; c < CFG::C; c++) acc[c] = S(bias[c]);
+        for (unsigned k = 0; k < CFG::KK; k++) {
+            for (unsigned cf = 0; cf < CFG::C / CFG::SIMD; cf++) {
+                const vec<TI, CFG::SIMD> x = in.read();
+                for (unsigned s = 0; s < CFG::SIMD; s++) {
+                    const unsigned c = cf * CFG::SIMD + s;
+                    acc[c] += S(X(x[s])) * S(weights[k][c]);
+                }
+            }
+        }
+        for (unsigned nf = 0; nf < CFG::C / CFG::PE; nf++) {
+            vec<TO, CFG::PE> y;
+            for (unsigned p = 0; p < CFG::PE; p++) csim::assign(y[p], csim::narrow<TA>(acc[nf * CFG::PE + p]));
+            out.write(y);
+        }
+    }
+}
+#endif
+
 template <class CFG, typename TI, typename TW, typename TB, typename TA, typename TO, typename TWS, typename TBS>
 void depthwise_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
                       const TWS weights[CFG::KK][CFG::C], const TBS bias[CFG::C]) {
     static_assert(CFG::C % CFG::SIMD == 0 && CFG::C % CFG::PE == 0, "SIMD and PE must divide the channels");
+#ifndef CF_HLS_BODY
+    depthwise_vector_csim<CFG, TI, TW, TB, TA, TO>(in, out, weights, bias);
+#else
 #pragma HLS ARRAY_PARTITION variable = weights cyclic factor = CFG::SIMD dim = 2
     for (unsigned v = 0; v < CFG::VECTORS; v++) {
         TA acc[CFG::C];
@@ -96,6 +165,7 @@ void depthwise_vector(hls::stream<vec<TI, CFG::SIMD> > &in, hls::stream<vec<TO, 
             out.write(y);
         }
     }
+#endif
 }
 
 }  // namespace cf

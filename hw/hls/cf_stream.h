@@ -17,6 +17,8 @@
 #include <hls_stream.h>
 #pragma GCC diagnostic pop
 
+#include "cf_csim.h"
+
 namespace cf {
 
 // One stream word: N elements of type T (N >= 1).
@@ -25,6 +27,15 @@ struct vec {
     T data[N];
     T &operator[](unsigned i) { return data[i]; }
     const T &operator[](unsigned i) const { return data[i]; }
+#ifndef CF_HLS_BODY
+    // C simulation: words are copied as their bytes where that is the same copy (cf_csim.h)
+    vec() {}
+    vec(const vec &other) { csim::copier<csim::bytewise<T>::value>::copy(data, other.data); }
+    vec &operator=(const vec &other) {
+        csim::copier<csim::bytewise<T>::value>::copy(data, other.data);
+        return *this;
+    }
+#endif
 };
 
 // Width converter: a frame of ELEMS elements arrives in words of IN_L lanes and leaves in words of OUT_L lanes.

@@ -94,9 +94,46 @@ void upsample(hls::stream<vec<T, CFG::LANES> > &in, hls::stream<vec<T, CFG::LANE
 // VECTORS = 1 it is a global pool straight over the frame (no window generator needed).
 //
 // CFG: KK, C, LANES, VECTORS (unsigned), IS_MAX (bool).  TA: the accumulator (wide enough for a full sum).
+#ifndef CF_HLS_BODY
+// C simulation (cf_csim.h): each input wrapped to TA as the synthesised body assigns it, the maximum or the exact
+// sum in int64_t, the result through TA and TO.
+template <class CFG, typename TI, typename TA, typename TO>
+void window_reduce_csim(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::LANES> > &out) {
+    static_assert(csim::magnitude<TA>::value + csim::clog2<CFG::KK>::value <= 62,
+                  "C simulation holds the window's sum in int64_t");
+    for (unsigned v = 0; v < CFG::VECTORS; v++) {
+        int64_t acc[CFG::C];
+        for (unsigned k = 0; k < CFG::KK; k++) {
+            for (unsigned cf = 0; cf < CFG::C / CFG::LANES; cf++) {
+                const vec<TI, CFG::LANES> x = in.read();
+                for (unsigned l = 0; l < CFG::LANES; l++) {
+                    const unsigned c = cf * CFG::LANES + l;
+                    const int64_t value = csim::wrap<TA>(int64_t(x[l]));
+                    if (k == 0) {
+                        acc[c] = value;
+                    } else if (CFG::IS_MAX) {
+                        if (value > acc[c]) acc[c] = value;
+                    } else {
+                        acc[c] += value;
+                    }
+                }
+            }
+        }
+        for (unsigned cf = 0; cf < CFG::C / CFG::LANES; cf++) {
+            vec<TO, CFG::LANES> y;
+            for (unsigned l = 0; l < CFG::LANES; l++) csim::set(y[l], csim::wrap<TA>(acc[cf * CFG::LANES + l]));
+            out.write(y);
+        }
+    }
+}
+#endif
+
 template <class CFG, typename TI, typename TA, typename TO>
 void window_reduce(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CFG::LANES> > &out) {
     static_assert(CFG::C % CFG::LANES == 0, "lanes must divide the channels");
+#ifndef CF_HLS_BODY
+    window_reduce_csim<CFG, TI, TA, TO>(in, out);
+#else
     for (unsigned v = 0; v < CFG::VECTORS; v++) {
         TA acc[CFG::C];
 #pragma HLS ARRAY_PARTITION variable = acc cyclic factor = CFG::LANES
@@ -126,6 +163,7 @@ void window_reduce(hls::stream<vec<TI, CFG::LANES> > &in, hls::stream<vec<TO, CF
             out.write(y);
         }
     }
+#endif
 }
 
 }  // namespace cf

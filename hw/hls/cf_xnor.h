@@ -12,12 +12,48 @@ namespace cf {
 // Folding and storage follow matrix_vector (cf_mvu.h): signs[p][nf * SF + sf][s] = s(W[sf * SIMD + s][nf * PE + p]).
 //
 // CFG: K, N, SIMD, PE, VECTORS (unsigned), WSTEP (long long)
+#ifndef CF_HLS_BODY
+// C simulation (cf_csim.h): the vector's bits read once, each output one count of matching bits over the K
+// consecutive signs of its row (the indexing of matrix_vector_csim), the synthesised body's result expression in
+// int64_t with each operand wrapped to TB and the count to TA.
+template <class CFG, typename TB, typename TA, typename TO, typename TWS, typename TBS>
+void xnor_matrix_vector_csim(hls::stream<vec<ap_uint<1>, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
+                             const TWS signs[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
+                             const TBS bias[CFG::PE][CFG::N / CFG::PE]) {
+    static_assert(csim::bits<TB>::width <= 31, "C simulation holds bias + WSTEP * count in int64_t");
+    const unsigned NF = CFG::N / CFG::PE;
+    const unsigned SF = CFG::K / CFG::SIMD;
+    const int64_t step = csim::wrap<TB>(CFG::WSTEP);
+    for (unsigned v = 0; v < CFG::VECTORS; v++) {
+        uint8_t x[CFG::K];
+        for (unsigned sf = 0; sf < SF; sf++) {
+            const vec<ap_uint<1>, CFG::SIMD> word = in.read();
+            for (unsigned s = 0; s < CFG::SIMD; s++) x[sf * CFG::SIMD + s] = uint8_t(word[s]);
+        }
+        for (unsigned nf = 0; nf < NF; nf++) {
+            vec<TO, CFG::PE> y;
+            for (unsigned p = 0; p < CFG::PE; p++) {
+                const TWS *row = &signs[p][nf * SF][0];
+                unsigned ones = 0;
+                for (unsigned k = 0; k < CFG::K; k++) ones += x[k] == (uint8_t(row[k]) & 1) ? 1 : 0;
+                const int64_t count = csim::wrap<TA>(ones);
+                csim::set(y[p], int64_t(TB(bias[p][nf])) + csim::wrap<TB>(count) * step);
+            }
+            out.write(y);
+        }
+    }
+}
+#endif
+
 template <class CFG, typename TB, typename TA, typename TO, typename TWS, typename TBS>
 void xnor_matrix_vector(hls::stream<vec<ap_uint<1>, CFG::SIMD> > &in, hls::stream<vec<TO, CFG::PE> > &out,
                         const TWS signs[CFG::PE][(CFG::N / CFG::PE) * (CFG::K / CFG::SIMD)][CFG::SIMD],
                         const TBS bias[CFG::PE][CFG::N / CFG::PE]) {
     static_assert(CFG::K % CFG::SIMD == 0, "SIMD must divide the matrix rows");
     static_assert(CFG::N % CFG::PE == 0, "PE must divide the output channels");
+#ifndef CF_HLS_BODY
+    xnor_matrix_vector_csim<CFG, TB, TA, TO>(in, out, signs, bias);
+#else
     const unsigned NF = CFG::N / CFG::PE;
     const unsigned SF = CFG::K / CFG::SIMD;
 #pragma HLS ARRAY_PARTITION variable = signs complete dim = 1
@@ -48,6 +84,7 @@ void xnor_matrix_vector(hls::stream<vec<ap_uint<1>, CFG::SIMD> > &in, hls::strea
             out.write(y);
         }
     }
+#endif
 }
 
 }  // namespace cf

@@ -1,6 +1,7 @@
 // convflow HLS library: every streaming stage, header-only.  Generated designs include this one header.
 //
 //   cf_stream.h      stream words (cf::vec), width converters, fork, channel concatenation, port adapters
+//   cf_csim.h        the C-simulation bodies' integer types (the same arithmetic as the synthesised bodies)
 //   cf_window.h      sliding-window generator (line buffer), window reduction (max / sum / global pools)
 //   cf_mvu.h         matrix-vector unit (PE x SIMD folding), depthwise vector unit
 //   cf_xnor.h        the matrix-vector unit of binarised layers (XNOR and popcount)

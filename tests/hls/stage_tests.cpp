@@ -92,7 +92,10 @@ int run_swg(int frames) {
 struct mvu_a {
     static const unsigned K = 12, N = 6, SIMD = 3, PE = 2, VECTORS = 4;
 };
-int run_mvu(int frames) {
+// --- the same with an accumulator too narrow for the sums (int7, widened to int12 on output): the hardware wraps,
+// and so must every body ------------------------------------------------------------------------------------
+template <typename TA>
+int run_mvu_acc(int frames) {
     static int8_t w[mvu_a::PE][(mvu_a::N / mvu_a::PE) * (mvu_a::K / mvu_a::SIMD)][mvu_a::SIMD];
     static int8_t b[mvu_a::PE][mvu_a::N / mvu_a::PE];
     fill(w);
@@ -101,12 +104,13 @@ int run_mvu(int frames) {
         hls::stream<cf::vec<ap_uint<4>, mvu_a::SIMD> > in;
         hls::stream<cf::vec<ap_int<12>, mvu_a::PE> > out;
         feed(in, mvu_a::K * mvu_a::VECTORS);
-        cf::matrix_vector<mvu_a, ap_uint<4>, ap_int<3>, ap_int<5>, ap_int<12>, ap_int<12> >(in, out, w, b);
+        cf::matrix_vector<mvu_a, ap_uint<4>, ap_int<3>, ap_int<5>, TA, ap_int<12> >(in, out, w, b);
         if (!in.empty()) return 1;
         if (drain(out, mvu_a::N * mvu_a::VECTORS)) return 1;
     }
     return 0;
 }
+int run_mvu(int frames) { return run_mvu_acc<ap_int<12> >(frames); }
 
 // --- depthwise: KK=4, C=4, SIMD=2, PE=4, 3 vectors; int4 in, int4 weights --------------------------------
 struct dw_a {
@@ -155,13 +159,13 @@ struct shift_cfg {
     static const long long LO = -16, HI = 15;
     static const unsigned LANES = 4, WORDS = 8;
 };
-template <int S>
+template <int S, typename TW = ap_int<16> >
 int run_shift(int frames) {
     for (int f = 0; f < frames; f++) {
         hls::stream<cf::vec<ap_int<10>, 4> > in;
         hls::stream<cf::vec<ap_int<5>, 4> > out;
         feed(in, 32);
-        cf::shift<shift_cfg<S>, ap_int<10>, ap_int<16>, ap_int<5> >(in, out);
+        cf::shift<shift_cfg<S>, ap_int<10>, TW, ap_int<5> >(in, out);
         if (drain(out, 32)) return 1;
     }
     return 0;
@@ -173,13 +177,13 @@ struct reduce_cfg {
     static const unsigned KK = 4, C = 6, LANES = 3, VECTORS = 2;
     static const bool IS_MAX = M;
 };
-template <bool M>
+template <bool M, typename TA = ap_int<7> >
 int run_reduce(int frames) {
     for (int f = 0; f < frames; f++) {
         hls::stream<cf::vec<ap_int<5>, 3> > in;
         hls::stream<cf::vec<ap_int<7>, 3> > out;
         feed(in, 48);
-        cf::window_reduce<reduce_cfg<M>, ap_int<5>, ap_int<7>, ap_int<7> >(in, out);
+        cf::window_reduce<reduce_cfg<M>, ap_int<5>, TA, ap_int<7> >(in, out);
         if (drain(out, 12)) return 1;
     }
     return 0;
@@ -245,14 +249,19 @@ int main(int argc, char **argv) {
     if (!std::strcmp(name, "swg_b")) return run_swg<swg_b>(frames);
     if (!std::strcmp(name, "swg_c")) return run_swg<swg_c>(frames);
     if (!std::strcmp(name, "mvu")) return run_mvu(frames);
+    if (!std::strcmp(name, "mvu_narrow")) return run_mvu_acc<ap_int<7> >(frames);
     if (!std::strcmp(name, "dw")) return run_dw(frames);
     if (!std::strcmp(name, "thr_channel")) return run_thr<6>(frames);
     if (!std::strcmp(name, "thr_shared")) return run_thr<1>(frames);
     if (!std::strcmp(name, "shift_right")) return run_shift<3>(frames);
     if (!std::strcmp(name, "shift_left")) return run_shift<-2>(frames);
     if (!std::strcmp(name, "shift_none")) return run_shift<0>(frames);
+    if (!std::strcmp(name, "shift_narrow")) return run_shift<3, ap_int<8> >(frames);
+    if (!std::strcmp(name, "shift_left_narrow")) return run_shift<-2, ap_int<10> >(frames);
     if (!std::strcmp(name, "max")) return run_reduce<true>(frames);
     if (!std::strcmp(name, "sum")) return run_reduce<false>(frames);
+    if (!std::strcmp(name, "sum_narrow")) return run_reduce<false, ap_int<5> >(frames);
+    if (!std::strcmp(name, "max_narrow")) return run_reduce<true, ap_int<4> >(frames);
     if (!std::strcmp(name, "add")) return run_add(frames);
     if (!std::strcmp(name, "convert")) return run_convert(frames);
     if (!std::strcmp(name, "label")) return run_label(frames);

@@ -27,8 +27,12 @@ def toolchain():
 
 
 def compile_cpp(sources, output: Path, extra=()) -> Path:
+    from convflow.runtime.backends.csim import CXX_FLAGS
+
     cxx, ap_types = toolchain()
-    command = [cxx, "-O1", "-std=c++14", *WARNINGS, "-isystem", str(ap_types), "-I", str(HLS_DIR), *extra,
+    # the csim backend's optimisation level: -O2 once miscompiled what -O1 did not (cf_csim.h)
+    opt = [f for f in CXX_FLAGS if f.startswith("-O")]
+    command = [cxx, *opt, "-std=c++14", *WARNINGS, "-isystem", str(ap_types), "-I", str(HLS_DIR), *extra,
                *map(str, sources), "-o", str(output)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
