@@ -71,3 +71,23 @@ def test_shares_on_a_local_ray_instance(design):
     local = rtlsim.RtlsimBackend(artifact, workers=2)
     local.run(x)
     assert backend.stats["cycles_per_frame"] == local.stats["cycles_per_frame"]
+
+
+@needs_verilator
+def test_cli_splits_a_batch_with_sim_workers(compiled):
+    """`convflow verify ART --backends rtlsim --sim-workers 2` reaches the backend: two simulators, exact."""
+    import json
+    import subprocess
+
+    from conftest import SHARED_MODEL_FILES
+
+    artifact = compiled(SHARED_MODEL_FILES["jet"], "jet")
+    cli = [sys.executable, "-m", "convflow.runtime.cli"]
+    r = subprocess.run([*cli, "--json", "verify", str(artifact), "--backends", "rtlsim", "--sim-workers", "2",
+                        "--random", "--count", str(FRAMES)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (rtl,) = [b for b in json.loads(r.stdout)["backends"] if b["backend"] == "rtlsim"]
+    assert rtl["exact"] and rtl["stats"]["workers"] == 2
+    r = subprocess.run([*cli, "verify", str(artifact), "--backends", "rtlsim", "--sim-workers", "0", "--random"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--sim-workers" in r.stderr and "Traceback" not in r.stderr

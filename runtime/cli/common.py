@@ -114,10 +114,29 @@ def add_device_args(parser) -> None:
                         help="seconds of silence before the link gives up (default %(default)s s)")
 
 
+def add_sim_args(parser) -> None:
+    """--sim-workers / --ray for the rtlsim backend: a batch split over simulator processes or Ray workers."""
+    from .options import positive_int
+
+    parser.add_argument("--sim-workers", type=positive_int,
+                        help="rtlsim: simulator processes a batch is split over (default: one per usable core; "
+                             "shares of at least 64 frames)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="rtlsim: run the batch's shares as Ray tasks on this cluster (ray.init(address=ADDRESS); "
+                             "default: local processes)")
+
+
 def backend_options(args) -> dict:
-    """Per-backend options from the command line (the device backend's port, baud and time-out)."""
+    """Per-backend options from the command line (the device backend's port, baud and time-out; rtlsim's split)."""
+    options = {}
     device = {k: getattr(args, k) for k in ("port", "baud", "timeout") if getattr(args, k, None) is not None}
-    return {"device": device} if device else {}
+    if device:
+        options["device"] = device
+    rtlsim = {key: getattr(args, name) for key, name in (("workers", "sim_workers"), ("ray", "ray"))
+              if getattr(args, name, None) is not None}
+    if rtlsim:
+        options["rtlsim"] = rtlsim
+    return options
 
 
 def load_inputs(args, session) -> tuple[np.ndarray, np.ndarray | None, str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_device_args, add_input_args, backend_options, load_inputs, output
+from .common import add_device_args, add_input_args, add_sim_args, backend_options, load_inputs, output
 from .options import backend_name, int_at_least, positive_seconds
 
 
@@ -23,6 +23,7 @@ def register(sub) -> None:
                    help="wall-clock limit of one rtlsim batch, in seconds (default 600)")
     add_input_args(r)
     add_device_args(r)
+    add_sim_args(r)
     r.set_defaults(func=run)
 
 

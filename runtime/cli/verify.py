@@ -7,8 +7,8 @@ from pathlib import Path
 
 from convflow.hw.errors import ConvflowError
 
-from .common import (DEFAULT_ZOO_DIR, add_device_args, add_force_arg, add_input_args, backend_options, check_output,
-                     load_inputs, output, resolve_model, zoo_of)
+from .common import (DEFAULT_ZOO_DIR, add_device_args, add_force_arg, add_input_args, add_sim_args, backend_options,
+                     check_output, load_inputs, output, resolve_model, zoo_of)
 from .options import backend_list, positive_seconds
 
 # inputs of a verify on every backend when --count is not given: csim and rtlsim take lenet-fmnist's whole test
@@ -31,6 +31,7 @@ def register(sub) -> None:
     add_zoo_dir_arg(v)
     add_input_args(v)
     add_device_args(v)
+    add_sim_args(v)
     add_force_arg(v)
     v.set_defaults(func=run)
 
@@ -67,7 +68,7 @@ def run(args):
         desc = f"the first {ALL_BACKENDS_COUNT:,} of: {desc}; --count N for more"
     options = backend_options(args)
     if args.sim_timeout:
-        options["rtlsim"] = {"timeout_s": args.sim_timeout}
+        options.setdefault("rtlsim", {})["timeout_s"] = args.sim_timeout
     expected, results = verify(session.artifact, x, backends, labels=y, options=options)
     output(args, report(results, expected, desc), {
         "inputs": len(expected), "inputs_desc": desc,
