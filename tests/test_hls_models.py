@@ -24,8 +24,10 @@ def assert_csim_equals_reference(artifact_dir, x):
 
 
 def random_inputs(artifact_dir, n, seed=0):
-    t = Artifact.load(artifact_dir).graph.input_tensor
-    return np.random.default_rng(seed).integers(t.dtype.min, t.dtype.max, size=(n, *t.shape), endpoint=True)
+    """Random codes of the model's own input quantiser (TFC's narrow one never makes the type's lowest code)."""
+    session = Session(artifact_dir)
+    lo, hi = session.input_range
+    return np.random.default_rng(seed).integers(lo, hi, size=(n, *session.input_tensor.shape), endpoint=True)
 
 
 @pytest.mark.parametrize("name", ["tfc", "jet"])

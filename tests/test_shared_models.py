@@ -2,7 +2,7 @@
 with learned scales), compiled untouched: the reference equals qonnx's own execution of the exported file bit for
 bit, the estimate prices them, folding to fit an ECP5-85F finds a design, and the generated C++ and Verilog equal
 the reference.  The small shared models (TFC, the jet tagger, the QKeras 3-layer) are covered in
-test_frontend_models.py and test_models_hw.py; here they get csim too.
+test_frontend_models.py, test_hls_models.py (csim, 1000 inputs) and test_models_hw.py (rtlsim, 1000 inputs).
 
 Default run: every model on reference == qonnx, the ResNet-8 in csim (its residual adds, strided 1x1 shortcuts
 and average pool through g++).  `pytest -m slow tests/test_shared_models.py`: CNV x 2 and ResNet-8 folded to fit
@@ -14,7 +14,7 @@ import pytest
 
 from convflow.runtime import Session
 
-from conftest import SHARED_MODEL_FILES, SHARED_MODELS
+from conftest import SHARED_MODELS
 from test_models_hw import assert_backend_exact, inputs_for
 
 BREVITAS = {name: SHARED_MODELS / "brevitas" / f"{name}.onnx" for name in ("cnv_1w1a", "cnv_2w2a", "resnet8_4b")}
@@ -52,12 +52,6 @@ def test_brevitas_cnv_1w1a_is_binarised_in_hardware(compiled):
 def test_brevitas_resnet8_csim(compiled):
     artifact = brevitas_artifact(compiled, "resnet8_4b")
     assert_backend_exact(artifact, "csim", inputs_for(artifact, n=4, seed=2))
-
-
-@pytest.mark.parametrize("name", ["tfc", "jet"])
-def test_small_shared_models_csim(compiled, name):
-    artifact = compiled(SHARED_MODEL_FILES[name], name)
-    assert_backend_exact(artifact, "csim", inputs_for(artifact))
 
 
 # cycles per frame the search reached when these tests were written (estimate at the default 85 % margin): a
