@@ -155,7 +155,10 @@ class _Builder:
                 k = u["k"] = [max(1, min(k[0], h)), max(1, min(k[1], w))]
             out = [(n - kk) // s + 1 if u["padding"] == "valid" else -(-n // s)
                    for n, kk, s in zip((h, w), k, u["stride"])]
-            if out[0] * out[1] == 1:             # see SINGLETONS
+            if out[0] * out[1] == 1 and u.get("unpadded"):     # a binarised input: 1x1 instead of padding
+                k = u["k"] = [1, 1]
+                u.update(stride=[1, 1])
+            elif out[0] * out[1] == 1:           # see SINGLETONS
                 u.update(padding="same", stride=[1, 1])
             layer = QConv2D(max(1, u["cout"]), tuple(k), strides=tuple(u["stride"]), padding=u["padding"],
                             use_bias=bool(u.get("bias")), kernel_quantizer=quant,
@@ -200,7 +203,7 @@ class _Builder:
             return None                          # its branches end on the block input's quantiser: a relu one
         if op == "conv":
             if binary:
-                u["padding"] = "valid"           # a pad of 0 is neither -1 nor +1
+                u.update(padding="valid", unpadded=True)       # a pad of 0 is neither -1 nor +1
             y = self.layer(u, x, True)
             q, self.act = self.quantiser(u["act"], self.sample(y))
             self.x = q(y)
