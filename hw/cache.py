@@ -47,6 +47,20 @@ def private_dir(name: str) -> Path:
     return path
 
 
+def cache_folder(name: str, cache_dir=None) -> Path:
+    """A backend's private build cache: ``cache_dir`` if given (made 0700 and checked), else private_dir(name).
+    Never inside an artifact, never a shared temporary name."""
+    if cache_dir is None:
+        return private_dir(name)
+    root = Path(cache_dir).resolve()
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot make the {name} cache folder {root}: {exc.strerror}") from None
+    check_private(root)
+    return root
+
+
 def check_private(path: Path, info=None) -> None:
     info = info or os.lstat(path)
     if stat.S_ISLNK(info.st_mode):

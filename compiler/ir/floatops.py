@@ -70,13 +70,17 @@ def apply_chain(ops, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def affine_of_chain(ops, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """For a chain of affine ops only: (a, b) per channel in float64 with chain(x) ~= a * x + b.  Used for the
-    host-side dequantisation of a model that ends in float ops; exact up to float rounding, as the contract allows."""
-    a = np.ones(channels)
-    b = np.zeros(channels)
+def affine_of_chain(ops, channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For a chain of affine ops only: (a, b) in float64 with chain(x) ~= a * x + b, per channel (each constant
+    broadcast to ``channels``) or, with ``channels`` None, in the constants' own shape (a scalar for per-tensor
+    constants).  Used for the host-side dequantisation of a model that ends in float ops, and by the qonnx backend
+    to invert float pre-processing; exact up to float rounding, as the contract allows."""
+    shape = () if channels is None else (channels,)
+    a, b = np.ones(shape), np.zeros(shape)
     for op in ops:
-        c = np.broadcast_to(np.asarray(op.const, np.float64), (channels,))
+        c = np.asarray(op.const, np.float64)
+        if channels is not None:
+            c = np.broadcast_to(c, shape)
         if op.kind == "mul":
             a, b = a * c, b * c
         elif op.kind == "div":

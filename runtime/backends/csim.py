@@ -90,17 +90,8 @@ def _compiled(name: str) -> bool:
 
 
 def cache_root(cache_dir=None) -> Path:
-    """The private folder holding the csim libraries: ``cache_dir`` if given (made 0700 and checked), else
-    convflow.hw.user_cache_dir("csim").  Never inside the artifact, never a shared temporary name."""
-    if cache_dir is None:
-        return cache.private_dir("csim")
-    root = Path(cache_dir).resolve()
-    try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CacheError(f"cannot make the csim cache folder {root}: {exc.strerror}") from None
-    cache.check_private(root)
-    return root
+    """The private folder of this backend's builds (hw/cache.cache_folder)."""
+    return cache.cache_folder("csim", cache_dir)
 
 
 def _ap_types_digest(ap_types: Path) -> str:

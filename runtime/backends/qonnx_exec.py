@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convflow.compiler.ir.floatops import F32
+from convflow.compiler.ir.floatops import F32, affine_of_chain
 from convflow.hw.errors import ToolMissing
 
 from .. import layout
@@ -47,7 +47,7 @@ class QonnxBackend(Backend):
         ints = layout.to_source(self.graph, np.asarray(ints, np.int64))
         q = self.quantizer.quantizer
         real = ints.astype(np.float64) * np.asarray(q.scale, np.float64)
-        a, b = (np.asarray(v, np.float64) for v in affine_of_source_chain(self.quantizer.ops))
+        a, b = (np.asarray(v, np.float64) for v in affine_of_chain(self.quantizer.ops))
         x = ((real - b) / a).astype(F32)
         wrong = self.quantizer(x) != ints
         if np.any(wrong):
@@ -84,27 +84,6 @@ class QonnxBackend(Backend):
         tap = np.asarray(context[self.tap.tensor], np.float64)
         self.stats = {"source_output": np.asarray(context[self.graph.host.output.source_output])}
         return tap_to_ir(tap, self.tap, self.graph)
-
-
-def affine_of_source_chain(ops) -> tuple:
-    """(a, b) with chain(x) ~= a * x + b, broadcastable against a batch in the source layout (the pre-processing
-    constants are per tensor or per source channel)."""
-    a, b = np.ones(()), np.zeros(())
-    for op in ops:
-        c = np.asarray(op.const, np.float64)
-        if op.kind == "mul":
-            a, b = a * c, b * c
-        elif op.kind == "div":
-            a, b = a / c, b / c
-        elif op.kind == "add":
-            b = b + c
-        elif op.kind == "sub":
-            b = b - c
-        elif op.kind == "rsub":
-            a, b = -a, c - b
-        else:
-            raise ValueError(f"{op.kind} is not affine")
-    return a, b
 
 
 def _f32_order(x: np.ndarray) -> np.ndarray:

