@@ -39,6 +39,15 @@ def _constant(ctx, node, v, change) -> bool:
     return True
 
 
+def _reshaped_off_hardware(ctx, node, v, out_shape) -> bool:
+    """A host-side float value or a constant reshaped to ``out_shape`` as it is (no layout to track); False for
+    an integer tensor."""
+    if isinstance(v, HostFloat):
+        ctx.value_out(node, HostFloat(v.ops, out_shape, v.source_shape))
+        return True
+    return _constant(ctx, node, v, lambda a: np.reshape(a, out_shape))
+
+
 def _move(ctx, node, v, new_axes) -> None:
     """An integer tensor, or a float chain pending on one, in the layout ``new_axes(view)`` gives."""
     view = v.view if isinstance(v, Pending) else v
@@ -62,10 +71,7 @@ def _readable(ctx, node):
 def on_reshape(ctx, node):
     v = ctx.get(node.input[0], node)
     out_shape = ctx.shape(node.output[0])
-    if isinstance(v, HostFloat):
-        ctx.value_out(node, HostFloat(v.ops, out_shape, v.source_shape))
-        return
-    if _constant(ctx, node, v, lambda a: np.reshape(a, out_shape)):
+    if _reshaped_off_hardware(ctx, node, v, out_shape):
         return
     v = _readable(ctx, node)
     in_shape = ctx.shape(node.input[0])
@@ -131,10 +137,7 @@ def on_unsqueeze(ctx, node):
     """A size-1 axis added to a signal (N, C, W) or (N, W, C): it is the IR's height axis (layout.py)."""
     v = ctx.get(node.input[0], node)
     out_shape = ctx.shape(node.output[0])
-    if isinstance(v, HostFloat):
-        ctx.value_out(node, HostFloat(v.ops, out_shape, v.source_shape))
-        return
-    if _constant(ctx, node, v, lambda a: np.reshape(a, out_shape)):
+    if _reshaped_off_hardware(ctx, node, v, out_shape):
         return
     v = _readable(ctx, node)
     positions = _axes_operand(ctx, node)
