@@ -130,17 +130,9 @@ def _pool_results(tasks: list, workers: int):
 def _ray_results(tasks: list, address: str | None):
     """(point, record) as each finishes, one Ray task per point.  ``address``: the cluster's (``ray.init(address=
     ...)``); None uses an instance this process already started (ray.init(num_cpus=2) in the tests)."""
-    try:
-        import ray
-    except ImportError:
-        from convflow.hw.errors import ToolMissing
+    from convflow.runtime.ray_cluster import join
 
-        raise ToolMissing("ray is not installed: `pip install ray==2.60.0` (or sweep on the local process pool, "
-                          "without --ray)") from None
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-        started = True
+    ray, started = join(address, "sweep --ray")
     try:
         remote = ray.remote(num_cpus=1)(run_point)
         pending = {remote.remote(*args): point for point, args in tasks}

@@ -91,3 +91,18 @@ def test_cli_splits_a_batch_with_sim_workers(compiled):
     r = subprocess.run([*cli, "verify", str(artifact), "--backends", "rtlsim", "--sim-workers", "0", "--random"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--sim-workers" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unreachable_ray_cluster_is_one_line_at_once(compiled):
+    """--ray at an address nobody listens at: exit 2 and one line naming it, not minutes of Ray's retries."""
+    import subprocess
+
+    from conftest import SHARED_MODEL_FILES
+
+    artifact = compiled(SHARED_MODEL_FILES["jet"], "jet")
+    # (Ray's own retries would outlast this: the subprocess then fails the test with TimeoutExpired)
+    r = subprocess.run([sys.executable, "-m", "convflow.runtime.cli", "verify", str(artifact), "--backends", "rtlsim",
+                        "--ray", "127.0.0.1:1", "--random", "--count", "200"], capture_output=True, text=True,
+                       timeout=100)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "cannot reach the Ray cluster at '127.0.0.1:1'" in r.stderr

@@ -450,18 +450,9 @@ class RtlsimBackend(Backend):
 
     def _run_on_ray(self, address: str, flat: np.ndarray, timeout: float) -> tuple:
         """Every share as one Ray task (one CPU each) carrying the simulator and its ROM files; (jobs, results)."""
-        try:
-            import ray
-        except ImportError:
-            raise ToolMissing("rtlsim ray=...: ray is not installed (pip install ray==2.60.0), or run without it "
-                              "(the shares then run on this machine's cores)") from None
-        started = False
-        if not ray.is_initialized():
-            try:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ToolFailed(f"rtlsim: cannot reach the Ray cluster at {address!r}: {exc}") from None
-            started = True
+        from convflow.runtime.ray_cluster import join
+
+        ray, started = join(address, "rtlsim ray=...")
         try:
             workers = self.options.get("workers") or int(ray.cluster_resources().get("CPU", 1))
             jobs = self._jobs(flat, self._shares(len(flat), int(workers)))
