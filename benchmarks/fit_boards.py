@@ -11,6 +11,10 @@ Per model:
                  the part could hold at this design's own price per multiplier: LUT4 of the part / (LUT4 of the
                  design's LUT-multiplier units / their multipliers), plus the part's MULT18X18D (x2 where the
                  design packs two products a DSP) when it uses DSPs; and frames/s / limit
+    input bound  the input interface's own limit, (elements per cycle) x Fmax / (input elements per frame), and
+                 frames/s / min(limit, input bound): a small model folded to its input's pace (cnn-digits: 64 pixels
+                 at one a cycle) cannot use the part's multipliers however it is folded, so its share of the
+                 physical limit is small by construction; this column says how close it is to what it can reach
     FINN         for CNV: (our frames/s per LUT4) / (FINN's CIFAR-10 CNV on a ZC706: 21,906 frames/s, 218k LUT6)
 
 Run (bitstreams take minutes each on two cores; CNV much longer):
@@ -87,8 +91,13 @@ def physical_limit(manifest: dict, graph, fmax: float) -> dict:
     per_mult = lut_mult_luts / lut_mults if lut_mults else None
     capacity = (avail["LUT4"] / per_mult if per_mult else 0) + (avail["MULT18X18D"] * dsp_products if uses_dsp else 0)
     limit = capacity * fmax * 1e6 / macs if macs else None
+    # the input interface delivers `pace` elements a cycle: no folding makes frames arrive faster than that
+    pace = manifest["folding"].get("input_elements_per_cycle") or 1.0
+    input_elements = int(np.prod(manifest["input"]["shape"]))
+    input_bound = pace * fmax * 1e6 / input_elements
     return {"macs_per_frame": macs, "multipliers": mults, "lut4_per_lut_multiplier": per_mult,
-            "multipliers_the_part_holds": round(capacity), "limit_fps": limit}
+            "multipliers_the_part_holds": round(capacity), "limit_fps": limit,
+            "input_elements_per_cycle": pace, "input_bound_fps": input_bound}
 
 
 def reusable(artifact: Path, model: Path, board: str, file_hash) -> bool:
@@ -159,6 +168,8 @@ def measure(key: str, path: Path, work: Path, board: str, build: bool, artifact:
         record["limit"] = physical_limit(manifest, loaded.graph, fmax)
         if record["limit"]["limit_fps"]:
             record["limit"]["fraction"] = round(record["fps"] / record["limit"]["limit_fps"], 4)
+        reachable = min(v for v in (record["limit"]["limit_fps"], record["limit"]["input_bound_fps"]) if v)
+        record["limit"]["fraction_of_reachable"] = round(record["fps"] / reachable, 4)
         if "cnv" in key:
             ours = record["fps"] / record["placed"]["LUT4"]["placed"]
             record["finn"] = {**FINN_CNV, "our_fps_per_lut4": ours,
@@ -168,7 +179,8 @@ def measure(key: str, path: Path, work: Path, board: str, build: bool, artifact:
 
 def print_table(records: list) -> None:
     head = (f"{'model':<42} {'status':<13} {'cyc est':>9} {'rtlsim':>9} {'ratio':>6} {'Fmax MHz':>9} "
-            f"{'frames/s':>11} {'LUT4 est/pnr':>15} {'FF est/pnr':>13} {'DSP':>7} {'EBR':>8} {'limit':>7}")
+            f"{'frames/s':>11} {'LUT4 est/pnr':>15} {'FF est/pnr':>13} {'DSP':>7} {'EBR':>8} {'limit':>7} "
+            f"{'of bound':>8}")
     print(head)
     print("-" * len(head))
     for r in records:
@@ -183,7 +195,8 @@ def print_table(records: list) -> None:
                      f"{p['LUT4']['estimate']:>7,}/{p['LUT4']['placed']:<7,} {p['FF']['estimate']:>6,}/"
                      f"{p['FF']['placed']:<6,} {p['MULT18X18D']['estimate']:>3}/{p['MULT18X18D']['placed']:<3} "
                      f"{p['EBR']['estimate']:>3}/{p['EBR']['placed']:<4} "
-                     f"{100 * r['limit'].get('fraction', 0):>6.1f}%")
+                     f"{100 * r['limit'].get('fraction', 0):>6.1f}% "
+                     f"{100 * r['limit'].get('fraction_of_reachable', 0):>7.1f}%")
         print(line)
         if r.get("finn"):
             print(f"{'':<42} CNV: {r['fps']:,.0f} frames/s on {r['placed']['LUT4']['placed']:,} LUT4 = "

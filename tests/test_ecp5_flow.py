@@ -49,7 +49,20 @@ def test_target_errors(tmp_path):
         ecp5.build(tmp_path, board=None, device="LFE5U-99F")
     with pytest.raises(ecp5_board.TargetError, match="baud"):
         ecp5.build(tmp_path, board=None, device="LFE5U-25F", clock_mhz=0.3)
+    with pytest.raises(ecp5_board.TargetError, match="router 'router3'.*router1 and router2"):
+        ecp5.build(tmp_path, router="router3")
     assert not list(tmp_path.glob("*bitstream*"))
+
+
+def test_router_by_how_full_the_part_is():
+    """router1 (the better Fmax) on a roomy design, router2 from half the part's LUT4 (router1 stalls there), and
+    the one asked for whatever the size."""
+    assert ecp5.choose_router(7_633, 83_640) == "router1"
+    assert ecp5.choose_router(41_819, 83_640) == "router1"
+    assert ecp5.choose_router(41_820, 83_640) == "router2"
+    assert ecp5.choose_router(73_895, 83_640) == "router2"
+    assert ecp5.choose_router(73_895, 83_640, "router1") == "router1"
+    assert ecp5.choose_router(10, 83_640, "router2") == "router2"
 
 
 def test_uart_rates_at_board_clocks():
@@ -153,6 +166,7 @@ def test_bitstream_ulx3s(tmp_path):
     assert rep["accel"]["in_elems"] == spec["in_elems"] and rep["uart"]["clks_per_bit"] == 217
     assert rep["uart"]["protocol_version"] == 2 and rep["uart"]["window"] == ecp5.DEFAULT_WINDOW
     assert rep["clock"]["timing_met"] and rep["clock"]["design_mhz"] == 25
+    assert rep["clock"]["router"] == "router1"                     # a small design: router1's better Fmax
     assert 'LOCATE COMP "ftdi_rxd" SITE "L4"' in (art / "bitstream" / "top.lpf").read_text()
     # and `convflow flash` with it: there is no board on this machine, so openFPGALoader cannot open its cable,
     # which must be one clear line naming the board and the cable (exit 2), not a traceback

@@ -40,6 +40,12 @@ ACCEL_KEYS = ("top", "in_bits", "in_signed", "out_bits", "out_signed", "in_elems
 UART_MIN_CLKS_PER_BIT = 4
 # the ECP5 sysCLOCK PLL's highest output (CLKOP, Lattice DS1044): no design clock beyond it
 ECP5_MAX_CLOCK_MHZ = 400.0
+# nextpnr's router, by how full the part is (yosys's LUT4 count before place and route).  router1 gives the better
+# Fmax on a roomy design (cnn-digits at 9 % of the 85F: 105.7 MHz against router2's 93.6 MHz) but stalls on a full
+# one: on LeNet folded to fit the 85F (64 % of its LUT4) it still had 131k arcs to route after 23 min, on CNV 2W2A
+# (88 %) 226k after 20 min, where router2 finishes.
+ROUTERS = ("router1", "router2")
+ROUTER2_FROM_LUT_SHARE = 0.5
 ECP5_PLL_MIN_MHZ = 3.125
 # what a build writes into bitstream/ (and the logs a failed one keeps in bitstream.failed-logs/)
 BITSTREAM_FILES = ("top.bit", "cf_top.v", "top.lpf", "pll.v", "synth.ys", "stat.json", "pnr_report.json",
@@ -200,6 +206,13 @@ def yosys_resources(cells: dict) -> dict:
             "EBR": cells.get("DP16KD", 0)}
 
 
+def choose_router(lut4_used: int, lut4_available: int, asked: str | None = None) -> str:
+    """The router asked for, or router2 for a design that takes ROUTER2_FROM_LUT_SHARE of the part's LUT4 or more."""
+    if asked is not None:
+        return asked
+    return "router2" if lut4_used >= ROUTER2_FROM_LUT_SHARE * lut4_available else "router1"
+
+
 def _check_fit(used: dict, available: dict, target: str, stage: str):
     over = {k: (used[k], available[k]) for k in used if k in available and used[k] > available[k]}
     if over:
@@ -218,7 +231,7 @@ def _nextpnr_utilisation(log: Path) -> dict:
 def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = None, package: str | None = None,
           clock_mhz: float | None = None, hard_clock: bool = False, out=None, speed: int | None = None,
           baud: int | None = None, seed: int | None = None, keep_build: bool = False,
-          window: int = DEFAULT_WINDOW, force: bool = False) -> dict:
+          window: int = DEFAULT_WINDOW, force: bool = False, router: str | None = None) -> dict:
     """Build a bitstream for the artifact; return (and write to <out>/report.json) the report.
 
     board: a name from hw/boards (or a .toml path), or None for a bare `device` (+ `package`, `speed`).
@@ -227,6 +240,8 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
       reporting the achieved Fmax.  out: where the bitstream directory goes (default <artifact>/bitstream); a
       folder there holding files convflow did not write is refused unless ``force`` (hw/safe_output.py).
     baud: the UART rate (default: the board's); window: frame slots of the board top (INFERs in flight).
+    router: nextpnr's router1 or router2; default: router2 when the design takes at least half the part's LUT4
+      (ROUTER2_FROM_LUT_SHARE), else router1.
     Raises ArtifactError, ToolMissing, ToolFailed (naming the log), DesignDoesNotFit (with the numbers)."""
     artifact = Path(artifact_dir).resolve()
     spec = read_accel(artifact)
@@ -235,6 +250,8 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
     if clock_mhz is not None and not 0 < clock_mhz <= ECP5_MAX_CLOCK_MHZ:
         raise ecp5_board.TargetError(f"clock_mhz {clock_mhz:g}: an ECP5 design clock lies above 0 and at most "
                                      f"{ECP5_MAX_CLOCK_MHZ:g} MHz (the PLL's highest output)")
+    if router is not None and router not in ROUTERS:
+        raise ecp5_board.TargetError(f"router {router!r}: nextpnr-ecp5's routers are {' and '.join(ROUTERS)}")
     if baud is not None and baud <= 0:
         raise ecp5_board.TargetError(f"baud {baud}: give a positive UART baud rate (e.g. 115200)")
     target = safe_output.OutputTarget(out, BITSTREAM, force=force, option="bitstream folder")
@@ -308,6 +325,8 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
             args += ["--timing-allow-fail"]
         if seed is not None:
             args += ["--seed", str(seed)]
+        router = choose_router(estimate.get("LUT4", 0), p.resources["LUT4"], router)
+        args += ["--router", router]
         bar.set_description("bitstream: nextpnr-ecp5 (place and route)")
         r = tools.run("nextpnr-ecp5", args, tmp, "nextpnr.log", check=False)
         bar.update()
@@ -358,7 +377,7 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
             "accel": {k: spec[k] for k in ("in_bits", "in_signed", "out_bits", "out_signed", "in_elems", "out_elems")},
             "clock": {"source_mhz": src_mhz, "target_mhz": want_mhz, "design_mhz": clk_mhz, "pll": bool(pll_module),
                       "fmax_mhz": achieved, "timing_met": achieved is not None and achieved >= clk_mhz,
-                      "hard_clock": hard_clock, "clocks": fmax},
+                      "hard_clock": hard_clock, "clocks": fmax, "router": router},
             "uart": {"baud": baud, "clks_per_bit": clks_per_bit,
                      "actual_baud": round(clk_mhz * 1e6 / clks_per_bit, 1),
                      "protocol_version": PROTOCOL_VERSION, "window": window},

@@ -32,6 +32,9 @@ def register(sub) -> None:
     b.add_argument("--clock-mhz", type=clock_mhz,
                    help="design clock in MHz (above 0, at most 400; default: the board's oscillator, 25 MHz bare)")
     b.add_argument("--hard-clock", action="store_true", help="fail if the clock is not met")
+    b.add_argument("--router", choices=["router1", "router2"],
+                   help="nextpnr's router (default: router2 when the design takes half the part's LUT4 or more, "
+                        "where router1 stalls; else router1, the better Fmax)")
     b.add_argument("--baud", type=int_at_least(1, "a baud rate"),
                    help="UART baud rate of the board top (default: the board's, 115200; up to 3000000 with a design "
                    "clock that is a multiple of 3 MHz, e.g. --clock-mhz 48)")
@@ -68,7 +71,7 @@ def run(args):
     try:
         result = build(artifact, board=target_board, device=args.device, package=args.package,
                        clock_mhz=args.clock_mhz, hard_clock=args.hard_clock, baud=args.baud,
-                       window=args.window or DEFAULT_WINDOW, force=args.force)
+                       window=args.window or DEFAULT_WINDOW, force=args.force, router=args.router)
     except DesignDoesNotFit as exc:
         raise DesignDoesNotFit(f"{exc}; {fitting_command(artifact, target_board, args.device)}") from None
     res = result["resources"]
