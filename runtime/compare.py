@@ -13,11 +13,8 @@ The "fpga" row is derived, not run: rtlsim's cycles per frame (steady state) and
 """
 from __future__ import annotations
 
-import base64
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +23,7 @@ import numpy as np
 
 from convflow.hw.console import progress
 
+from .report_files import write_report_files
 from .session import Session
 from .verify import compare as count_differences
 
@@ -231,45 +229,9 @@ def chart(report: dict, path: Path) -> Path:
     return path
 
 
-def _template():
-    import jinja2
-
-    from convflow.hw.errors import ToolMissing
-
-    here = Path(__file__).resolve().parent / "templates"
-    if not (here / TEMPLATE).is_file():
-        raise ToolMissing(f"{here / TEMPLATE} is missing from this convflow installation; reinstall it")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(here)), autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.get_template(TEMPLATE)
-
-
-def _atomic_write(path: Path, data: bytes):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: dict, out_dir) -> dict:
     """compare.json, compare.png and compare.html (self-contained: the PNG inline) into out_dir; returns paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "compare.json", "png": out / "compare.png", "html": out / "compare.html"}
-    with tempfile.TemporaryDirectory(dir=out, prefix=".compare-") as tmp:
-        png = chart(report, Path(tmp) / "chart.png").read_bytes()
-    html = _template().render(report=report, png_base64=base64.b64encode(png).decode("ascii"),
-                              fmt=_fmt, pct=_pct)
-    _atomic_write(paths["json"], (json.dumps(report, indent=1) + "\n").encode())
-    _atomic_write(paths["png"], png)
-    _atomic_write(paths["html"], html.encode())
-    return paths
+    return write_report_files(report, out_dir, "compare", chart, TEMPLATE, fmt=_fmt, pct=_pct)
 
 
 def _fmt(value, digits: int = 3, unit: str = "") -> str:

@@ -16,12 +16,10 @@ so writing a report never breaks an artifact.  Each file is written through a te
 """
 from __future__ import annotations
 
-import base64
-import json
-import tempfile
 from pathlib import Path
 
-from .compare import _atomic_write, _fmt
+from .compare import _fmt
+from .report_files import write_report_files
 
 REPORT_VERSION = 1
 TEMPLATE = "report.html.j2"
@@ -191,27 +189,4 @@ def _producer_of(tensor: str, earlier: list, names: dict):
 
 def write_report(report: dict, out_dir) -> dict:
     """report.json, report.png and report.html (self-contained: the picture inline) into out_dir; their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "report.json", "png": out / "report.png", "html": out / "report.html"}
-    with tempfile.TemporaryDirectory(dir=out, prefix=".report-") as tmp:
-        png = graph_picture(report, Path(tmp) / "graph.png").read_bytes()
-    html = _template().render(report=report, png_base64=base64.b64encode(png).decode("ascii"), fmt=_fmt,
-                              cell=_cell)
-    _atomic_write(paths["json"], (json.dumps(report, indent=1) + "\n").encode())
-    _atomic_write(paths["png"], png)
-    _atomic_write(paths["html"], html.encode())
-    return paths
-
-
-def _template():
-    import jinja2
-
-    from convflow.hw.errors import ToolMissing
-
-    here = Path(__file__).resolve().parent / "templates"
-    if not (here / TEMPLATE).is_file():
-        raise ToolMissing(f"{here / TEMPLATE} is missing from this convflow installation; reinstall it")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(here)), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
-    return env.get_template(TEMPLATE)
+    return write_report_files(report, out_dir, "report", graph_picture, TEMPLATE, fmt=_fmt, cell=_cell)
