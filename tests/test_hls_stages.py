@@ -61,28 +61,29 @@ def test_sliding_window(stage_tests, case, shape, kernel, stride, pads, pad_valu
         np.testing.assert_array_equal(g, windows(f, kernel, stride, pads, pad_value))
 
 
-def test_matrix_vector_folded(stage_tests):
-    rng = np.random.default_rng(2)
+def _folded_mvu_case(seed: int) -> tuple:
+    """A 12 x 6 matrix-vector case folded SIMD=3, PE=2 (the mvu and mvu_narrow stage tests' shape): the weights
+    and bias, the arrays the stage reads ([pe][nf][sf][simd] and [pe][nf]), and FRAMES frames of 4 vectors."""
+    rng = np.random.default_rng(seed)
     k, n, simd, pe, vectors = 12, 6, 3, 2, 4
     w = rng.integers(-4, 3, size=(k, n), endpoint=True)
     b = rng.integers(-16, 15, size=(n,), endpoint=True)
     nf, sf = n // pe, k // simd
     folded = w.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1)         # [pe][nf][sf][simd]
     frames = [rng.integers(0, 15, size=(vectors, k), endpoint=True) for _ in range(FRAMES)]
-    got = run_case(stage_tests, "mvu", [folded, b.reshape(nf, pe).T], frames)
+    return w, b, [folded, b.reshape(nf, pe).T], frames
+
+
+def test_matrix_vector_folded(stage_tests):
+    w, b, arrays, frames = _folded_mvu_case(2)
+    got = run_case(stage_tests, "mvu", arrays, frames)
     for f, g in zip(frames, got):
         np.testing.assert_array_equal(g, (f @ w + b).ravel())
 
 
 def test_matrix_vector_accumulator_too_narrow_wraps(stage_tests):
-    rng = np.random.default_rng(12)
-    k, n, simd, pe, vectors = 12, 6, 3, 2, 4
-    w = rng.integers(-4, 3, size=(k, n), endpoint=True)
-    b = rng.integers(-16, 15, size=(n,), endpoint=True)
-    nf, sf = n // pe, k // simd
-    folded = w.reshape(sf, simd, nf, pe).transpose(3, 2, 0, 1)
-    frames = [rng.integers(0, 15, size=(vectors, k), endpoint=True) for _ in range(FRAMES)]
-    got = run_case(stage_tests, "mvu_narrow", [folded, b.reshape(nf, pe).T], frames)
+    w, b, arrays, frames = _folded_mvu_case(12)
+    got = run_case(stage_tests, "mvu_narrow", arrays, frames)
     exact = [(f @ w + b).ravel() for f in frames]
     assert any((np.abs(e) > 63).any() for e in exact)                 # the case does overflow int7
     for e, g in zip(exact, got):
