@@ -30,6 +30,16 @@ PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 INPUT_BITS_RANGE = (2, 32)
 FRAC_BITS_RANGE = (-32, 32)
 
+# share of every resource of the part a design folded to fit (compiler/dataflow/folding.py) may take: place and
+# route needs slack, and the estimate is within about 15 % of yosys (compiler/estimate.py).  LUT4 less: nextpnr
+# does not route an ECP5-85F whose logic is that full (CNV 2W2A at 83 % and 88 % of TRELLIS_COMB: router2 stalled
+# at 12-13k overused wires, router1 worse; LeNet-fmnist at 64 % routed).  Block RAM more: EBR needs no routing slack, and a weight ROM pushed out of it goes
+# into logic at 1.3-2 LUT4 per 16 bits (CNV 2W2A at EBR 0.85 and LUT4 0.70: 31k LUT4 of ROM, 217 frames/s; at EBR
+# 0.90: no large logic ROM, 868 frames/s).  Not all of it: the estimate counted 174 EBR where nextpnr placed 185.
+# The fit margin a user gives replaces all of it.
+DEFAULT_SHARE = 0.85
+DEFAULT_MARGIN = "0.85,LUT4=0.70,EBR=0.90"
+
 
 @dataclass
 class LayerConfig:
@@ -109,7 +119,7 @@ class Config:
     board: Optional[str] = None               # hw/boards, e.g. "ulx3s-85f"
     device: Optional[str] = None              # a bare ECP5 part, e.g. "LFE5U-45F"
     part: Optional[str] = None                # Xilinx part of the Vitis HLS project (default hw/flows/vitis.py)
-    fit_margin: Union[float, str] = 0.85      # share of each resource (0.9,LUT4=0.75: some their own)
+    fit_margin: Union[float, str] = DEFAULT_MARGIN   # share of each resource (0.9,LUT4=0.75: some their own)
     input_pace: Optional[float] = None        # elements per cycle the input interface delivers, (0, 1]
     folding: dict = field(default_factory=dict)   # source layer name -> LayerConfig
     input_precision: Optional[InputPrecision] = None

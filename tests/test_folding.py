@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "rtl"))
 from rtl_graphs import GraphBuilder, lenet  # noqa: E402
 
 from conftest import TFC  # noqa: E402
-from convflow.compiler.dataflow.folding import (BALANCE, RESOURCES, Budget, DEFAULT_MARGIN,  # noqa: E402
+from convflow.compiler.dataflow.folding import (BALANCE, RESOURCES, Budget, DEFAULT_SHARE,  # noqa: E402
                                                 ecp5_budget, fold)
 from convflow.compiler.dataflow.mvu import folding_grid, mvu_cycles  # noqa: E402
 from convflow.compiler.estimate import estimate  # noqa: E402
@@ -119,7 +119,8 @@ def test_overrides_are_kept_and_checked():
 
 def test_budgets_of_boards_and_parts():
     b = ecp5_budget(board="ulx3s-85f", frame=(3072, 8))
-    assert b.available == {"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208} and b.margin == DEFAULT_MARGIN
+    assert b.available == {"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208} and b.margin == DEFAULT_SHARE
+    assert b.share("lut") == 0.70 and b.share("bram") == 0.90 and b.share("ff") == DEFAULT_SHARE
     assert b.reserved["bram"] == 2 and b.reserved["lut"] > 600          # the board top and its frame buffer
     assert ecp5_budget(device="LFE5U-45F").available["dsp"] == 72
     with pytest.raises(ConvflowError, match="Xilinx"):
@@ -139,7 +140,8 @@ def test_compile_to_fit_a_board_records_the_folding(tmp_path):
     assert folding["mode"] == "fit" and folding["budget"]["part"] == "LFE5U-12F"
     assert folding["cycles_per_frame"] == manifest["estimate"]["cycles_per_frame"]
     for name, used in folding["used"].items():
-        assert used <= DEFAULT_MARGIN * folding["budget"]["available"][name]
+        share = {"LUT4": 0.70, "EBR": 0.90}.get(name, DEFAULT_SHARE)
+        assert used <= share * folding["budget"]["available"][name]
     layers = {row["name"]: row for row in folding["layers"]}
     for row in manifest["layers"]:
         if "folding" in row:

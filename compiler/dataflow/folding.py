@@ -37,6 +37,7 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
+from convflow.compiler.config import DEFAULT_MARGIN, DEFAULT_SHARE
 from convflow.compiler.ir.graph import Graph
 from convflow.hw.errors import ConvflowError, DesignDoesNotFit, FoldingError
 
@@ -47,9 +48,7 @@ from .plan import Plan, Stream
 
 # a layer's cycles may be this much below the bottleneck's before it counts as unfolded too far
 BALANCE = 1.25
-# share of every resource of the part a design may take when fitting (place and route needs slack; the estimate
-# is within about 15 % of yosys, compiler/estimate.py)
-DEFAULT_MARGIN = 0.85
+# the default fit margin (and why it is what it is): compiler/config.py
 RESOURCES = ("lut", "ff", "dsp", "bram")
 # the part's names of the estimate's resources (hw/boards/parts.toml)
 PART_RESOURCES = {"lut": "LUT4", "ff": "FF", "dsp": "MULT18X18D", "bram": "EBR"}
@@ -64,7 +63,7 @@ class Budget:
     target: str                  # for messages, e.g. "ulx3s-85f (LFE5U-85F)"
     part: str
     available: dict              # resource -> count the part has
-    margin: float = DEFAULT_MARGIN
+    margin: float = DEFAULT_SHARE
     reserved: dict = field(default_factory=dict)
     board: str | None = None
     margins: dict = field(default_factory=dict)      # resource -> its own share, overriding ``margin``
@@ -100,7 +99,7 @@ def parse_margin(margin) -> tuple:
     """0.85, "0.85" or "0.9,LUT4=0.75" -> (the share of every resource, {resource: its own share})."""
     if isinstance(margin, (int, float)):
         return float(margin), {}
-    default, own = DEFAULT_MARGIN, {}
+    default, own = DEFAULT_SHARE, {}
     names = {v.lower(): k for k, v in PART_RESOURCES.items()} | {k: k for k in RESOURCES} | {"dsp": "dsp"}
     for item in (t.strip() for t in str(margin).split(",") if t.strip()):
         name, _, value = item.rpartition("=")

@@ -114,7 +114,8 @@ def check_fits(artifact: Path, board: str | None, device: str | None) -> None:
     exceeds the part's resources; warn when it is above the fit margin."""
     import numpy as np
 
-    from convflow.compiler.dataflow.folding import DEFAULT_MARGIN, PART_RESOURCES, RESOURCES, ecp5_budget
+    from convflow.compiler.dataflow.folding import (DEFAULT_MARGIN, PART_RESOURCES, RESOURCES, ecp5_budget,
+                                                    parse_margin)
     from convflow.hw.errors import DesignDoesNotFit
     from convflow.runtime.artifact import Artifact
 
@@ -132,10 +133,13 @@ def check_fits(artifact: Path, board: str | None, device: str | None) -> None:
         raise DesignDoesNotFit(f"{artifact} does not fit {budget.target} by its estimate (board top included): "
                                f"{detail}; {fitting_command(artifact, board, device)}")
     shares = budget.shares(totals)
-    high = [f"{PART_RESOURCES[k]} {100 * shares[k]:.0f}%" for k in RESOURCES if shares[k] > DEFAULT_MARGIN]
+    share, own = parse_margin(DEFAULT_MARGIN)
+    limits = {k: own.get(k, share) for k in RESOURCES}
+    high = [f"{PART_RESOURCES[k]} {100 * shares[k]:.0f}% (over {100 * limits[k]:.0f}%)" for k in RESOURCES
+            if shares[k] > limits[k]]
     if high:
-        print(f"convflow: warning: the estimate uses {', '.join(high)} of {budget.target}, above the "
-              f"{100 * DEFAULT_MARGIN:.0f}% the folding leaves for place and route; "
+        print(f"convflow: warning: the estimate uses {', '.join(high)} of {budget.target}, above what the "
+              f"default folding leaves for place and route; "
               f"{fitting_command(artifact, board, device)}", file=sys.stderr)
 
 

@@ -77,7 +77,7 @@ def add_folding_args(parser, fit_target: bool = True, clock: bool = True) -> Non
         g.add_argument("--device", type=part_name, help="fold to fit this bare ECP5 part (e.g. LFE5U-45F)")
     g.add_argument("--fit-margin", type=fit_margin,
                    help=f"share of each resource (LUT4, FF, MULT18X18D, EBR) the design may use (default "
-                        f"{DEFAULT_MARGIN:g}); some their own: 0.9,LUT4=0.75")
+                        f"{DEFAULT_MARGIN}: LUT4 less, for routing, EBR more); some their own: 0.9,LUT4=0.75")
     g.add_argument("--target-fps", type=float_in(0.0, 1e12, "a frame rate in frames/s"),
                    help="the cheapest folding that reaches this many frames/s")
     g.add_argument("--target-cycles", type=positive_int,

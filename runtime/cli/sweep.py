@@ -28,7 +28,7 @@ def register(sub) -> None:
     s.add_argument("--workers", type=positive_int, help="local process pool size (default: one per CPU)")
     s.add_argument("--clock-mhz", type=clock_mhz, default=100.0, help="clock the frame rates are counted at and "
                                                                    "bitstreams built for (default 100)")
-    s.add_argument("--fit-margin", type=fit_margin, help="share of each resource a design may use (default 0.85; 0.9,LUT4=0.75)")
+    s.add_argument("--fit-margin", type=fit_margin, help="share of each resource a design may use (default 0.85,LUT4=0.70,EBR=0.90; 0.9,LUT4=0.75)")
     add_zoo_dir_arg(s)
     s.set_defaults(func=run)
 
