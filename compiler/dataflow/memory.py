@@ -106,13 +106,6 @@ def fifo_resources(depth: int, width: int) -> dict:
             "bram": fifo["bram"]}
 
 
-def credit_resources(depth: int) -> dict:
-    """cf_outbuf's credit next to its FIFO: the counter of words issued and not yet taken (0..depth) and the
-    registered room flag."""
-    bits = counter_bits(depth + 1)
-    return {"lut": 2 * bits + 2, "ff": bits + 1, "bram": 0}
-
-
 # Xilinx 7-series / UltraScale block RAM: (depth, width) configurations of one 18 kbit RAMB18
 BRAM18_SHAPES = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
 # Vitis HLS keeps small arrays in LUTs (distributed RAM / registers); at and above this many bits it uses block RAM

@@ -25,7 +25,8 @@ import numpy as np
 from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType
 from convflow.hw.errors import FoldingError, UnsupportedOp
 
-from .memory import PLACEMENTS, credit_resources, in_block_ram, memory_cost, packed_rom_cost, rom_luts, rom_pack
+from .memory import PLACEMENTS, in_block_ram, memory_cost, packed_rom_cost, rom_luts, rom_pack
+from .outbuf import BuffersOutput, most_output_words
 from .plan import Plan, Stage
 from .window import sliding_window
 
@@ -89,30 +90,6 @@ def check_folding(node, graph: Graph) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- stages
-# The matrix-vector units (cf_mvu, cf_xnor_mvu, cf_dwmvu) run their pipeline free and buffer their own output
-# (hw/rtl/cf_outbuf.v): a beat that makes an output word is issued only while a registered credit says the word has
-# a place in the output FIFO, instead of freezing the whole pipeline with one enable from m_ready (LeNet-fmnist on
-# the 85F: that net was the critical path, 14.9 ns of routing, 52.6 MHz).  So the FIFO holds the plan's depth plus
-# the words the pipeline can have in flight, less the one of the output register it replaces, and the RTL top puts
-# no cf_fifo after the unit.  The words in flight: the most output words among latency + 1 consecutive beats, the
-# latency being the cycles from a beat's issue to its word's earliest pop (the credit counts a word that long).
-def most_output_words(beats: int, period: int, run: int) -> int:
-    """Most output words among ``beats`` consecutive beats, when runs of ``run`` output beats come every ``period``
-    beats (cf_mvu: one every SF beats; cf_dwmvu: CF every KK*CF)."""
-    return beats // period * run + min(run, beats % period)
-
-
-class BuffersOutput:
-    """The output FIFO and credit of a matrix-vector unit (its class defines ``latency`` and ``words_in_flight``)."""
-    buffers_output = True
-
-    def output_fifo_depth(self, stream) -> int:
-        return stream.fifo_depth + self.words_in_flight - 1
-
-    def credit_resources(self) -> dict:
-        return credit_resources(self.output_fifo_depth(self.output))
-
-
 def signed_bits(values: np.ndarray) -> int:
     """Bits of the smallest signed type holding every value (at least 2)."""
     values = np.asarray(values, dtype=np.int64)

@@ -2,7 +2,8 @@
 
 Writes copies of the hand-written library modules it uses (``convflow/hw/rtl/cf_*.v``), the generated top
 ``cf_accel.v`` (one instance per stage of the plan, dataflow/, with the cf_fifo behind each output at the depth the
-plan gives -- none behind a stage that buffers its own output: the matrix-vector units, cf_outbuf.v), one ``.hex``
+plan gives -- none behind a stage that buffers its own output: the matrix-vector units and the window-mode
+sliding-window generator, cf_outbuf.v), one ``.hex``
 file per ROM (ROMS: how each stage's constants are packed into words), and ``accel.json`` describing the top for
 tool-flow drivers that do not import the compiler.
 
@@ -38,8 +39,8 @@ from convflow.hw.errors import UnsupportedOp
 
 from .names import comment_safe, sanitize_identifier
 
-# compile order (kept fixed for reproducible file lists; cf_outbuf instantiates cf_fifo, the matrix-vector units
-# instantiate cf_outbuf)
+# compile order (kept fixed for reproducible file lists; cf_outbuf instantiates cf_fifo, and the matrix-vector
+# units and cf_swg instantiate cf_outbuf)
 LIBRARY_ORDER = ["cf_fifo", "cf_outbuf", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu", "cf_dwmvu",
                  "cf_thresh", "cf_shift", "cf_pool", "cf_add", "cf_concat", "cf_upsample"]
 TOP = "cf_accel"
