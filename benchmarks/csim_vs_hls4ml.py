@@ -205,6 +205,9 @@ def bench_brevitas(onnx_path: Path, work: Path, n_images: int, n_hls_bodies: int
 
 
 def main(argv=None) -> int:
+    from convflow.runtime.cli import quiet_third_parties
+
+    quiet_third_parties()            # the quick zoo training's Keras warnings stay off the table
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="lenet-fmnist,cnn-digits", help="comma-separated zoo ConvNets")
     parser.add_argument("--images", type=int, default=1000)

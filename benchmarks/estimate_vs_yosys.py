@@ -10,6 +10,9 @@ Prints a table per model and per stage kind, writes JSON.  Run:
 The placed design: ``--placed ARTIFACT [...]`` compares, for artifacts folded for a board and built
 (bitstream/report.json), the estimate of the accelerator plus the board top against nextpnr's LUT4 / FF / MULT18X18D
 / EBR after place and route (benchmarks/fit_boards.py uses the same comparison).
+
+The price of one stage over a range of shapes: ``--shapes [FILTER]`` compiles one-layer models (ROM_SHAPES,
+WINDOW_SHAPES below) with a fixed folding and compares that stage alone (what tests/test_estimate.py pins).
 """
 from __future__ import annotations
 
@@ -99,6 +102,68 @@ def measure(name: str, zoo_dir: Path, work: Path) -> dict:
     return {"model": name, "stages": rows, "totals": totals, "yosys_s": round(seconds, 1)}
 
 
+# One-layer models whose one stage of interest has a chosen shape, to price it over a range the zoo does not span
+# (--shapes).  Weight ROMs in logic (cf_mvu, weight_mem "lut"): a Dense layer cin x cout of w_bits bits folded to
+# PE x SIMD, a ROM of cin*cout/(PE*SIMD) words of PE*SIMD*w_bits bits.  Rows-mode sliding windows (cf_swg): a 3x3
+# convolution over h x w x cin, SIMD lanes of in_bits bits a word (SIMD divides cin), the ring of rows where
+# buffer_mem says.  CNV 2W2A's Gemm_0 (131,072 x 2 bits) and Conv_1..5 windows (128-bit words) are in the range.
+ROM_SHAPES = [  # cin, cout, w_bits, pe, simd
+    (64, 4, 2, 1, 1), (64, 16, 2, 1, 1), (128, 32, 2, 1, 1), (256, 64, 2, 1, 1), (256, 256, 2, 1, 1),
+    (512, 256, 2, 1, 1), (128, 32, 2, 4, 1), (128, 64, 4, 2, 2), (64, 32, 4, 8, 1)]
+WINDOW_SHAPES = [  # h, w, cin, in_bits, simd, buffer_mem
+    (8, 8, 8, 8, 1, "auto"), (16, 16, 16, 8, 4, "auto"), (16, 16, 32, 2, 16, "auto"), (16, 16, 64, 2, 64, "auto"),
+    (16, 16, 64, 2, 64, "lut"), (30, 30, 64, 2, 64, "lut"), (30, 30, 64, 2, 64, "block"),
+    (12, 12, 128, 2, 128, "block"), (8, 8, 128, 2, 128, "auto"), (32, 32, 8, 8, 2, "auto")]
+
+
+def shape_models() -> list:
+    """(name, ONNX model, folding of its one layer, the stage kind to compare) for the --shapes grid."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("qonnx_builders",
+                                                  Path(__file__).resolve().parents[1] / "tests" / "qonnx_builders.py")
+    builders = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builders)
+    out = []
+    for cin, cout, w_bits, pe, simd in ROM_SHAPES:
+        depth, width = cin * cout // (pe * simd), pe * simd * w_bits
+        out.append((f"rom{depth}x{width}", builders.tiny_dense_model(0, cin, cout, in_bits=2, w_bits=w_bits),
+                    {"pe": pe, "simd": simd, "mult": "lut", "weight_mem": "lut"}, "cf_mvu"))
+    for h, w, cin, in_bits, simd, buffer_mem in WINDOW_SHAPES:
+        out.append((f"rows{h}x{w}x{cin}-{simd * in_bits}b-{buffer_mem}",
+                    builders.single_conv_model(0, h, w, cin, 4, in_bits=in_bits, w_bits=2),
+                    {"pe": 1, "simd": simd, "mult": "lut", "buffer_mem": buffer_mem}, "cf_swg"))
+    return out
+
+
+def measure_shape(name: str, model, layer: dict, kind: str, work: Path) -> dict:
+    from convflow.compiler.compile import compile_model, import_model
+    from convflow.runtime.artifact import Artifact
+
+    graph, _ = import_model(model, name)
+    (node,) = graph.mvu_nodes()
+    artifact = Artifact.load(compile_model(model, work / name, name=name, folding={node.name: layer},
+                                           emit_hls=False, force=True))
+    netlist, seconds = synthesise(artifact.path / "rtl", work / f"{name}-yosys")
+    measured = per_stage(netlist)
+    stages = artifact.manifest["estimate"]["stages"]
+    (index,) = [i for i, stage in enumerate(stages) if stage["kind"] == kind]
+    got = measured.get(index, {"lut": 0, "ff": 0, "bram": 0, "dsp": 0})
+    row = {"shape": name, "kind": kind, "yosys_s": round(seconds, 1),
+           **{f"{k}_estimated": stages[index][k] for k in ("lut", "ff", "bram")},
+           **{f"{k}_yosys": got[k] for k in ("lut", "ff", "bram")}}
+    print(f"  {name:<34}{row['lut_estimated']:>9}{row['lut_yosys']:>8}{ratio(row['lut_estimated'], row['lut_yosys']):>7}"
+          f"{row['ff_estimated']:>9}{row['ff_yosys']:>8}{row['bram_estimated']:>5}{row['bram_yosys']:>4}"
+          f"{seconds:>8.0f} s", flush=True)
+    return row
+
+
+def measure_shapes(work: Path, only: str = "") -> list:
+    print(f"  {'shape':<34}{'LUT est':>9}{'yosys':>8}{'ratio':>7}{'FF est':>9}{'yosys':>8}{'EBR':>5}{'ys':>4}")
+    return [measure_shape(name, model, layer, kind, work) for name, model, layer, kind in shape_models()
+            if only in name]
+
+
 PLACED_RESOURCES = {"LUT4": "lut", "FF": "ff", "MULT18X18D": "dsp", "EBR": "bram"}
 
 
@@ -158,13 +223,25 @@ def print_tables(results: list) -> None:
 
 
 def main(argv=None) -> int:
+    from convflow.runtime.cli import quiet_third_parties
+
+    quiet_third_parties()            # the quick zoo training's Keras warnings stay off the table
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(ZOO_ORDER))
     parser.add_argument("--zoo-dir", type=Path, default=Path("build/zoo"), help="trained zoo models (<dir>/<model>/)")
     parser.add_argument("--work", type=Path, default=Path("build/bench-estimate"))
     parser.add_argument("--json", type=Path, default=Path("build/bench-estimate/estimate_vs_yosys.json"))
     parser.add_argument("--placed", nargs="+", help="built artifacts: the estimate against nextpnr, no synthesis")
+    parser.add_argument("--shapes", nargs="?", const="", metavar="FILTER",
+                        help="the one-layer shape grid (ROM_SHAPES, WINDOW_SHAPES; names containing FILTER)")
     args = parser.parse_args(argv)
+    if args.shapes is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
+        rows = measure_shapes(args.work, args.shapes)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"shapes": rows}, indent=1) + "\n")
+        print(f"\nwritten: {args.json}")
+        return 0
     if args.placed:
         rows = print_placed(args.placed)
         args.json.parent.mkdir(parents=True, exist_ok=True)

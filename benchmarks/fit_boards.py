@@ -206,6 +206,9 @@ def print_table(records: list) -> None:
 
 
 def main(argv=None) -> int:
+    from convflow.runtime.cli import quiet_third_parties
+
+    quiet_third_parties()            # the quick zoo training's Keras warnings stay off the table
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="ulx3s-85f")
     parser.add_argument("--models", help="comma-separated substrings of the keys to measure (default: all)")

@@ -211,6 +211,9 @@ def moved(old: dict, new: dict) -> list:
 
 
 def main(argv=None) -> int:
+    from convflow.runtime.cli import quiet_third_parties
+
+    quiet_third_parties()            # the quick zoo training's Keras warnings stay off the table
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, required=True, help="JSON file to write the figures to")
     parser.add_argument("--compare", type=Path, help="earlier figures to compare with")

@@ -71,6 +71,9 @@ def table(rows: list) -> str:
 
 
 def main(argv=None) -> int:
+    from convflow.runtime.cli import quiet_third_parties
+
+    quiet_third_parties()            # the quick zoo training's Keras warnings stay off the table
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(ZOO_ORDER))
     p.add_argument("--zoo-dir", type=Path, default=Path("build/zoo"))

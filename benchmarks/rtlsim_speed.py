@@ -130,6 +130,9 @@ def table(rows: list, before: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from convflow.runtime.cli import quiet_third_parties
+
+    quiet_third_parties()            # the quick zoo training's Keras warnings stay off the table
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(ZOO_ORDER))
     p.add_argument("--brevitas", default="", help="comma-separated QONNX files (random inputs)")

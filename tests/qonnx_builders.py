@@ -294,13 +294,25 @@ def unsupported_op_model() -> onnx.ModelProto:
     return b.model([1, 4], y, [1, 4], "unsupported")
 
 
-def tiny_dense_model(seed: int = 0, cin: int = 6, cout: int = 3) -> onnx.ModelProto:
-    """x(1, cin) -> Quant int4 -> MatMul (int3 weights) -> out: the smallest model every backend runs, so that the
-    hostile-input tests build their csim library and Verilator model in seconds."""
+def tiny_dense_model(seed: int = 0, cin: int = 6, cout: int = 3, in_bits: int = 4,
+                     w_bits: int = 3) -> onnx.ModelProto:
+    """x(1, cin) -> Quant int<in_bits> -> MatMul (int<w_bits> weights) -> out: by default the smallest model every
+    backend runs, so that the hostile-input tests build their csim library and Verilator model in seconds; larger,
+    one weight ROM of a chosen shape (benchmarks/estimate_vs_yosys.py --shapes)."""
     b = Builder(seed)
-    x = b.quant("x", np.float32(2.0 ** -2), 4, signed=True)
-    out = b.node("MatMul", [x, b.qweights((cin, cout), 3)])
+    x = b.quant("x", np.float32(2.0 ** -2), in_bits, signed=True)
+    out = b.node("MatMul", [x, b.qweights((cin, cout), w_bits)])
     return b.model([1, cin], out, [1, cout], "tiny_dense")
+
+
+def single_conv_model(seed: int = 0, h: int = 8, w: int = 8, cin: int = 4, cout: int = 4, in_bits: int = 4,
+                      w_bits: int = 3) -> onnx.ModelProto:
+    """x(1, cin, h, w) -> Quant uint<in_bits> -> Conv 3x3 pad 1 (int<w_bits> weights) -> out: one sliding window
+    and one matrix-vector unit of a chosen shape (benchmarks/estimate_vs_yosys.py --shapes)."""
+    b = Builder(seed)
+    x = b.quant("x", np.float32(2.0 ** -2), in_bits, signed=False)
+    out = b.node("Conv", [x, b.qweights((cout, cin, 3, 3), w_bits)], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    return b.model([1, cin, h, w], out, [1, cout, h, w], "single_conv")
 
 
 def conv1d_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:

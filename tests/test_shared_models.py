@@ -55,8 +55,10 @@ def test_brevitas_resnet8_csim(compiled):
 
 
 # cycles per frame the search reached when these tests were written (estimate at the default 85 % margin): a
-# later search may do better, never more than 1.5x worse
-FIT_85F_CYCLES = {"cnv_1w1a": 7_200, "cnv_2w2a": 112_896, "resnet8_4b": 36_864}
+# later search may do better, never more than 1.5x worse.  CNV 2W2A: 200,704 since deep logic ROMs and wide
+# rows-mode windows are priced as yosys builds them (the 112,896 of the old prices was 88 % of the part's LUT4 in
+# nextpnr and did not route; 200,704 places at 83 %, the estimate 82.3 %)
+FIT_85F_CYCLES = {"cnv_1w1a": 7_200, "cnv_2w2a": 200_704, "resnet8_4b": 36_864}
 
 
 @pytest.mark.parametrize("name", sorted(BREVITAS))

@@ -91,12 +91,25 @@ def counter_bits(n: int) -> int:
     return max(1, (max(1, n) - 1).bit_length())
 
 
-def rom_luts(depth: int, width: int, placement: str = "auto") -> int:
-    """LUT4s yosys spends on a ROM held in logic: each output bit is a function of the address, one LUT4 per 16
-    words of the power-of-two address space (a one-word ROM is a constant: no LUT)."""
+# LUT4s per 16-word leaf of a ROM in logic, leaves and the multiplexer tree above them together: 1.3 up to 256
+# words (fitted on the zoo's shallow ROMs: the ECP5 slice's own multiplexers join up to 64 words), 2.0 from 1,024
+# words (yosys synth_ecp5 on random 2- to 16-bit ROMs of 1k to 131k words: 1.82-2.26, benchmarks/estimate_vs_yosys.py
+# --shapes; CNV 2W2A's 131,072 x 2-bit Gemm_0 ROM at 1.93), linear in the address bits between.
+ROM_TREE_SHALLOW, ROM_TREE_DEEP = 1.3, 2.0
+ROM_TREE_KNEE_BITS = (8, 10)
+
+
+def rom_luts(depth: int, width: int, placement: str = "auto") -> float:
+    """LUT4s yosys spends on a ROM held in logic: each output bit is a function of the address, one 16-word leaf
+    per 16 words of the power-of-two address space, and the multiplexer tree that joins them (a one-word ROM is a
+    constant: no LUT)."""
     if depth <= 1 or memory_cost(depth, width, placement=placement)["bram"]:
         return 0
-    return 2 ** max(0, (depth - 1).bit_length() - 4) * width
+    address_bits = (depth - 1).bit_length()
+    lo, hi = ROM_TREE_KNEE_BITS
+    share = min(1.0, max(0.0, (address_bits - lo) / (hi - lo)))
+    per_leaf = ROM_TREE_SHALLOW + share * (ROM_TREE_DEEP - ROM_TREE_SHALLOW)
+    return per_leaf * 2 ** max(0, address_bits - 4) * width
 
 
 def fifo_resources(depth: int, width: int) -> dict:

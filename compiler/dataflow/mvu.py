@@ -191,10 +191,14 @@ class MatrixVectorUnit(BuffersOutput, Stage):
             lut += 1.8 * mults * ib * wb                                # shift-and-add partial products
         lut += 1.15 * mults * ab + 3.6 * simd * ibits + 30              # adder trees + accumulators, input mux
         wrom = packed_rom_cost(nf * sf, pe * simd * wb, self.weight_pack, placement=self.weight_mem)
-        brom = memory_cost(nf, pe * ab)
+        # one bias for every channel (none, as in a MatMul, or all alike): every bias word is the same constant,
+        # which synthesis folds away (yosys: no EBR, no LUT for the 256-word zero bias ROM of a 256 x 256 MatMul)
+        bias_varies = bool(np.any(self.bias != self.bias[0]))
+        brom = memory_cost(nf, pe * ab) if bias_varies else {"lut": 0, "bram": 0}
         ibuf = memory_cost(sf, simd * ibits, ram=True) if nf > 1 else {"lut": 0, "bram": 0}
         lut += wrom["lut"] if self.weight_pack > 1 else 0                # the slice multiplexer (a ROM in block RAM)
-        lut += 1.3 * (rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + rom_luts(nf, pe * ab) + ibuf["lut"])
+        lut += rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + 1.3 * ibuf["lut"]
+        lut += rom_luts(nf, pe * ab) if bias_varies else 0
         # (the second operand register stage after the ROM: simd * ibits + mults * wb more; the adder tree's
         # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k; the
         # output register, pe * ab, went into the output FIFO, priced with the stream)
@@ -265,7 +269,7 @@ class DepthwiseUnit(BuffersOutput, Stage):
         wrom = memory_cost(kk * cf, simd * wb)
         brom = memory_cost(cf, simd * ab)
         bank = memory_cost(cf, simd * ab, ram=True)
-        lut += 1.3 * (rom_luts(kk * cf, simd * wb) + rom_luts(cf, simd * ab) + bank["lut"])
+        lut += rom_luts(kk * cf, simd * wb) + rom_luts(cf, simd * ab) + 1.3 * bank["lut"]
         ff = 1.4 * simd * ibits + 2.5 * simd * wb + 0.12 * simd * (ib + wb) + 1.3 * simd * ab + 33
         credit = self.credit_resources()      # (the output register went into the output FIFO)
         return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": dsp,
