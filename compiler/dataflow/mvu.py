@@ -26,6 +26,7 @@ from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType
 from convflow.hw.errors import FoldingError, UnsupportedOp
 
 from .memory import PLACEMENTS, in_block_ram, memory_cost, packed_rom_cost, rom_luts, rom_pack
+from .outbuf import BuffersOutput, most_output_words
 from .plan import Plan, Stage
 from .window import sliding_window
 
@@ -98,7 +99,7 @@ def signed_bits(values: np.ndarray) -> int:
 
 
 @dataclass(eq=False, kw_only=True)
-class MatrixVectorUnit(Stage):
+class MatrixVectorUnit(BuffersOutput, Stage):
     """acc[o] = bias[o] + sum_i x[i] * matrix[i, o] for ``vectors`` input vectors per frame, PE x SIMD folded."""
     matrix: np.ndarray         # (MH, MW) int64: row (ky*KW + kx)*Cin + c of a convolution, column o
     bias: np.ndarray           # (MW,) int64, in accumulator units
@@ -117,6 +118,16 @@ class MatrixVectorUnit(Stage):
         return self.mult != "lut"
 
     @property
+    def latency(self) -> int:
+        """Cycles from a beat's issue to its word's earliest pop: ROM read, operand and product registers, the adder
+        tree, the accumulator into the FIFO, the FIFO's output (cf_mvu.v's LAT)."""
+        return 4 + len(adder_tree_stages(self.simd))
+
+    @property
+    def words_in_flight(self) -> int:
+        return most_output_words(self.latency + 1, self.sf, 1)
+
+    @property
     def sf(self) -> int:
         return self.matrix.shape[0] // self.simd
 
@@ -128,7 +139,7 @@ class MatrixVectorUnit(Stage):
     def params(self) -> dict:
         params = {"SIMD": self.simd, "PE": self.pe, "SF": self.sf, "NF": self.nf, "IBITS": self.input.bits,
                   "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
-                  "USE_DSP": MULTS.index(self.mult)}
+                  "USE_DSP": MULTS.index(self.mult), "ODEPTH": self.output.fifo_depth}
         if self.weight_mem != "auto":
             params["WMEM"] = PLACEMENTS.index(self.weight_mem)
         if self.weight_pack > 1:
@@ -189,17 +200,20 @@ class MatrixVectorUnit(Stage):
         lut += rom_luts(nf * sf, pe * simd * wb, self.weight_mem) + 1.3 * ibuf["lut"]
         lut += rom_luts(nf, pe * ab) if bias_varies else 0
         # (the second operand register stage after the ROM: simd * ibits + mults * wb more; the adder tree's
-        # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k)
-        ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 2.3 * pe * ab + 33
+        # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k; the
+        # output register, pe * ab, went into the output FIFO, priced with the stream)
+        ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 1.3 * pe * ab + 33
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
-        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
+        credit = self.credit_resources()
+        return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": dsp,
+                "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:
         return int(self.matrix.shape[0])        # one whole input vector before the first output
 
 
 @dataclass(eq=False, kw_only=True)
-class DepthwiseUnit(Stage):
+class DepthwiseUnit(BuffersOutput, Stage):
     """acc[c] = bias[c] + sum_k x[k, c] * weights[k, c] over the KK window positions, SIMD channels per beat in and
     out (a width converter after it gives the layer's PE lanes)."""
     weights: np.ndarray        # (KK, C) int64: [ky*KW + kx][c]
@@ -223,11 +237,19 @@ class DepthwiseUnit(Stage):
     def cf(self) -> int:
         return self.channels // self.simd
 
+    # cycles from a beat's issue to its word's earliest pop: operands, products, the bank into the FIFO, the FIFO's
+    # output (cf_dwmvu.v's LAT)
+    latency = 3
+
+    @property
+    def words_in_flight(self) -> int:
+        return most_output_words(self.latency + 1, self.kk * self.cf, self.cf)
+
     @property
     def params(self) -> dict:
         return {"SIMD": self.simd, "KK": self.kk, "CF": self.cf, "IBITS": self.input.bits,
                 "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
-                "USE_DSP": int(self.use_dsp)}
+                "USE_DSP": int(self.use_dsp), "ODEPTH": self.output.fifo_depth}
 
     def weight_words(self) -> np.ndarray:
         """(KK*CF, SIMD): word k*CF + cf, lane s = weights[k, cf*SIMD + s]."""
@@ -248,8 +270,10 @@ class DepthwiseUnit(Stage):
         brom = memory_cost(cf, simd * ab)
         bank = memory_cost(cf, simd * ab, ram=True)
         lut += rom_luts(kk * cf, simd * wb) + rom_luts(cf, simd * ab) + 1.3 * bank["lut"]
-        ff = 1.4 * simd * ibits + 2.5 * simd * wb + 0.12 * simd * (ib + wb) + 2.3 * simd * ab + 33
-        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + bank["bram"]}
+        ff = 1.4 * simd * ibits + 2.5 * simd * wb + 0.12 * simd * (ib + wb) + 1.3 * simd * ab + 33
+        credit = self.credit_resources()      # (the output register went into the output FIFO)
+        return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": dsp,
+                "bram": wrom["bram"] + brom["bram"] + bank["bram"]}
 
     def fill_elements(self) -> int:
         return self.kk * self.channels

@@ -82,6 +82,9 @@ class Stage:
     inputs: list = field(default_factory=list)      # Streams read
     outputs: list = field(default_factory=list)     # Streams written
     kind = "stage"
+    # True for a block that holds the FIFO behind its output itself (its ODEPTH parameter: the stream's depth here;
+    # cf_outbuf.v): the RTL top puts no cf_fifo after it
+    buffers_output = False
 
     @property
     def params(self) -> dict:
@@ -104,6 +107,11 @@ class Stage:
         """LUT / FF / DSP / BRAM of the block itself (floats), before the FIFOs behind its outputs."""
         raise NotImplementedError
 
+    def output_fifo_depth(self, stream: Stream) -> int:
+        """Words of the FIFO behind ``stream`` as the RTL builds it (a block that buffers its own output may hold
+        more than the plan asks for)."""
+        return stream.fifo_depth
+
     def resources(self) -> dict:
         """LUT4 / FF / DSP (MULT18X18D) / BRAM (EBR) of the block and the FIFO behind each of its outputs, for an
         ECP5 (formulas fitted to yosys synth_ecp5; benchmarks/estimate_vs_yosys.py)."""
@@ -112,7 +120,7 @@ class Stage:
         own = self.resources_own()
         lut, ff, dsp, bram = own["lut"], own["ff"], own["dsp"], own["bram"]
         for stream in self.outputs:
-            fifo = fifo_resources(stream.fifo_depth, stream.width)
+            fifo = fifo_resources(self.output_fifo_depth(stream), stream.width)
             lut, ff, bram = lut + fifo["lut"], ff + fifo["ff"], bram + fifo["bram"]
         return {"lut": int(lut), "ff": int(ff), "dsp": int(dsp), "bram": int(bram)}
 

@@ -29,11 +29,12 @@ from convflow.compiler.ir.graph import IntType, MaxPool, Pad, SumPool, Upsample
 from convflow.hw.errors import UnsupportedOp
 
 from .memory import PLACEMENTS, memory_cost
+from .outbuf import BuffersOutput
 from .plan import Plan, Stage
 
 
 @dataclass(eq=False, kw_only=True)
-class SlidingWindowGen(Stage):
+class SlidingWindowGen(BuffersOutput, Stage):
     h: int
     w: int
     c: int
@@ -49,6 +50,19 @@ class SlidingWindowGen(Stage):
     @property
     def window_mode(self) -> bool:
         return self.output.lanes != self.input.lanes
+
+    @property
+    def buffers_output(self) -> bool:
+        """Window mode: the emitter's two register stages (the registered window, then the beat) run free behind
+        cf_outbuf (dataflow/outbuf.py); rows mode freezes its one read register (a RAM's output) as before."""
+        return self.window_mode
+
+    # window mode: cycles from a beat's emit to its earliest pop (cf_swg_window's LAT), every beat a word
+    latency = 2
+
+    @property
+    def words_in_flight(self) -> int:
+        return self.latency + 1
 
     @property
     def beats_per_window(self) -> int:
@@ -69,7 +83,7 @@ class SlidingWindowGen(Stage):
                   "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": pt, "PL": pl, "PB": pb, "PR": pr,
                   "PAD": int(self.pad_value), "NR": self.rows}
         if self.window_mode:
-            params.update(OL=self.output.lanes, NC=self.columns)
+            params.update(OL=self.output.lanes, NC=self.columns, ODEPTH=self.output.fifo_depth)
         if self.buffer_mem != "auto":
             params["BMEM"] = PLACEMENTS.index(self.buffer_mem)
         return params
@@ -105,9 +119,11 @@ class SlidingWindowGen(Stage):
         selects = kw * column + (out * self.beats_per_window / 3 if self.beats_per_window > 1 else 0)
         rows_mux = kh * pixel * self.rows / 2
         logic = ring_copies + selects + self.rows * bank["lut"] + rows_mux
-        # flip-flops: the output word and the registered window (kh * kw * pixel, the emitter's first stage)
-        return {"lut": 1100 + 1.1 * logic, "ff": 420 + out + 8 * kh + kh * kw * pixel, "dsp": 0,
-                "bram": self.rows * bank["bram"]}
+        # flip-flops: the registered window (kh * kw * pixel, the emitter's first stage); the output word is in the
+        # output FIFO now (priced with the stream), and the credit next to it
+        credit = self.credit_resources()
+        return {"lut": 1100 + 1.1 * logic + credit["lut"], "ff": 420 + 8 * kh + kh * kw * pixel + credit["ff"],
+                "dsp": 0, "bram": self.rows * bank["bram"]}
 
     def fill_elements(self) -> int:
         # the ring may fill before the first window leaves (it prefetches the next rows)

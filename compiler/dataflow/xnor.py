@@ -32,6 +32,10 @@ class XnorMatrixVectorUnit(MatrixVectorUnit):
     wstep: int
     kind = "cf_xnor_mvu"
 
+    # cycles from a beat's issue to its word's earliest pop: operands, popcounts, the accumulator into the FIFO,
+    # the FIFO's output (cf_xnor_mvu.v's LAT)
+    latency = 3
+
     def pack_weights(self) -> None:
         # cf_xnor_mvu reads one sign word a cycle (no WPACK): its ROM stays as the tiles are
         self.weight_pack = 1
@@ -51,7 +55,7 @@ class XnorMatrixVectorUnit(MatrixVectorUnit):
     @property
     def params(self) -> dict:
         return {"SIMD": self.simd, "PE": self.pe, "SF": self.sf, "NF": self.nf, "WSTEP": self.wstep,
-                "ABITS": self.acc.bits}
+                "ABITS": self.acc.bits, "ODEPTH": self.output.fifo_depth}
 
     def resources_own(self) -> dict:
         # not yet fitted against yosys: an XNOR folded into a popcount adder tree costs about one LUT4 per weight
@@ -63,5 +67,6 @@ class XnorMatrixVectorUnit(MatrixVectorUnit):
         brom = memory_cost(nf, pe * ab)
         lut = 1.2 * pe * simd + pe * (2 * cw + 2 * ab) + 30
         lut += rom_luts(nf * sf, pe * simd) + rom_luts(nf, pe * ab)
-        ff = simd + pe * (cw + 2 * ab) + pe * simd * (nf * sf > 1) + 33
-        return {"lut": lut, "ff": ff, "dsp": 0, "bram": wrom["bram"] + brom["bram"]}
+        ff = simd + pe * (cw + ab) + pe * simd * (nf * sf > 1) + 33     # (the output register: in the FIFO)
+        credit = self.credit_resources()
+        return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": 0, "bram": wrom["bram"] + brom["bram"]}

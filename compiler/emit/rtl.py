@@ -2,8 +2,10 @@
 
 Writes copies of the hand-written library modules it uses (``convflow/hw/rtl/cf_*.v``), the generated top
 ``cf_accel.v`` (one instance per stage of the plan, dataflow/, with the cf_fifo behind each output at the depth the
-plan gives), one ``.hex`` file per ROM (ROMS: how each stage's constants are packed into words), and
-``accel.json`` describing the top for tool-flow drivers that do not import the compiler.
+plan gives -- none behind a stage that buffers its own output: the matrix-vector units and the window-mode
+sliding-window generator, cf_outbuf.v), one ``.hex``
+file per ROM (ROMS: how each stage's constants are packed into words), and ``accel.json`` describing the top for
+tool-flow drivers that do not import the compiler.
 
 The top-level interface is a contract with the board top (UART wrapper) and the simulators:
 
@@ -37,9 +39,10 @@ from convflow.hw.errors import UnsupportedOp
 
 from .names import comment_safe, sanitize_identifier
 
-# compile order (no module depends on another, but keep it fixed for reproducible file lists)
-LIBRARY_ORDER = ["cf_fifo", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu", "cf_dwmvu", "cf_thresh",
-                 "cf_shift", "cf_pool", "cf_add", "cf_concat", "cf_upsample"]
+# compile order (kept fixed for reproducible file lists; cf_outbuf instantiates cf_fifo, and the matrix-vector
+# units and cf_swg instantiate cf_outbuf)
+LIBRARY_ORDER = ["cf_fifo", "cf_outbuf", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu", "cf_dwmvu",
+                 "cf_thresh", "cf_shift", "cf_pool", "cf_add", "cf_concat", "cf_upsample"]
 TOP = "cf_accel"
 
 
@@ -160,8 +163,11 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
                      f"{stage.input.lanes}x{stage.input.bits}b -> {stage.output.lanes}x{stage.output.bits}b per "
                      f"beat, ideal {stage.cycles} cycles/frame")
         width = stage.output.width
+        # the wires the stage writes: the cf_fifo behind it reads them, or they are the stream itself
+        own = "" if stage.buffers_output else "_o"
         for out in stage.outputs:
-            wires(f"{out.id}_o", width)
+            if own:
+                wires(f"{out.id}_o", width)
             wires(out.id, width)
         plist = ",\n".join(f"        .{k}({_vparam(v)})" for k, v in params.items())
         lines.append(f"    {stage.kind} #(\n{plist}\n    ) u_{base} (")
@@ -170,11 +176,14 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
         out_ports = OUT_PORTS.get(type(stage), ["m"])
         conns = [f"        .{p}_data({w.id}_data), .{p}_valid({w.id}_valid), .{p}_ready({w.id}_ready)"
                  for p, w in zip(in_ports, stage.inputs)]
-        conns += [f"        .{p}_data({w.id}_o_data), .{p}_valid({w.id}_o_valid), .{p}_ready({w.id}_o_ready)"
+        conns += [f"        .{p}_data({w.id}{own}_data), .{p}_valid({w.id}{own}_valid), .{p}_ready({w.id}{own}_ready)"
                   for p, w in zip(out_ports, stage.outputs)]
         lines.append(",\n".join(conns))
         lines.append("    );")
         modules.add("cf_fifo")
+        if stage.buffers_output:
+            modules.add("cf_outbuf")
+            continue
         for out in stage.outputs:
             instance("cf_fifo", f"u_{base}_{out.id}_fifo", {"WIDTH": width, "DEPTH": out.fifo_depth},
                      f"{out.id}_o", out.id)

@@ -7,9 +7,11 @@
 // output beat cf (SIMD lanes, NHWC channel order) leaves right away: one beat in per cycle, KK * CF cycles a pixel.
 //
 // Weight ROM: KK*CF words of SIMD*WBITS bits, word k*CF + cf, lane s = w[k][cf*SIMD + s] (two's complement).  Bias
-// ROM: CF words of SIMD*ABITS bits.  Pipeline as cf_mvu: stage 1 operands registered, stage 2 products registered,
-// stage 3 accumulate (reading and writing the bank in the same stage, so back-to-back updates of one group need no
-// forwarding).  Accumulation is modulo 2^ABITS, exact because the final value fits ABITS.
+// ROM: CF words of SIMD*ABITS bits.  Pipeline as cf_mvu (free-running, a cycle without a beat travels as valid = 0):
+// stage 1 operands registered, stage 2 products registered, stage 3 accumulate (reading and writing the bank in the
+// same stage, so back-to-back updates of one group need no forwarding).  Accumulation is modulo 2^ABITS, exact
+// because the final value fits ABITS.  Back-pressure as cf_mvu: a beat of the last window position (it makes an
+// output word) is issued only while the output FIFO (cf_outbuf) has room for its word; the others always go.
 module cf_dwmvu #(
     parameter SIMD    = 1,
     parameter KK      = 9,        // window positions
@@ -19,6 +21,7 @@ module cf_dwmvu #(
     parameter WBITS   = 8,
     parameter ABITS   = 24,
     parameter USE_DSP = 1,
+    parameter ODEPTH  = 2,        // the output stream's FIFO depth in the plan (OUT_DEPTH adds the words in flight)
     parameter WFILE   = "",
     parameter BFILE   = ""
 ) (
@@ -47,14 +50,14 @@ module cf_dwmvu #(
             $readmemh(BFILE, brom);
     end
 
-    // ---- stage 0: position and group counters ---------------------------------------------------------
+    // ---- stage 0: position and group counters, and the issue of a beat -----------------------------------------
     reg [KAW-1:0] k;
     reg [CAW-1:0] cf;
     reg [WAW-1:0] waddr;
-    reg           out_valid;
-    wire en    = !out_valid || m_ready;
-    wire issue = en && s_valid;
-    assign s_ready = en;
+    wire room;                        // cf_outbuf: the output word of a beat issued now has its place
+    wire last0 = (k == KK - 1);       // the last window position: each beat makes an output word
+    assign s_ready = room || !last0;
+    wire issue = s_ready && s_valid;
 
     // ---- stage 1 / 2 -----------------------------------------------------------------------------------
     reg                  v1, v2, first1, first2, last1, last2;
@@ -96,20 +99,18 @@ module cf_dwmvu #(
     endgenerate
 
     always @(posedge clk) begin
-        if (en) begin
-            x1 <= s_data;
-            w1 <= wrom[waddr];
-            b1 <= brom[cf];
-            p2 <= prod;
-            b2 <= b1;
-            cf1 <= cf;
-            cf2 <= cf1;
-        end
+        x1 <= s_data;
+        w1 <= wrom[waddr];
+        b1 <= brom[cf];
+        p2 <= prod;
+        b2 <= b1;
+        cf1 <= cf;
+        cf2 <= cf1;
     end
 
     // ---- stage 3: the accumulator bank -------------------------------------------------------------------
     reg [SIMD*ABITS-1:0] bank [0:CF-1];
-    reg [SIMD*ABITS-1:0] sum, out_data;
+    reg [SIMD*ABITS-1:0] sum;
     reg signed [ABITS-1:0] lane;
     integer i;
     always @* begin
@@ -119,24 +120,32 @@ module cf_dwmvu #(
         end
     end
 
-    assign m_valid = out_valid;
-    assign m_data  = out_data;
+    // The output FIFO: words in flight = output words among LAT + 1 consecutive beats (LAT = 3 cycles from issue
+    // to the word's place in the FIFO and its pop, as cf_outbuf counts them).  The output beats come in runs of CF
+    // (the last window position) every KK*CF beats: at most full periods * CF + min(CF, the rest).
+    localparam LAT       = 3;
+    localparam PERIOD    = KK * CF;
+    localparam IN_FLIGHT = (LAT + 1) / PERIOD * CF + (((LAT + 1) % PERIOD < CF) ? (LAT + 1) % PERIOD : CF);
+    localparam OUT_DEPTH = ODEPTH + IN_FLIGHT - 1;
+    cf_outbuf #(.WIDTH(SIMD * ABITS), .DEPTH(OUT_DEPTH)) u_outbuf (
+        .clk(clk), .rst(rst),
+        .issue(issue && last0), .room(room),
+        .s_data(sum), .s_valid(v2 && last2),
+        .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready)
+    );
 
     always @(posedge clk) begin
-        if (en && v2)
+        if (v2)
             bank[cf2] <= sum;
+        first1 <= (k == 0);
+        last1 <= last0;
+        first2 <= first1; last2 <= last1;
         if (rst) begin
             k <= 0; cf <= 0; waddr <= 0;
-            v1 <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
-            first1 <= 1'b0; first2 <= 1'b0; last1 <= 1'b0; last2 <= 1'b0;
-        end else if (en) begin
+            v1 <= 1'b0; v2 <= 1'b0;
+        end else begin
             v1 <= issue;
-            first1 <= (k == 0);
-            last1 <= (k == KK - 1);
-            v2 <= v1; first2 <= first1; last2 <= last1;
-            out_valid <= v2 && last2;
-            if (v2 && last2)
-                out_data <= sum;
+            v2 <= v1;
             if (issue) begin
                 if (cf == CF - 1) begin
                     cf <= 0;

@@ -10,13 +10,18 @@
 // (two's complement).  Bias ROM: NF words of PE*ABITS bits.  Both are read through registers ($readmemh files
 // named by WFILE/BFILE, resolved relative to the simulator's / synthesiser's working directory).
 //
-// Pipeline (global enable en = !m_valid || m_ready; back-pressure freezes every stage):
-//   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs
+// Pipeline (free-running: no clock enable; a cycle without a beat travels down it as valid = 0):
+//   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs; issue a beat
 //   stage 1  x, w, bias registered                 (the weight ROM's read)
 //   stage 1m x, w registered again                   (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers)
 //   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1)
-//   stage 4  accumulator; at the last fold the sum goes to the output register.
+//   stage 4  accumulator; at the last fold the sum goes into the output FIFO (cf_outbuf).
+// Back-pressure: the last beat of a vector (the one that makes an output word) is issued only while cf_outbuf has
+// room for its word, a registered credit; the other beats always go.  (It used to freeze every stage with one
+// enable from m_ready: a net to > 1,000 clock enables, LeNet-fmnist's critical path at 52.6 MHz; cf_outbuf.v.)
+// The output FIFO holds ODEPTH - 1 words more than the pipeline can have in flight (OUT_DEPTH), where the generated
+// top used to put a cf_fifo of ODEPTH words behind the unit's output register; the unit takes its place.
 // Multipliers (USE_DSP, the compiler's choice per layer): 0 writes each product as a sum of shifted partial
 // products, so synthesis builds it from LUTs instead of spending a DSP block on a 4x3-bit multiply; 1 writes `*`,
 // which yosys maps to one MULT18X18D a product; 2 packs the products of PE lanes 2q and 2q+1 (same input, two
@@ -40,6 +45,7 @@ module cf_mvu #(
     parameter USE_DSP = 1,        // 0: shift-and-add in LUTs; 1: `*` (one MULT18X18D); 2: two products a MULT18X18D
     parameter WMEM    = 0,        // weight ROM: 0 where synthesis puts it, 1 block RAM, 2 logic
     parameter WPACK   = 1,        // weight words per ROM word
+    parameter ODEPTH  = 2,        // the output stream's FIFO depth in the plan (OUT_DEPTH adds the words in flight)
     parameter WFILE   = "",       // set by the generated top; "" (the default) leaves the ROM empty, so tools
     parameter BFILE   = ""        // that elaborate modules with default parameters do not look for a file
 ) (
@@ -71,17 +77,18 @@ module cf_mvu #(
 
     reg [XW-1:0] ibuf [0:SF-1];
 
-    // ---- stage 0: fold counters ------------------------------------------------------------------------
+    // ---- stage 0: fold counters, and the issue of a beat ------------------------------------------------------
     reg [SAW-1:0] sf;
     reg [BAW-1:0] nf;
     reg [WAW-1:0] waddr;              // weight word nf*SF + sf
     reg [RAW-1:0] raddr;              // its ROM word (waddr / WPACK) and slice in it (waddr % WPACK)
     reg [KAW-1:0] rslice;
-    reg           out_valid;
-    wire en      = !out_valid || m_ready;
+    wire room;                        // cf_outbuf: the output word of a beat issued now has its place
     wire fold0   = (nf == 0);
-    assign s_ready = en && fold0;
-    wire issue   = en && (!fold0 || s_valid);
+    wire last0   = (sf == SF - 1);    // this beat ends a vector: it makes an output word
+    wire go      = room || !last0;
+    assign s_ready = go && fold0;
+    wire issue   = go && (!fold0 || s_valid);
     wire [XW-1:0] x0 = fold0 ? s_data : ibuf[sf];
 
     // ---- the weight ROM, read into w1 (stage 1) ------------------------------------------------------------
@@ -92,26 +99,26 @@ module cf_mvu #(
             (* rom_style = "block" *) reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
             reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
-            always @(posedge clk) if (en) q <= wrom[raddr];
+            always @(posedge clk) q <= wrom[raddr];
             assign rq = q;
         end else if (WMEM == 2) begin : g_wrom
             (* rom_style = "logic" *) reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
             reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
-            always @(posedge clk) if (en) q <= wrom[raddr];
+            always @(posedge clk) q <= wrom[raddr];
             assign rq = q;
         end else begin : g_wrom
             reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
             reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
-            always @(posedge clk) if (en) q <= wrom[raddr];
+            always @(posedge clk) q <= wrom[raddr];
             assign rq = q;
         end
         if (WPACK == 1) begin : g_wslice
             assign w1 = rq;
         end else begin : g_wslice
             reg [KAW-1:0] slice1;        // the slice of the word being read, registered with the read
-            always @(posedge clk) if (en) slice1 <= rslice;
+            always @(posedge clk) slice1 <= rslice;
             assign w1 = rq[slice1*WWORD +: WWORD];
         end
     endgenerate
@@ -181,11 +188,10 @@ module cf_mvu #(
                     wire signed [IBITS+PW+WBITS:0] pk = xa * wpk;
                     wire signed [PW-1:0]         lo = pk[PW-1:0];
                     wire signed [IBITS+WBITS:0]  hi = (pk >>> PW) + $signed({1'b0, lo[PW-1]});
-                    always @(posedge clk)
-                        if (en) begin
-                            p2[((2*gp)*SIMD + gs)*PW +: PW]     <= lo;
-                            p2[((2*gp + 1)*SIMD + gs)*PW +: PW] <= hi[PW-1:0];
-                        end
+                    always @(posedge clk) begin
+                        p2[((2*gp)*SIMD + gs)*PW +: PW]     <= lo;
+                        p2[((2*gp + 1)*SIMD + gs)*PW +: PW] <= hi[PW-1:0];
+                    end
                 end
             end
         end else begin : g_unpacked
@@ -196,12 +202,10 @@ module cf_mvu #(
                     wire signed [WBITS-1:0] wb = wm[(gp*SIMD + gs)*WBITS +: WBITS];
                     if (USE_DSP) begin : g_dsp
                         always @(posedge clk)
-                            if (en)
-                                p2[(gp*SIMD + gs)*PW +: PW] <= xa * wb;
+                            p2[(gp*SIMD + gs)*PW +: PW] <= xa * wb;
                     end else begin : g_lut
                         always @(posedge clk)
-                            if (en)
-                                p2[(gp*SIMD + gs)*PW +: PW] <= mul_lut(xa, wb);
+                            p2[(gp*SIMD + gs)*PW +: PW] <= mul_lut(xa, wb);
                     end
                 end
             end
@@ -211,14 +215,12 @@ module cf_mvu #(
     always @(posedge clk) begin
         if (issue && fold0)
             ibuf[sf] <= s_data;
-        if (en) begin
-            x1 <= x0;
-            xm <= x1;
-            wm <= w1;
-            b1 <= brom[nf];
-            bm <= b1;
-            b2 <= bm;
-        end
+        x1 <= x0;
+        xm <= x1;
+        wm <= w1;
+        b1 <= brom[nf];
+        bm <= b1;
+        b2 <= bm;
     end
 
     // ---- stage 3: the adder tree, TD register stages of 4:1 sums (each PE lane's SIMD products) ------------------
@@ -280,8 +282,7 @@ module cf_mvu #(
                                 sum = sum + tree[IOFF + (gl*NIN + q)*ABITS +: ABITS];
                     end
                     always @(posedge clk)
-                        if (en)
-                            r <= sum;
+                        r <= sum;
                     assign tree[OOFF + (gl*NOUT + gg)*ABITS +: ABITS] = r;
                 end
             end
@@ -299,12 +300,10 @@ module cf_mvu #(
         for (gt = 0; gt < TD; gt = gt + 1) begin : g_delay
             reg v, f, l;
             reg [PE*ABITS-1:0] b;
-            always @(posedge clk)
-                if (rst) begin
-                    v <= 1'b0;
-                end else if (en) begin
-                    v <= vt[gt]; f <= ft[gt]; l <= lt[gt]; b <= bt[gt*PE*ABITS +: PE*ABITS];
-                end
+            always @(posedge clk) begin
+                v <= vt[gt] && !rst;
+                f <= ft[gt]; l <= lt[gt]; b <= bt[gt*PE*ABITS +: PE*ABITS];
+            end
             assign vt[gt + 1] = v;
             assign ft[gt + 1] = f;
             assign lt[gt + 1] = l;
@@ -314,8 +313,8 @@ module cf_mvu #(
     wire                va = vt[TD], fa = ft[TD], la = lt[TD];
     wire [PE*ABITS-1:0] ba = bt[TD*PE*ABITS +: PE*ABITS];
 
-    // ---- stage 4: accumulator; at the last fold the sum goes to the output register -------------------------
-    reg [PE*ABITS-1:0] acc, acc_next, out_data;
+    // ---- stage 4: accumulator; at the last fold the sum goes into the output FIFO ---------------------------
+    reg [PE*ABITS-1:0] acc, acc_next;
     integer i;
     always @* begin
         for (i = 0; i < PE; i = i + 1)
@@ -323,25 +322,32 @@ module cf_mvu #(
                                          + tree[TREE_BITS - (PE - i)*ABITS +: ABITS];
     end
 
-    assign m_valid = out_valid;
-    assign m_data  = out_data;
+    // The output FIFO: words in flight = output words among LAT + 1 consecutive beats (LAT = 4 + TD cycles from
+    // issue to the word's place in the FIFO and its pop, as cf_outbuf counts them): one word in SF beats.
+    localparam LAT       = 4 + TD;
+    localparam IN_FLIGHT = (LAT + 1 + SF - 1) / SF;
+    localparam OUT_DEPTH = ODEPTH + IN_FLIGHT - 1;
+    cf_outbuf #(.WIDTH(PE * ABITS), .DEPTH(OUT_DEPTH)) u_outbuf (
+        .clk(clk), .rst(rst),
+        .issue(issue && last0), .room(room),
+        .s_data(acc_next), .s_valid(va && la),
+        .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready)
+    );
 
     always @(posedge clk) begin
+        if (va)
+            acc <= acc_next;
+        first1 <= (sf == 0);
+        last1 <= last0;
+        firstm <= first1; lastm <= last1;
+        first2 <= firstm; last2 <= lastm;
         if (rst) begin
             sf <= 0; nf <= 0; waddr <= 0; raddr <= 0; rslice <= 0;
-            v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
-            first1 <= 1'b0; last1 <= 1'b0; first2 <= 1'b0; last2 <= 1'b0;
-        end else if (en) begin
+            v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0;
+        end else begin
             v1 <= issue;
-            first1 <= (sf == 0);
-            last1 <= (sf == SF - 1);
-            vm <= v1; firstm <= first1; lastm <= last1;
-            v2 <= vm; first2 <= firstm; last2 <= lastm;
-            if (va)
-                acc <= acc_next;
-            out_valid <= va && la;
-            if (va && la)
-                out_data <= acc_next;
+            vm <= v1;
+            v2 <= vm;
             if (issue) begin
                 if (sf == SF - 1) begin
                     sf <= 0;

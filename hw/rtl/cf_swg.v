@@ -30,7 +30,8 @@ module cf_swg #(
     parameter PAD = 0,      // pad element value (two's complement, truncated to EW bits)
     parameter NR  = 8,      // ring rows: a power of two >= KH + SH (the compiler uses >= 2*KH + SH - 1)
     parameter NC  = 16,     // window mode: pixel columns buffered, a power of two >= 2*KW + SW + 2
-    parameter BMEM = 0      // the ring of rows: 0 where synthesis puts it, 1 block RAM, 2 LUT RAM (ram_style)
+    parameter BMEM = 0,     // the ring of rows: 0 where synthesis puts it, 1 block RAM, 2 LUT RAM (ram_style)
+    parameter ODEPTH = 2    // window mode: the output stream's FIFO depth in the plan (cf_swg_window's cf_outbuf)
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -49,7 +50,8 @@ module cf_swg #(
                 .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
         end else begin : g_window
             cf_swg_window #(.EW(EW), .C(L), .OL(OL), .H(H), .W(W), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT),
-                            .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .NC(NC), .BMEM(BMEM)) u_window (
+                            .PL(PL), .PB(PB), .PR(PR), .PAD(PAD), .NR(NR), .NC(NC), .BMEM(BMEM),
+                            .ODEPTH(ODEPTH)) u_window (
                 .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready),
                 .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready));
         end
@@ -309,7 +311,10 @@ endmodule
 //            column per cycle, into a ring of NC column registers; it runs ahead of the emitter by at most NC
 //            columns, into the next output row and the next frame;
 //   emitter  for every window, once its columns are in, puts its KH*KW*C elements together in (ky, kx, c) order
-//            (columns in the padding read PAD) and writes them as NB = KH*KW*C / OL beats.
+//            (columns in the padding read PAD) and writes them as NB = KH*KW*C / OL beats into its output FIFO
+//            (cf_outbuf: it issues a beat only while the FIFO has room for it, a registered credit, so its two
+//            register stages run free; a clock enable from m_ready would reach the whole registered window,
+//            KH*KW*C*EW flip-flops: 1,600 on lenet-fmnist's Conv_1).
 // So a frame takes max(H*W, OH*W, OH*OW*NB) cycles, each part's own count (compiler/dataflow/window.py).  Columns
 // are numbered by a running counter shared by fetcher and emitter (column x of the r-th output row is r*W + x,
 // modulo 2^32), so neither needs to know where a frame ends.
@@ -330,7 +335,8 @@ module cf_swg_window #(
     parameter PAD = 0,
     parameter NR  = 8,
     parameter NC  = 16,
-    parameter BMEM = 0      // the ring's RAMs: 0 where synthesis puts them, 1 block RAM, 2 LUT RAM
+    parameter BMEM = 0,     // the ring's RAMs: 0 where synthesis puts them, 1 block RAM, 2 LUT RAM
+    parameter ODEPTH = 2    // the output stream's FIFO depth in the plan (OUT_DEPTH adds the beats in flight)
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -403,8 +409,6 @@ module cf_swg_window #(
     reg signed [RW-1:0] ix0;              // first column of the window (negative in the left padding)
     reg [CB-1:0]        ebase;            // number of column 0 of the emitter's output row
     reg [NCW-1:0]       eslot;            // ring slot of the window's first column (ebase + ix0, modulo NC)
-    reg                 out_valid;
-    reg [OL*EW-1:0]     out_data;
 
     // the window's first and last image columns, as column numbers: kept in registers, the next window's computed
     // as the emitter advances (off the emit path: fdone - ehi decides every cycle)
@@ -486,14 +490,26 @@ module cf_swg_window #(
     endgenerate
 
     // the window is registered (win_r) before its beat is chosen: the column ring's LUT RAM read and the window
-    // multiplexers, then the beat multiplexer, are a cycle each (10.7 ns together on cnn-digits)
+    // multiplexers, then the beat multiplexer, are a cycle each (10.7 ns together on cnn-digits).  The chosen
+    // beat goes into the output FIFO; every beat is an output word, so the credit gates every emit.
     reg [KH*KW*PW-1:0] win_r;
     reg                v_e1;
     reg [15:0]         eb_r;
-    wire en   = !out_valid || m_ready;
-    wire emit = en && !landed[CB-1] && (landed != 0);
-    assign m_valid = out_valid;
-    assign m_data  = out_data;
+    wire room;                            // cf_outbuf: a beat emitted now has its place
+    wire emit = room && !landed[CB-1] && (landed != 0);
+    // words in flight: LAT = 2 cycles from emit to the beat's earliest pop (win_r, then the FIFO), one a beat
+    localparam LAT       = 2;
+    localparam OUT_DEPTH = ODEPTH + LAT;       // ODEPTH + (LAT + 1) - 1
+    cf_outbuf #(.WIDTH(OL * EW), .DEPTH(OUT_DEPTH)) u_outbuf (
+        .clk(clk), .rst(rst),
+        .issue(emit), .room(room),
+        .s_data(win_r[eb_r*OL*EW +: OL*EW]), .s_valid(v_e1),
+        .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready)
+    );
+    always @(posedge clk) begin          // (no reset, no enable: a net to every bit of the window costs Fmax)
+        win_r <= win;
+        eb_r <= eb;
+    end
 
     integer k;
     always @(posedge clk) begin
@@ -501,7 +517,7 @@ module cf_swg_window #(
             wx <= 0; wslot <= 0; filled <= 0;
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
             fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
-            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; out_valid <= 1'b0; v_e1 <= 1'b0;
+            ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; v_e1 <= 1'b0;
             elo <= first_col(-PL); ehi <= last_col_of(-PL);
         end else begin
             yn_r        <= iy0 + SH;
@@ -538,15 +554,8 @@ module cf_swg_window #(
             // ... and the column lands in the ring one cycle later
             if (f1)
                 fdone <= fdone + 1;
-            // emitter: stage 1 takes the window, stage 2 writes its beat
-            if (en) begin
-                v_e1 <= emit;
-                win_r <= win;
-                eb_r <= eb;
-                out_valid <= v_e1;
-                if (v_e1)
-                    out_data <= win_r[eb_r*OL*EW +: OL*EW];
-            end
+            // emitter: stage 1 takes the window (below), stage 2 writes its beat into the FIFO
+            v_e1 <= emit;
             if (emit) begin
                 if (eb == NB - 1) begin
                     eb <= 0;

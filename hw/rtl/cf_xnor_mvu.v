@@ -5,9 +5,10 @@
 // XNOR and a popcount per weight bit instead of a multiplier, and one constant multiply per output.  The compiler
 // folds WSTEP * (P[o] - MH) into the bias ROM, so out[o] = bias'[o] + WSTEP * popcount over the vector.
 //
-// Folding, the input buffer, the ROM layout (one bit per weight: word nf*SF + sf, bit pe*SIMD + s) and the
-// three-stage pipeline under a global enable are those of cf_mvu; stage 2 registers a popcount of SIMD bits per PE
-// instead of PE*SIMD products.
+// Folding, the input buffer, the ROM layout (one bit per weight: word nf*SF + sf, bit pe*SIMD + s), the
+// free-running pipeline and the output FIFO with its credit (cf_outbuf: the last beat of a vector is issued only
+// while its word has a place) are those of cf_mvu; stage 2 registers a popcount of SIMD bits per PE instead of
+// PE*SIMD products, and the accumulator is stage 3.
 module cf_xnor_mvu #(
     parameter SIMD  = 1,
     parameter PE    = 1,
@@ -15,6 +16,7 @@ module cf_xnor_mvu #(
     parameter NF    = 1,          // output beats per vector (MW / PE)
     parameter WSTEP = 1,          // every weight is +WSTEP or -WSTEP
     parameter ABITS = 16,         // output element bits (signed)
+    parameter ODEPTH = 2,         // the output stream's FIFO depth in the plan (OUT_DEPTH adds the words in flight)
     parameter WFILE = "",
     parameter BFILE = ""
 ) (
@@ -46,15 +48,16 @@ module cf_xnor_mvu #(
 
     reg [SIMD-1:0] ibuf [0:SF-1];
 
-    // ---- stage 0: fold counters ------------------------------------------------------------------------
+    // ---- stage 0: fold counters, and the issue of a beat ------------------------------------------------------
     reg [SAW-1:0] sf;
     reg [BAW-1:0] nf;
     reg [WAW-1:0] waddr;
-    reg           out_valid;
-    wire en      = !out_valid || m_ready;
+    wire room;                        // cf_outbuf: the output word of a beat issued now has its place
     wire fold0   = (nf == 0);
-    assign s_ready = en && fold0;
-    wire issue   = en && (!fold0 || s_valid);
+    wire last0   = (sf == SF - 1);    // this beat ends a vector: it makes an output word
+    wire go      = room || !last0;
+    assign s_ready = go && fold0;
+    wire issue   = go && (!fold0 || s_valid);
     wire [SIMD-1:0] x0 = fold0 ? s_data : ibuf[sf];
 
     // ---- stage 1 / 2: operands, then one popcount per PE --------------------------------------------------
@@ -75,18 +78,16 @@ module cf_xnor_mvu #(
     always @(posedge clk) begin
         if (issue && fold0)
             ibuf[sf] <= s_data;
-        if (en) begin
-            x1 <= x0;
-            w1 <= wrom[waddr];
-            b1 <= brom[nf];
-            pc2 <= pc;
-            b2 <= b1;
-        end
+        x1 <= x0;
+        w1 <= wrom[waddr];
+        b1 <= brom[nf];
+        pc2 <= pc;
+        b2 <= b1;
     end
 
-    // ---- stage 3: popcount accumulator; at the last fold out = bias' + WSTEP * count ---------------------------
+    // ---- stage 3: popcount accumulator; at the last fold bias' + WSTEP * count goes into the output FIFO ---------
     reg [PE*CW-1:0]    acc, acc_next;
-    reg [PE*ABITS-1:0] out_data, result;
+    reg [PE*ABITS-1:0] result;
     reg signed [63:0]  scaled;
     integer k, l;
     always @* begin
@@ -101,24 +102,30 @@ module cf_xnor_mvu #(
         end
     end
 
-    assign m_valid = out_valid;
-    assign m_data  = out_data;
+    // The output FIFO: words in flight = output words among LAT + 1 consecutive beats (LAT = 3 cycles from issue
+    // to the word's place in the FIFO and its pop, as cf_outbuf counts them): one word in SF beats.
+    localparam LAT       = 3;
+    localparam IN_FLIGHT = (LAT + 1 + SF - 1) / SF;
+    localparam OUT_DEPTH = ODEPTH + IN_FLIGHT - 1;
+    cf_outbuf #(.WIDTH(PE * ABITS), .DEPTH(OUT_DEPTH)) u_outbuf (
+        .clk(clk), .rst(rst),
+        .issue(issue && last0), .room(room),
+        .s_data(result), .s_valid(v2 && last2),
+        .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready)
+    );
 
     always @(posedge clk) begin
+        if (v2)
+            acc <= acc_next;
+        first1 <= (sf == 0);
+        last1 <= last0;
+        first2 <= first1; last2 <= last1;
         if (rst) begin
             sf <= 0; nf <= 0; waddr <= 0;
-            v1 <= 1'b0; v2 <= 1'b0; out_valid <= 1'b0;
-            first1 <= 1'b0; last1 <= 1'b0; first2 <= 1'b0; last2 <= 1'b0;
-        end else if (en) begin
+            v1 <= 1'b0; v2 <= 1'b0;
+        end else begin
             v1 <= issue;
-            first1 <= (sf == 0);
-            last1 <= (sf == SF - 1);
-            v2 <= v1; first2 <= first1; last2 <= last1;
-            if (v2)
-                acc <= acc_next;
-            out_valid <= v2 && last2;
-            if (v2 && last2)
-                out_data <= result;
+            v2 <= v1;
             if (issue) begin
                 if (sf == SF - 1) begin
                     sf <= 0;

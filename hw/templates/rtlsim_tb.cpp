@@ -3,7 +3,10 @@
 // (s_valid withheld) and back-pressure on the output (m_ready low), and measures the pipeline.
 //
 // usage: tb in.bin out.bin stats.json frames in_elems out_elems in_bits out_bits out_signed p_2e32 seed
-//           max_cycles stall_cycles
+//           max_cycles stall_cycles [pattern]
+// pattern (of m_ready; s_valid is withheld at random with p_2e32 in every pattern): 0 random (low with probability
+// p on any cycle), 1 bursts (low and high in turn for runs of 1..BURST_MAX cycles each, uniformly drawn: long stalls
+// that fill every buffer of the design), 2 toggle (low every other cycle).
 // Exit 0: every output came.  3: max_cycles ran out.  4: no handshake for stall_cycles cycles (a stall: the data
 // stopped inside the pipeline, or the design stopped taking input).  5: stopped by SIGTERM (a wall-clock limit).
 // In every case stats.json says how far the run got.
@@ -22,6 +25,8 @@ static inline uint32_t rnd() {              // xorshift64*
     return (uint32_t)((rng_state * 2685821657736338717ULL) >> 32);
 }
 
+static const uint32_t BURST_MAX = 64;      // cycles: longer than any unit's pipeline, so its credit reaches zero
+
 static volatile std::sig_atomic_t stop_requested = 0;
 static void on_term(int) { stop_requested = 1; }
 
@@ -38,6 +43,9 @@ int main(int argc, char** argv) {
     rng_state = strtoull(argv[11], 0, 10) * 0x9E3779B97F4A7C15ULL + 1;
     uint64_t max_cycles = strtoull(argv[12], 0, 10);
     uint64_t stall_cycles = strtoull(argv[13], 0, 10);
+    int pattern = argc > 14 ? atoi(argv[14]) : 0;
+    uint32_t burst_left = 0;                            // cycles left in the current run of m_ready (pattern 1)
+    bool burst_low = false;
     std::signal(SIGTERM, on_term);
 
     long n_in = frames * in_elems, n_out = frames * out_elems;
@@ -67,6 +75,13 @@ int main(int argc, char** argv) {
         if (stop_requested) { status = 5; break; }
         bool stall_in = p && rnd() < p;
         bool stall_out = p && rnd() < p;
+        if (pattern == 1) {
+            if (burst_left == 0) { burst_low = !burst_low; burst_left = 1 + rnd() % BURST_MAX; }
+            burst_left--;
+            stall_out = burst_low;
+        } else if (pattern == 2) {
+            stall_out = cycle & 1;
+        }
         top->s_valid = (ii < n_in) && !stall_in;
         top->s_data = (ii < n_in) ? ((uint64_t)in[ii] & in_mask) : 0;
         top->m_ready = !stall_out;

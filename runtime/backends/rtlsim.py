@@ -12,6 +12,9 @@ initiation interval), latency (first input beat to last output beat of a frame) 
 Options:
   ``backpressure=p``  probability (0 <= p < 1) that m_ready is held low, and independently that s_valid is
                       withheld, on any cycle (seeded by ``seed``, default 1).  Results must not change; timing does.
+  ``backpressure_pattern=name``  how m_ready is held low: "random" (default: with probability p on any cycle),
+                      "bursts" (low and high in turn for random runs of 1..64 cycles: long stalls that fill every
+                      buffer), "toggle" (low every other cycle).  s_valid is withheld at random with p in each.
   ``seed=int``        the random stream seed (>= 0).
   ``max_cycles=int``  give up (ToolFailed) after this many cycles (default: from the design's own worst case,
                       ``frame_cycle_bound``, with a margin; never from a manifest field).
@@ -34,7 +37,7 @@ beats of the first and last frame / (frames - 1), of each simulator's share, poo
 beat to last output beat of frame 0) and max_latency_cycles, total_cycles (simulated by all simulators together),
 frames, workers, build_seconds (0.0 when cached), sim_seconds, sim_cycles_per_second (wall clock, all simulators),
 sim_cpu_seconds and sim_cycles_per_cpu_second, sim_loop_cycles_per_second (one simulator's clock loop alone,
-without its start: the speed of one core), backpressure.
+without its start: the speed of one core), backpressure, backpressure_pattern.
 
 Builds are cached by the content hash of every input (the recorded hashes of the Verilog and ROM files, the
 testbench, the Verilator and g++ versions and flags) in ``convflow.hw.user_cache_dir("rtlsim")`` (private, 0700);
@@ -73,7 +76,12 @@ SIMULATOR = "Vcf_accel"
 DEFAULT_TIMEOUT_S = 600.0
 # exit codes of the testbench (hw/templates/rtlsim_tb.cpp)
 TB_BUDGET, TB_STALL, TB_STOPPED = 3, 4, 5
-OPTIONS = ("backpressure", "seed", "max_cycles", "timeout_s", "cache_dir", "workers", "ray")
+OPTIONS = ("backpressure", "backpressure_pattern", "seed", "max_cycles", "timeout_s", "cache_dir", "workers",
+           "ray")
+# m_ready patterns of the testbench (its `pattern` argument is the index), and the share of cycles each holds
+# m_ready low at most (for the cycle budgets; "random" holds it low with the backpressure probability)
+PATTERNS = ("random", "bursts", "toggle")
+PATTERN_LOW_SHARE = {"bursts": 0.5, "toggle": 0.5}
 # A batch is split over simulator processes only into shares of at least this many frames: below it a process's
 # start (loading the ROM files; ~10 ms) outweighs what a second core wins.
 MIN_FRAMES_PER_WORKER = 64
@@ -316,6 +324,9 @@ class RtlsimBackend(Backend):
         p = options.get("backpressure", 0.0)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
             raise UsageError(f"rtlsim: backpressure must be a probability 0 <= p < 1, not {p!r}")
+        pattern = options.get("backpressure_pattern", "random")
+        if pattern not in PATTERNS:
+            raise UsageError(f"rtlsim: backpressure_pattern must be one of {', '.join(PATTERNS)}, not {pattern!r}")
         for key, low in (("seed", 0), ("max_cycles", 1)):
             value = options.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
@@ -339,6 +350,7 @@ class RtlsimBackend(Backend):
         frames takes at most (n + 1) frame bounds; the margin of 2 and the back-pressure factor keep a correct
         design far from either limit."""
         p = float(self.options.get("backpressure", 0.0))
+        p = max(p, PATTERN_LOW_SHARE.get(self.options.get("backpressure_pattern", "random"), 0.0))
         slow = 1.0 / (1.0 - p) ** 2
         stall = int(2 * self.frame_bound * slow) + 10_000
         budget = self.options.get("max_cycles") or int(2 * (n + 1) * self.frame_bound * slow) + 100_000
@@ -406,13 +418,14 @@ class RtlsimBackend(Backend):
         """One simulator run a share: its frames and the testbench's arguments (hw/templates/rtlsim_tb.cpp)."""
         d = self.desc
         p = float(self.options.get("backpressure", 0.0))
+        pattern = PATTERNS.index(self.options.get("backpressure_pattern", "random"))
         seed = int(self.options.get("seed", 1))
         jobs = []
         for i, (first, last) in enumerate(shares):
             budget, stall = self.budgets(last - first)
             # each share its own random stream (seed + i): the same batch and workers give the same timing
             params = [last - first, d["in_elems"], d["out_elems"], d["in_bits"], d["out_bits"], int(d["out_signed"]),
-                      int(p * 4294967295), seed + i, budget, stall]
+                      int(p * 4294967295), seed + i, budget, stall, pattern]
             jobs.append(_Share(first, last, budget, stall, flat[first:last], [str(v) for v in params]))
         return jobs
 
@@ -443,6 +456,7 @@ class RtlsimBackend(Backend):
             "sim_cycles_per_cpu_second": cycles / cpu if cpu > 0 else float("nan"),
             "sim_loop_cycles_per_second": cycles / loop if loop > 0 else float("nan"),
             "backpressure": p,
+            "backpressure_pattern": self.options.get("backpressure_pattern", "random"),
         }
         if self.entry.damaged:
             stats["cache_damaged"] = self.entry.damaged

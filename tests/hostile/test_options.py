@@ -124,7 +124,8 @@ def test_argparse_errors_are_one_line_too(args, needle, tmp_path):
 
 
 @pytest.mark.parametrize("option", [{"backpressure": 1.0}, {"backpressure": -0.1}, {"backpressure": "lots"},
-                                    {"seed": -1}, {"max_cycles": 0}, {"timeout_s": 0}, {"bogus": 1}])
+                                    {"backpressure_pattern": "sometimes"}, {"seed": -1}, {"max_cycles": 0},
+                                    {"timeout_s": 0}, {"bogus": 1}])
 def test_rtlsim_options_are_checked(pristine, option):
     from convflow.hw.errors import UsageError
     from convflow.runtime import Session
