@@ -204,9 +204,7 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         # output register, pe * ab, went into the output FIFO, priced with the stream)
         ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 1.3 * pe * ab + 33
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
-        credit = self.credit_resources()
-        return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": dsp,
-                "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
+        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:
         return int(self.matrix.shape[0])        # one whole input vector before the first output
@@ -270,10 +268,9 @@ class DepthwiseUnit(BuffersOutput, Stage):
         brom = memory_cost(cf, simd * ab)
         bank = memory_cost(cf, simd * ab, ram=True)
         lut += rom_luts(kk * cf, simd * wb) + rom_luts(cf, simd * ab) + 1.3 * bank["lut"]
+        # (the output register went into the output FIFO, priced with the stream)
         ff = 1.4 * simd * ibits + 2.5 * simd * wb + 0.12 * simd * (ib + wb) + 1.3 * simd * ab + 33
-        credit = self.credit_resources()      # (the output register went into the output FIFO)
-        return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": dsp,
-                "bram": wrom["bram"] + brom["bram"] + bank["bram"]}
+        return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + bank["bram"]}
 
     def fill_elements(self) -> int:
         return self.kk * self.channels

@@ -112,13 +112,18 @@ class Stage:
         more than the plan asks for)."""
         return stream.fifo_depth
 
+    def credit_resources(self) -> dict:
+        """LUT / FF / BRAM of the credit beside a block's own output FIFO (dataflow/outbuf.py); none here."""
+        return {"lut": 0, "ff": 0, "bram": 0}
+
     def resources(self) -> dict:
-        """LUT4 / FF / DSP (MULT18X18D) / BRAM (EBR) of the block and the FIFO behind each of its outputs, for an
-        ECP5 (formulas fitted to yosys synth_ecp5; benchmarks/estimate_vs_yosys.py)."""
+        """LUT4 / FF / DSP (MULT18X18D) / BRAM (EBR) of the block, the credit of an output it buffers itself and the
+        FIFO behind each of its outputs, for an ECP5 (formulas fitted to yosys synth_ecp5;
+        benchmarks/estimate_vs_yosys.py)."""
         from .memory import fifo_resources
 
-        own = self.resources_own()
-        lut, ff, dsp, bram = own["lut"], own["ff"], own["dsp"], own["bram"]
+        own, credit = self.resources_own(), self.credit_resources()
+        lut, ff, dsp, bram = own["lut"] + credit["lut"], own["ff"] + credit["ff"], own["dsp"], own["bram"]
         for stream in self.outputs:
             fifo = fifo_resources(self.output_fifo_depth(stream), stream.width)
             lut, ff, bram = lut + fifo["lut"], ff + fifo["ff"], bram + fifo["bram"]

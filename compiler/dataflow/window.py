@@ -120,10 +120,9 @@ class SlidingWindowGen(BuffersOutput, Stage):
         rows_mux = kh * pixel * self.rows / 2
         logic = ring_copies + selects + self.rows * bank["lut"] + rows_mux
         # flip-flops: the registered window (kh * kw * pixel, the emitter's first stage); the output word is in the
-        # output FIFO now (priced with the stream), and the credit next to it
-        credit = self.credit_resources()
-        return {"lut": 1100 + 1.1 * logic + credit["lut"], "ff": 420 + 8 * kh + kh * kw * pixel + credit["ff"],
-                "dsp": 0, "bram": self.rows * bank["bram"]}
+        # output FIFO now (priced with the stream, and its credit beside it: Stage.resources)
+        return {"lut": 1100 + 1.1 * logic, "ff": 420 + 8 * kh + kh * kw * pixel, "dsp": 0,
+                "bram": self.rows * bank["bram"]}
 
     def fill_elements(self) -> int:
         # the ring may fill before the first window leaves (it prefetches the next rows)

@@ -68,5 +68,4 @@ class XnorMatrixVectorUnit(MatrixVectorUnit):
         lut = 1.2 * pe * simd + pe * (2 * cw + 2 * ab) + 30
         lut += rom_luts(nf * sf, pe * simd) + rom_luts(nf, pe * ab)
         ff = simd + pe * (cw + ab) + pe * simd * (nf * sf > 1) + 33     # (the output register: in the FIFO)
-        credit = self.credit_resources()
-        return {"lut": lut + credit["lut"], "ff": ff + credit["ff"], "dsp": 0, "bram": wrom["bram"] + brom["bram"]}
+        return {"lut": lut, "ff": ff, "dsp": 0, "bram": wrom["bram"] + brom["bram"]}
