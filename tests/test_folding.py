@@ -274,3 +274,15 @@ def test_binding_names_a_faster_pace_than_the_design():
         named = [int(v.replace(",", "")) for v in re.findall(r"next faster pace, ([\d,]+) cycles/frame",
                                                               folding.binding)]
         assert named and all(v < folding.cycles_per_frame for v in named), folding.binding
+
+
+def test_build_warns_above_the_default_margin(tmp_path, capsys):
+    """An artifact that fits the part but not the default margin (TFC folded by hand to 75 % of a 12F's LUT4,
+    over the 70 % left for routing) builds with one warning naming the resource, its share and the limit."""
+    from convflow.compiler.compile import compile_model
+    from convflow.runtime.cli.build import check_fits
+
+    out = compile_model(TFC, tmp_path / "tfc", board="ulx3s-12f", fit_margin=1.0, folding={"MatMul_0": (16, 16)})
+    check_fits(out, "ulx3s-12f", None)
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and "LUT4 75% (over 70%)" in warning and "EBR" not in warning

@@ -114,8 +114,7 @@ def check_fits(artifact: Path, board: str | None, device: str | None) -> None:
     exceeds the part's resources; warn when it is above the fit margin."""
     import numpy as np
 
-    from convflow.compiler.dataflow.folding import (DEFAULT_MARGIN, PART_RESOURCES, RESOURCES, ecp5_budget,
-                                                    parse_margin)
+    from convflow.compiler.dataflow.folding import DEFAULT_MARGIN, PART_RESOURCES, RESOURCES, ecp5_budget
     from convflow.hw.errors import DesignDoesNotFit
     from convflow.runtime.artifact import Artifact
 
@@ -124,7 +123,8 @@ def check_fits(artifact: Path, board: str | None, device: str | None) -> None:
     if not estimate:
         return
     t = loaded.graph.input_tensor
-    budget = ecp5_budget(board=board, device=device, margin=1.0, frame=(int(np.prod(t.shape)), t.dtype.bits))
+    frame = (int(np.prod(t.shape)), t.dtype.bits)
+    budget = ecp5_budget(board=board, device=device, margin=1.0, frame=frame)
     totals = estimate["totals"]
     over = budget.over(totals)
     if over:
@@ -133,10 +133,9 @@ def check_fits(artifact: Path, board: str | None, device: str | None) -> None:
         raise DesignDoesNotFit(f"{artifact} does not fit {budget.target} by its estimate (board top included): "
                                f"{detail}; {fitting_command(artifact, board, device)}")
     shares = budget.shares(totals)
-    share, own = parse_margin(DEFAULT_MARGIN)
-    limits = {k: own.get(k, share) for k in RESOURCES}
-    high = [f"{PART_RESOURCES[k]} {100 * shares[k]:.0f}% (over {100 * limits[k]:.0f}%)" for k in RESOURCES
-            if shares[k] > limits[k]]
+    default = ecp5_budget(board=board, device=device, margin=DEFAULT_MARGIN, frame=frame)
+    high = [f"{PART_RESOURCES[k]} {100 * shares[k]:.0f}% (over {100 * default.share(k):.0f}%)" for k in RESOURCES
+            if shares[k] > default.share(k)]
     if high:
         print(f"convflow: warning: the estimate uses {', '.join(high)} of {budget.target}, above what the "
               f"default folding leaves for place and route; "
