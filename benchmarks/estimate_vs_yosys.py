@@ -11,8 +11,8 @@ The placed design: ``--placed ARTIFACT [...]`` compares, for artifacts folded fo
 (bitstream/report.json), the estimate of the accelerator plus the board top against nextpnr's LUT4 / FF / MULT18X18D
 / EBR after place and route (benchmarks/fit_boards.py uses the same comparison).
 
-The price of one stage over a range of shapes: ``--shapes [FILTER]`` compiles one-layer models (ROM_SHAPES,
-WINDOW_SHAPES below) with a fixed folding and compares that stage alone (what tests/test_estimate.py pins).
+The price of one stage over a range of shapes: ``--shapes [FILTER]`` compiles one-layer models (tests/qonnx_builders.py
+stage_shape_models) with a fixed folding and compares that stage alone (what tests/test_estimate.py pins).
 """
 from __future__ import annotations
 
@@ -102,38 +102,16 @@ def measure(name: str, zoo_dir: Path, work: Path) -> dict:
     return {"model": name, "stages": rows, "totals": totals, "yosys_s": round(seconds, 1)}
 
 
-# One-layer models whose one stage of interest has a chosen shape, to price it over a range the zoo does not span
-# (--shapes).  Weight ROMs in logic (cf_mvu, weight_mem "lut"): a Dense layer cin x cout of w_bits bits folded to
-# PE x SIMD, a ROM of cin*cout/(PE*SIMD) words of PE*SIMD*w_bits bits.  Rows-mode sliding windows (cf_swg): a 3x3
-# convolution over h x w x cin, SIMD lanes of in_bits bits a word (SIMD divides cin), the ring of rows where
-# buffer_mem says.  CNV 2W2A's Gemm_0 (131,072 x 2 bits) and Conv_1..5 windows (128-bit words) are in the range.
-ROM_SHAPES = [  # cin, cout, w_bits, pe, simd
-    (64, 4, 2, 1, 1), (64, 16, 2, 1, 1), (128, 32, 2, 1, 1), (256, 64, 2, 1, 1), (256, 256, 2, 1, 1),
-    (512, 256, 2, 1, 1), (128, 32, 2, 4, 1), (128, 64, 4, 2, 2), (64, 32, 4, 8, 1)]
-WINDOW_SHAPES = [  # h, w, cin, in_bits, simd, buffer_mem
-    (8, 8, 8, 8, 1, "auto"), (16, 16, 16, 8, 4, "auto"), (16, 16, 32, 2, 16, "auto"), (16, 16, 64, 2, 64, "auto"),
-    (16, 16, 64, 2, 64, "lut"), (30, 30, 64, 2, 64, "lut"), (30, 30, 64, 2, 64, "block"),
-    (12, 12, 128, 2, 128, "block"), (8, 8, 128, 2, 128, "auto"), (32, 32, 8, 8, 2, "auto")]
-
-
 def shape_models() -> list:
-    """(name, ONNX model, folding of its one layer, the stage kind to compare) for the --shapes grid."""
+    """(name, ONNX model, folding of its one layer, the stage kind to compare) for the --shapes grid
+    (tests/qonnx_builders.py stage_shape_models, which tests/test_estimate.py pins)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("qonnx_builders",
                                                   Path(__file__).resolve().parents[1] / "tests" / "qonnx_builders.py")
     builders = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builders)
-    out = []
-    for cin, cout, w_bits, pe, simd in ROM_SHAPES:
-        depth, width = cin * cout // (pe * simd), pe * simd * w_bits
-        out.append((f"rom{depth}x{width}", builders.tiny_dense_model(0, cin, cout, in_bits=2, w_bits=w_bits),
-                    {"pe": pe, "simd": simd, "mult": "lut", "weight_mem": "lut"}, "cf_mvu"))
-    for h, w, cin, in_bits, simd, buffer_mem in WINDOW_SHAPES:
-        out.append((f"rows{h}x{w}x{cin}-{simd * in_bits}b-{buffer_mem}",
-                    builders.single_conv_model(0, h, w, cin, 4, in_bits=in_bits, w_bits=2),
-                    {"pe": 1, "simd": simd, "mult": "lut", "buffer_mem": buffer_mem}, "cf_swg"))
-    return out
+    return builders.stage_shape_models()
 
 
 def measure_shape(name: str, model, layer: dict, kind: str, work: Path) -> dict:
@@ -233,7 +211,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=Path("build/bench-estimate/estimate_vs_yosys.json"))
     parser.add_argument("--placed", nargs="+", help="built artifacts: the estimate against nextpnr, no synthesis")
     parser.add_argument("--shapes", nargs="?", const="", metavar="FILTER",
-                        help="the one-layer shape grid (ROM_SHAPES, WINDOW_SHAPES; names containing FILTER)")
+                        help="the one-layer shape grid (qonnx_builders.stage_shape_models; names containing FILTER)")
     args = parser.parse_args(argv)
     if args.shapes is not None:
         args.work.mkdir(parents=True, exist_ok=True)

@@ -315,6 +315,34 @@ def single_conv_model(seed: int = 0, h: int = 8, w: int = 8, cin: int = 4, cout:
     return b.model([1, cin, h, w], out, [1, cout, h, w], "single_conv")
 
 
+# One-layer models whose one stage of interest has a chosen shape, to price it over a range the zoo does not span
+# (benchmarks/estimate_vs_yosys.py --shapes, pinned in tests/test_estimate.py).  Weight ROMs in logic (cf_mvu,
+# weight_mem "lut"): a Dense layer cin x cout of w_bits bits folded to PE x SIMD, a ROM of cin*cout/(PE*SIMD) words of PE*SIMD*w_bits bits.  Rows-mode sliding windows (cf_swg): a 3x3
+# convolution over h x w x cin, SIMD lanes of in_bits bits a word (SIMD divides cin), the ring of rows where
+# buffer_mem says.  CNV 2W2A's Gemm_0 (131,072 x 2 bits) and Conv_1..5 windows (128-bit words) are in the range.
+ROM_SHAPES = [  # cin, cout, w_bits, pe, simd
+    (64, 4, 2, 1, 1), (64, 16, 2, 1, 1), (128, 32, 2, 1, 1), (256, 64, 2, 1, 1), (256, 256, 2, 1, 1),
+    (512, 256, 2, 1, 1), (128, 32, 2, 4, 1), (128, 64, 4, 2, 2), (64, 32, 4, 8, 1)]
+WINDOW_SHAPES = [  # h, w, cin, in_bits, simd, buffer_mem
+    (8, 8, 8, 8, 1, "auto"), (16, 16, 16, 8, 4, "auto"), (16, 16, 32, 2, 16, "auto"), (16, 16, 64, 2, 64, "auto"),
+    (16, 16, 64, 2, 64, "lut"), (30, 30, 64, 2, 64, "lut"), (30, 30, 64, 2, 64, "block"),
+    (12, 12, 128, 2, 128, "block"), (8, 8, 128, 2, 128, "auto"), (32, 32, 8, 8, 2, "auto")]
+
+
+def stage_shape_models() -> list:
+    """(name, ONNX model, folding of its one layer, the stage kind it is about) for every shape of the grid."""
+    out = []
+    for cin, cout, w_bits, pe, simd in ROM_SHAPES:
+        depth, width = cin * cout // (pe * simd), pe * simd * w_bits
+        out.append((f"rom{depth}x{width}", tiny_dense_model(0, cin, cout, in_bits=2, w_bits=w_bits),
+                    {"pe": pe, "simd": simd, "mult": "lut", "weight_mem": "lut"}, "cf_mvu"))
+    for h, w, cin, in_bits, simd, buffer_mem in WINDOW_SHAPES:
+        out.append((f"rows{h}x{w}x{cin}-{simd * in_bits}b-{buffer_mem}",
+                    single_conv_model(0, h, w, cin, 4, in_bits=in_bits, w_bits=2),
+                    {"pe": 1, "simd": simd, "mult": "lut", "buffer_mem": buffer_mem}, "cf_swg"))
+    return out
+
+
 def conv1d_model(seed: int = 0, name_prefix: str = "") -> onnx.ModelProto:
     """A 1-D network as PyTorch / Brevitas export QuantConv1d: (N, C, W) tensors and 3-D Conv / pools.
     x(1,3,20) -> Quant u8 -> Conv k3 pad 1 (per-channel scales, bias) -> Relu -> Quant u4 -> MaxPool 2 -> Pad (1, 2)

@@ -85,19 +85,11 @@ YOSYS_STAGE_COST = {
     "rows8x8x128-256b-auto": (3411, 0), "rows32x32x8-16b-auto": (701, 1)}
 
 
-def _shape_grid() -> dict:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "estimate_vs_yosys.py"
-    spec = importlib.util.spec_from_file_location("estimate_vs_yosys", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return {name: (model, layer, kind) for name, model, layer, kind in bench.shape_models()}
-
-
 @pytest.fixture(scope="module")
 def shape_grid():
-    return _shape_grid()
+    from qonnx_builders import stage_shape_models
+
+    return {name: (model, layer, kind) for name, model, layer, kind in stage_shape_models()}
 
 
 @pytest.mark.parametrize("shape", sorted(YOSYS_STAGE_COST))
