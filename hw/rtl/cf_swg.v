@@ -177,7 +177,11 @@ module cf_swg_rows #(
     wire last_row = (oy == OH - 1);
     wire last_in_row = last_ox && last_ky && last_kx && last_cf;
 
-    wire can_issue = (filled >= need);
+    // head = filled - need, kept in its own register: the reader may issue while it is not negative.  The issue
+    // decision is then one sign bit, not a compare of two counters (filled >= need -> issue -> filled was the
+    // critical path of cnn-digits' MaxPool_0 at 100 MHz, 9.9 ns).
+    reg signed [RW:0]   head;
+    wire can_issue = !head[RW];
     wire pad_now   = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
     wire [31:0] dy = iy - rd_base;
     wire [SLW-1:0] slot = rslot + dy[SLW-1:0];
@@ -189,6 +193,8 @@ module cf_swg_rows #(
     reg signed [RW-1:0] yn_r, lo_next_r, nfree_r, need_next_r;
     reg [1:0]           settle;
     wire                row_ok = (settle == 0);
+    // what head loses when a row ends (from registers only, beside the issue decision)
+    wire signed [RW:0]  row_step = nfree_r + need_next_r - need;
 
     wire en    = !out_valid || m_ready;
     wire ready_now = can_issue && (!last_in_row || row_ok);
@@ -235,6 +241,7 @@ module cf_swg_rows #(
             rd_base <= 0; rslot <= 0;
             need <= rows_needed(-PT);
             filled <= 0;
+            head <= -rows_needed(-PT);
             out_valid <= 1'b0;
             pad_r <= 1'b0;
             settle <= 2'd2;
@@ -254,6 +261,8 @@ module cf_swg_rows #(
             need_next_r <= last_row ? rows_needed(-PT) : rows_needed(yn_r);
             settle      <= (issue && last_in_row) ? 2'd2 : (settle != 0 ? settle - 1'b1 : 2'd0);
             filled <= filled + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? nfree_r : 0);
+            // at the end of a row need becomes need_next_r, so head moves by the rows released and the change of need
+            head   <= head + (wrow_done ? 1 : 0) - ((issue && last_in_row) ? row_step : 0);
             // reader
             if (en) begin
                 out_valid <= ready_now;
@@ -400,6 +409,9 @@ module cf_swg_window #(
     reg signed [RW-1:0] yn_r, lo_next_r, nfree_r, need_next_r;
     reg [1:0]           settle;
     wire                row_ok = (settle == 0);
+    // fhead = filled - need, as in cf_swg_rows: the fetch decision reads its sign bit
+    reg signed [RW:0]   fhead;
+    wire signed [RW:0]  row_step = nfree_r + need_next_r - need;
     reg                 f1;               // a fetch is in flight (its RAM words arrive this cycle)
     reg [KH*SLW-1:0]    f1_slot;
     reg [KH-1:0]        f1_pad;
@@ -411,7 +423,10 @@ module cf_swg_window #(
     reg [NCW-1:0]       eslot;            // ring slot of the window's first column (ebase + ix0, modulo NC)
 
     // the window's first and last image columns, as column numbers: kept in registers, the next window's computed
-    // as the emitter advances (off the emit path: fdone - ehi decides every cycle)
+    // as the emitter advances (off the emit path: fdone - ehi decides every cycle).  Whether the next window is
+    // clamped at the left or right edge depends on ox alone, so it is a compare of ox with a constant, and the
+    // next value is one addition to eraw = ebase + ix0 (the column number of the window's first position, in the
+    // padding or not) or ecap = ebase + W - 1: ix0 + SW -> clamp -> + ebase was LeNet Conv_1's critical path.
     function signed [RW-1:0] first_col;
         input signed [RW-1:0] x0;
         first_col = (x0 < 0) ? 0 : x0;
@@ -420,14 +435,20 @@ module cf_swg_window #(
         input signed [RW-1:0] x0;
         last_col_of = (x0 + KW - 1 > W - 1) ? W - 1 : x0 + KW - 1;
     endfunction
-    reg [CB-1:0] elo, ehi;
+    // window ox starts in the left padding while ox < OX_LO (ox*SW < PL), and its last position lies past the
+    // image's last column once ox > OX_HI (ox*SW - PL + KW - 1 > W - 1)
+    // (compared as ox < OX_LO - 1 and ox >= OX_HI for the window after ox, both clamped at 0: ox is unsigned)
+    localparam OX_LO = (PL + SW - 1) / SW;
+    localparam OX_LO1 = (OX_LO > 0) ? OX_LO - 1 : 0;
+    localparam OX_HI = (W - KW + PL < 0) ? 0 : (W - KW + PL) / SW;
+    reg [CB-1:0] elo, ehi, eraw, ecap;
     wire signed [RW-1:0] ix0_next = ix0 + SW;
     wire [CB-1:0] ahead = elo + NC - fseq;        // room in the column ring
     wire [CB-1:0] landed = fdone - ehi;           // > 0: the window's last column is in
 
     wire last_col  = (fx == W - 1);
     wire last_row  = (oy == OH - 1);
-    wire fetch     = (filled >= need) && !ahead[CB-1] && (ahead != 0) && (!last_col || row_ok);
+    wire fetch     = !fhead[RW] && !ahead[CB-1] && (ahead != 0) && (!last_col || row_ok);
 
     // ---- the ring RAMs: one per slot, all read at the fetched column ----------------------------------------
     wire [NR*PW-1:0] bank_q;
@@ -516,9 +537,10 @@ module cf_swg_window #(
         if (rst) begin
             wx <= 0; wslot <= 0; filled <= 0;
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
+            fhead <= -rows_needed(-PT);
             fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
             ox <= 0; eb <= 0; ix0 <= -PL; ebase <= 0; eslot <= -PL; v_e1 <= 1'b0;
-            elo <= first_col(-PL); ehi <= last_col_of(-PL);
+            elo <= first_col(-PL); ehi <= last_col_of(-PL); eraw <= -PL; ecap <= W - 1;
         end else begin
             yn_r        <= iy0 + SH;
             lo_next_r   <= row_lo(yn_r);
@@ -532,6 +554,7 @@ module cf_swg_window #(
                     wslot <= wslot + 1'b1;
             end
             filled <= filled + (wrow_done ? 1 : 0) - ((fetch && last_col) ? nfree_r : 0);
+            fhead  <= fhead + (wrow_done ? 1 : 0) - ((fetch && last_col) ? row_step : 0);
             // fetcher: issue (the RAMs read column fx at this edge) ...
             f1 <= fetch;
             if (fetch) begin
@@ -562,9 +585,12 @@ module cf_swg_window #(
                     if (ox == OW - 1) begin
                         ox <= 0; ix0 <= -PL; ebase <= ebase + W; eslot <= ebase + W - PL;
                         elo <= ebase + W + first_col(-PL); ehi <= ebase + W + last_col_of(-PL);
+                        eraw <= ebase + W - PL; ecap <= ebase + W + W - 1;
                     end else begin
                         ox <= ox + 1'b1; ix0 <= ix0_next; eslot <= eslot + SW;
-                        elo <= ebase + first_col(ix0_next); ehi <= ebase + last_col_of(ix0_next);
+                        eraw <= eraw + SW;
+                        elo <= (ox < OX_LO1) ? ebase : eraw + SW;
+                        ehi <= (ox >= OX_HI) ? ecap : eraw + (SW + KW - 1);
                     end
                 end else
                     eb <= eb + 1'b1;
