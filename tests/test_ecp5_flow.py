@@ -150,6 +150,11 @@ def _check_report(rep, art, board, device):
         assert 0 <= r["used"] <= r["available"] and r["available"] == ecp5_board.part(device).resources[k]
     assert rep["resources"]["LUT4"]["used"] > 50 and rep["resources"]["FF"]["used"] > 50
     assert rep["clock"]["fmax_mhz"] > 0
+    # the timing of every stage, from the routed delays: its slowest stage is nextpnr's own Fmax
+    stages = rep["timing_by_stage"]
+    assert stages and stages[0]["fmax_mhz"] == min(s["fmax_mhz"] for s in stages)
+    assert abs(stages[0]["fmax_mhz"] - rep["clock"]["fmax_mhz"]) <= 0.005 * rep["clock"]["fmax_mhz"], stages[0]
+    assert all(s["endpoints"] > 0 and s["logic_ns"] > 0 for s in stages)
     assert set(rep["times_s"]) == {"synth", "pnr", "pack", "total"}
     assert set(rep["tools"]) == {"yosys", "nextpnr-ecp5", "ecppack"}
     for log in rep["files"]["logs"]:
@@ -181,6 +186,35 @@ def test_bitstream_ulx3s(tmp_path):
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith("convflow: error: no Radiona ULX3S") and "openFPGALoader -b ulx3s" in line, r.stderr
     assert "FT231X" in line and "Traceback" not in r.stderr
+
+
+def test_build_cli_names_the_slowest_stages_when_the_clock_is_missed(tmp_path):
+    """`convflow build` at a clock the design cannot make (and no --hard-clock): the bitstream, and one line more
+    with the slowest stages of the plan, from the routed delays (a one-layer model: seconds of place and route)."""
+    import subprocess
+    import sys
+
+    import onnx
+    from qonnx_builders import tiny_dense_model
+    cli = [sys.executable, "-m", "convflow.runtime.cli"]
+    onnx.save(tiny_dense_model(seed=4), str(tmp_path / "tiny.onnx"))
+    art = tmp_path / "art"
+    r = subprocess.run(cli + ["compile", str(tmp_path / "tiny.onnx"), "-o", str(art), "-q"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run(cli + ["build", str(art), "--device", "LFE5U-25F", "--clock-mhz", "400"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    first, second = r.stdout.strip().splitlines()[-2:]
+    assert "NOT met" in first
+    stage = r"(board top|[A-Za-z0-9_]+)"
+    one = stage + r" [0-9.]+ MHz \([0-9.]+ ns logic, [0-9.]+ ns routing\)"
+    assert re.fullmatch(rf"slowest stages: {one}(, {one}){{0,2}}", second), second
+    report = json.loads((art / "bitstream" / "report.json").read_text())
+    rows = report["timing_by_stage"]
+    assert any(row["stage"].startswith("u_s") and "MatMul" in row["stage"] for row in rows), rows
+    assert f" {rows[0]['fmax_mhz']} MHz" in second
+    assert abs(rows[0]["fmax_mhz"] - report["clock"]["fmax_mhz"]) <= 0.005 * report["clock"]["fmax_mhz"]
 
 
 def test_bitstream_folder_of_the_users_is_never_replaced(tmp_path):

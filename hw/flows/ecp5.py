@@ -27,7 +27,7 @@ from convflow.hw import RTL_DIR, integrity, safe_output
 from convflow.hw.console import progress
 from convflow.hw.errors import ArtifactError, ConvflowError, DesignDoesNotFit, IntegrityError, OutputRefused, \
     ToolFailed
-from convflow.hw.flows import ecp5_board, tools
+from convflow.hw.flows import ecp5_board, timing, tools
 from convflow.hw.flows.ecp5_protocol import PROTOCOL_VERSION
 
 BOARD_RTL = ["cf_crc16.v", "cf_uart_rx.v", "cf_uart_tx.v", "cf_frame_rx.v", "cf_frame_tx.v", "cf_fifo.v",
@@ -318,7 +318,8 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
 
         # ---- place and route ----
         args = [f"--{p.nextpnr}", "--package", pkg, "--speed", str(spd), "--json", "top.json",
-                "--textcfg", "top.config", "--report", "pnr_report.json", "--freq", f"{clk_mhz:g}"]
+                "--textcfg", "top.config", "--report", "pnr_report.json", "--freq", f"{clk_mhz:g}",
+                "--sdf", "top.sdf"]                        # the routed delays, for the timing of every stage
         if b is not None:
             args += ["--lpf", "top.lpf"]
         if not hard_clock:
@@ -359,6 +360,7 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
 
         fmax = {clk: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
                 for clk, v in pnr.get("fmax", {}).items()}
+        by_stage = timing.stage_report(tmp / "top.sdf", clk_mhz) if (tmp / "top.sdf").is_file() else []
         achieved = min((v["achieved_mhz"] for v in fmax.values()), default=None)
         resources = {}
         for k, c in RESOURCE_CELLS.items():
@@ -378,6 +380,8 @@ def build(artifact_dir, board: str | None = "ulx3s-85f", device: str | None = No
             "clock": {"source_mhz": src_mhz, "target_mhz": want_mhz, "design_mhz": clk_mhz, "pll": bool(pll_module),
                       "fmax_mhz": achieved, "timing_met": achieved is not None and achieved >= clk_mhz,
                       "hard_clock": hard_clock, "clocks": fmax, "router": router},
+            # the slowest path into each stage of the accelerator (and the board top), slowest first
+            "timing_by_stage": by_stage,
             "uart": {"baud": baud, "clks_per_bit": clks_per_bit,
                      "actual_baud": round(clk_mhz * 1e6 / clks_per_bit, 1),
                      "protocol_version": PROTOCOL_VERSION, "window": window},
