@@ -148,7 +148,7 @@ def test_stall_reaches_no_pipeline_register(tmp_path, unit):
         (tmp_path / f"{name}.hex").write_text("".join(
             "".join(f"{d:x}" for d in rng.integers(0, 16, digits)) + "\n" for _ in range(words)))
         params[name] = f'"{name}.hex"'
-    files = ["cf_fifo.v", "cf_outbuf.v", f"{unit}.v"]
+    files = ["cf_fifo.v", "cf_outbuf.v", "cf_rep.v", f"{unit}.v"]
     for f in files:
         (tmp_path / f).write_text((RTL_DIR / f).read_text())
     sets = " ".join(f"-set {k} {v}" for k, v in params.items())

@@ -204,6 +204,8 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         # output register, pe * ab, went into the output FIFO, priced with the stream)
         ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 1.3 * pe * ab + 33
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
+        if self.mult == "lut":
+            ff += (pe - 1) * simd * ibits          # every PE's own copy of the operand vector (cf_rep in cf_mvu.v)
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:

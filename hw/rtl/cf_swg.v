@@ -501,10 +501,17 @@ module cf_swg_window #(
             fcol[ky*PW +: PW] = f1_pad[ky] ? pad_pixel : bank_q[f1_slot[ky*SLW +: SLW]*PW +: PW];
     end
 
+    // the column is registered (fcol_r, beside the banks) before it is written into the column ring (beside the
+    // window multiplexers): on LeNet-fmnist's Conv_1 the slot select -> bank multiplexer -> ring write was 15.5 ns of
+    // routing in one cycle; each is a cycle of its own now (a cycle more latency, the same pace)
+    reg [CWB-1:0] fcol_r;
+    reg           f2;                     // fcol_r holds a fetched column, written into the ring this cycle
+    always @(posedge clk)
+        fcol_r <= fcol;
     reg [CWB-1:0] cols [0:NC-1];
     always @(posedge clk)
-        if (f1)
-            cols[fdone[NCW-1:0]] <= fcol;
+        if (f2)
+            cols[fdone[NCW-1:0]] <= fcol_r;
 
     // ---- the window: KW columns of KH pixels, as (ky, kx, c) ------------------------------------------------
     wire [KH*KW*PW-1:0] win;
@@ -546,7 +553,7 @@ module cf_swg_window #(
             wx <= 0; wslot <= 0; filled <= 0;
             oy <= 0; fx <= 0; iy0 <= -PT; rd_base <= 0; need <= rows_needed(-PT); rslot <= 0;
             fhead <= -rows_needed(-PT);
-            fseq <= 0; fdone <= 0; f1 <= 1'b0; settle <= 2'd2;
+            fseq <= 0; fdone <= 0; f1 <= 1'b0; f2 <= 1'b0; settle <= 2'd2;
             ox <= 0; eb <= 0; ebase <= 0; v_e1 <= 1'b0;
             for (k = 0; k < KW; k = k + 1) begin
                 kslot[k*NCW +: NCW] <= k - PL;
@@ -569,6 +576,7 @@ module cf_swg_window #(
             fhead  <= fhead + (wrow_done ? 1 : 0) - ((fetch && last_col) ? row_step : 0);
             // fetcher: issue (the RAMs read column fx at this edge) ...
             f1 <= fetch;
+            f2 <= f1;
             if (fetch) begin
                 for (k = 0; k < KH; k = k + 1) begin
                     f1_pad[k] <= (iy0 + k < 0) || (iy0 + k >= H);
@@ -586,8 +594,8 @@ module cf_swg_window #(
                     end
                 end
             end
-            // ... and the column lands in the ring one cycle later
-            if (f1)
+            // ... the column is registered a cycle later (fcol_r) and lands in the ring the cycle after
+            if (f2)
                 fdone <= fdone + 1;
             // emitter: stage 1 takes the window (below), stage 2 writes its beat into the FIFO
             v_e1 <= emit;
