@@ -211,6 +211,9 @@ RESOURCE_CASES = {
     "weights_in_logic_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=1, simd=2, weight_mem="lut",
                                                buffer_mem="block"),
     "ring_in_lut_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=1, buffer_mem="lut"),
+    # a logic ROM split by PE, each read at its own address copy (cf_mvu.v); signed input, LUT multipliers
+    "weights_in_logic_split_by_pe": dict(bits=IntType(5, True), wbits=4, pe=4, simd=3, weight_mem="lut",
+                                         mult="lut"),
     "window_mode_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=9, buffer_mem="block"),
 }
 

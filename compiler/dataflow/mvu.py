@@ -206,6 +206,8 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
         if self.mult == "lut":
             ff += (pe - 1) * simd * ibits          # every PE's own copy of the operand vector (cf_rep in cf_mvu.v)
+        if self.weight_mem == "lut" and pe > 1 and self.weight_pack == 1:
+            ff += pe * max(1, (nf * sf - 1).bit_length())     # a logic ROM split by PE: an address copy each
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:

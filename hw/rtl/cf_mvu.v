@@ -90,6 +90,10 @@ module cf_mvu #(
     assign s_ready = go && fold0;
     wire issue   = go && (!fold0 || s_valid);
     wire [XW-1:0] x0 = fold0 ? s_data : ibuf[sf];
+    // the ROM word read in the next cycle (raddr's next value: the address copies of a split logic ROM take it too)
+    wire rstep = issue && (waddr == WDEP - 1 || rslice == WPACK - 1);
+    wire [RAW-1:0] raddr_next = rst ? {RAW{1'b0}} : !rstep ? raddr
+                              : (waddr == WDEP - 1) ? {RAW{1'b0}} : raddr + 1'b1;
 
     // ---- the weight ROM, read into w1 (stage 1) ------------------------------------------------------------
     wire [WWORD-1:0] w1;
@@ -101,6 +105,21 @@ module cf_mvu #(
             initial if (WFILE != "") $readmemh(WFILE, wrom);
             always @(posedge clk) q <= wrom[raddr];
             assign rq = q;
+        end else if (WMEM == 2 && PE > 1 && WPACK == 1) begin : g_wrom
+            // A logic ROM split by PE: each PE's weights in a ROM of their own, read at the PE's own copy of the
+            // address (cf_rep).  One ROM of the whole word puts every output bit's LUTs on one address: on CNV's
+            // Conv_1 (144 words x 512 bits) that block was 82 % of the routing overuse nextpnr could not resolve.
+            // Each PE's ROM is declared with the whole word, from the one file; synthesis keeps the slice it reads.
+            genvar gr;
+            for (gr = 0; gr < PE; gr = gr + 1) begin : g_pe
+                wire [RAW-1:0] ra;
+                cf_rep #(.W(RAW)) u_a (.clk(clk), .d(raddr_next), .q(ra));
+                (* rom_style = "logic" *) reg [WWORD-1:0] wrom [0:RDEP-1];
+                reg [SIMD*WBITS-1:0] q;
+                initial if (WFILE != "") $readmemh(WFILE, wrom);
+                always @(posedge clk) q <= wrom[ra][gr*SIMD*WBITS +: SIMD*WBITS];
+                assign rq[gr*SIMD*WBITS +: SIMD*WBITS] = q;
+            end
         end else if (WMEM == 2) begin : g_wrom
             (* rom_style = "logic" *) reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
             reg [WPACK*WWORD-1:0] q;
@@ -345,12 +364,13 @@ module cf_mvu #(
     always @(posedge clk) begin
         if (va)
             acc <= acc_next;
+        raddr <= raddr_next;
         first1 <= (sf == 0);
         last1 <= last0;
         firstm <= first1; lastm <= last1;
         first2 <= firstm; last2 <= lastm;
         if (rst) begin
-            sf <= 0; nf <= 0; waddr <= 0; raddr <= 0; rslice <= 0;
+            sf <= 0; nf <= 0; waddr <= 0; rslice <= 0;
             v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0;
         end else begin
             v1 <= issue;
@@ -363,10 +383,9 @@ module cf_mvu #(
                 end else
                     sf <= sf + 1'b1;
                 waddr <= (waddr == WDEP - 1) ? {WAW{1'b0}} : waddr + 1'b1;
-                if (waddr == WDEP - 1 || rslice == WPACK - 1) begin
+                if (waddr == WDEP - 1 || rslice == WPACK - 1)
                     rslice <= 0;
-                    raddr <= (waddr == WDEP - 1) ? {RAW{1'b0}} : raddr + 1'b1;
-                end else
+                else
                     rslice <= rslice + 1'b1;
             end
         end
