@@ -233,9 +233,23 @@ def test_mvu_and_swg_resource_choices(tmp_path, case):
     swg = next(s for s in stages if s.kind == "cf_swg")
     assert mvu.params["USE_DSP"] == {"lut": 0, "dsp": 1, "dsp2": 2}[spec.get("mult", "lut" if not mvu.use_dsp
                                                                            else "dsp")]
-    assert mvu.params.get("WMEM", 0) == {"auto": 0, "block": 1, "lut": 2}[spec.get("weight_mem", "auto")]
+    # ("auto" says logic where the ROM goes there anyway, so that cf_mvu splits it by PE)
+    assert mvu.params.get("WMEM", 0) in {"auto": (0, 2), "block": (1,), "lut": (2,)}[spec.get("weight_mem", "auto")]
     assert swg.params.get("BMEM", 0) == {"auto": 0, "block": 1, "lut": 2}[spec.get("buffer_mem", "auto")]
     check(graph, tmp_path, frames=80, kinds={"cf_swg", "cf_mvu"})
+
+
+def test_auto_weight_rom_in_logic_is_split_by_pe():
+    """A weight ROM left to synthesis ("auto") that the placement rule puts in logic is emitted as a logic ROM
+    (WMEM=2), which cf_mvu splits by PE; one the rule puts in block RAM, or a PE=1 unit, stays "auto"."""
+    def wmem(cout, cin, pe, simd):
+        b = GraphBuilder("rom place", (6, 6, cin), IntType(4, False), seed=2)
+        b.conv(cout, k=3, pad=1, pe=pe, simd=simd, wbits=4, name="conv")
+        mvu = next(s for s in plan(b.graph()) if s.kind == "cf_mvu")
+        return mvu.params.get("WMEM", 0)
+    assert wmem(8, 4, pe=4, simd=4) == 2                    # 18 words x 64 bits: logic
+    assert wmem(8, 4, pe=1, simd=4) == 0                    # one PE: nothing to split
+    assert wmem(64, 64, pe=4, simd=8) == 0                  # 1152 words x 128 bits: block RAM
 
 
 def test_dsp2_needs_an_even_pe_and_narrow_operands():

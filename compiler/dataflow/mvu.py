@@ -142,6 +142,11 @@ class MatrixVectorUnit(BuffersOutput, Stage):
                   "USE_DSP": MULTS.index(self.mult), "ODEPTH": self.output.fifo_depth}
         if self.weight_mem != "auto":
             params["WMEM"] = PLACEMENTS.index(self.weight_mem)
+        elif self.pe > 1 and self.nf * self.sf > 1 and not in_block_ram(self.nf * self.sf,
+                                                                         self.pe * self.simd * self.wbits):
+            # where synthesis puts it in logic anyway (the estimate's rule), say so: cf_mvu then splits the ROM by
+            # PE, each part at its own address copy (one ROM of the whole word is one dense block on one address)
+            params["WMEM"] = PLACEMENTS.index("lut")
         if self.weight_pack > 1:
             params["WPACK"] = self.weight_pack
         return params
