@@ -6,6 +6,7 @@ Per model:
     fit          the folding search's choice: cycles/frame, the binding resource, the estimate (board top included)
     rtlsim       cycles/frame measured in Verilator, and measured / estimated (the target: within 5 %)
     placed       nextpnr's LUT4 / FF / MULT18X18D / EBR against the estimate (target: within 15 %) and the Fmax
+    slowest stage  the stage whose slowest routed path sets the Fmax (report.json timing_by_stage)
     frames/s     Fmax / measured cycles per frame
     limit        the device's physical limit, M x Fmax / (multiply-accumulates per frame), with M the multipliers
                  the part could hold at this design's own price per multiplier: LUT4 of the part / (LUT4 of the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -165,6 +167,8 @@ def measure(key: str, path: Path, work: Path, board: str, build: bool, artifact:
         record.update(status="built", fmax_mhz=fmax, build_s=report["times_s"].get("total"),
                       placed=placed_vs_estimate(manifest, report),
                       fps=fmax * 1e6 / record["cycles_measured"])
+        stages = report.get("timing_by_stage") or [{}]          # (reports from before it have none)
+        record["slowest_stage"] = {k: stages[0].get(k) for k in ("stage", "fmax_mhz", "logic_ns", "routing_ns")}
         record["limit"] = physical_limit(manifest, loaded.graph, fmax)
         if record["limit"]["limit_fps"]:
             record["limit"]["fraction"] = round(record["fps"] / record["limit"]["limit_fps"], 4)
@@ -180,7 +184,7 @@ def measure(key: str, path: Path, work: Path, board: str, build: bool, artifact:
 def print_table(records: list) -> None:
     head = (f"{'model':<42} {'status':<13} {'cyc est':>9} {'rtlsim':>9} {'ratio':>6} {'Fmax MHz':>9} "
             f"{'frames/s':>11} {'LUT4 est/pnr':>15} {'FF est/pnr':>13} {'DSP':>7} {'EBR':>8} {'limit':>7} "
-            f"{'of bound':>8}")
+            f"{'of bound':>8}  slowest stage")
     print(head)
     print("-" * len(head))
     for r in records:
@@ -197,6 +201,9 @@ def print_table(records: list) -> None:
                      f"{p['EBR']['estimate']:>3}/{p['EBR']['placed']:<4} "
                      f"{100 * r['limit'].get('fraction', 0):>6.1f}% "
                      f"{100 * r['limit'].get('fraction_of_reachable', 0):>7.1f}%")
+            slow = r.get("slowest_stage") or {}
+            if slow.get("stage"):
+                line += f"  {re.sub(r'^u_s[0-9]+_', '', slow['stage'])} ({slow['routing_ns']} ns routing)"
         print(line)
         if r.get("finn"):
             print(f"{'':<42} CNV: {r['fps']:,.0f} frames/s on {r['placed']['LUT4']['placed']:,} LUT4 = "
