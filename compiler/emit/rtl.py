@@ -135,19 +135,30 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
         lines.append(f"    wire {name}_valid;")
         lines.append(f"    wire {name}_ready;")
 
-    def instance(module, inst, params, src, dst):
+    def instance(module, inst, params, src, dst, rst):
         plist = ",\n".join(f"        .{k}({_vparam(v)})" for k, v in params.items())
         lines.append(f"    {module} #(\n{plist}\n    ) {inst} (")
-        lines.append("        .clk(clk), .rst(rst),")
+        lines.append(f"        .clk(clk), .rst({rst}),")
         lines.append(f"        .s_data({src}_data), .s_valid({src}_valid), .s_ready({src}_ready),")
         lines.append(f"        .m_data({dst}_data), .m_valid({dst}_valid), .m_ready({dst}_ready)")
         lines.append("    );")
 
+    def reset_register(name):
+        lines.append(f"    wire {name};")
+        lines.append(f"    cf_rep #(.W(1)) u_{name} (.clk(clk), .d(rst), .q({name}));")
+
+    # Reset: a register of its own for every stage (cf_rep, which synthesis does not merge), so that no one net
+    # carries it across the whole design (CNV 2W2A on the 85F: 15 ns of routing from the board's reset register to
+    # a width converter).  Every stage leaves reset a cycle after rst falls; the input waits for that cycle too.
+    modules.add("cf_rep")
+    lines.append("    // reset, registered once more for the input and for each stage (they all leave reset together)")
+    reset_register("rst_in")
+
     lines.append(f"    // input stream: {int(np.prod(tin.shape))} elements of {tin.dtype} per frame")
     wires("st_in", in_bits)
     lines.append("    assign st_in_data = s_data;")
-    lines.append("    assign st_in_valid = s_valid;")
-    lines.append("    assign s_ready = st_in_ready;")
+    lines.append("    assign st_in_valid = s_valid && !rst_in;")
+    lines.append("    assign s_ready = st_in_ready && !rst_in;")
     for index, stage in enumerate(stages):
         base = sanitize_identifier(f"s{index}_{stage.label}", used)
         modules.add(stage.kind)
@@ -172,9 +183,10 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
             if own:
                 wires(f"{out.id}_o", width)
             wires(out.id, width)
+        reset_register(f"{base}_rst")
         plist = ",\n".join(f"        .{k}({_vparam(v)})" for k, v in params.items())
         lines.append(f"    {stage.kind} #(\n{plist}\n    ) u_{base} (")
-        lines.append("        .clk(clk), .rst(rst),")
+        lines.append(f"        .clk(clk), .rst({base}_rst),")
         in_ports = IN_PORTS.get(type(stage), ["s"])
         out_ports = OUT_PORTS.get(type(stage), ["m"])
         conns = [f"        .{p}_data({w.id}_data), .{p}_valid({w.id}_valid), .{p}_ready({w.id}_ready)"
@@ -189,7 +201,7 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
             continue
         for out in stage.outputs:
             instance("cf_fifo", f"u_{base}_{out.id}_fifo", {"WIDTH": width, "DEPTH": out.fifo_depth},
-                     f"{out.id}_o", out.id)
+                     f"{out.id}_o", out.id, f"{base}_rst")
     lines.append("")
     lines.append(f"    // output stream: {int(np.prod(tout.shape))} elements of {tout.dtype} per frame")
     lines.append(f"    assign m_data = {last}_data;")
