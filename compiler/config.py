@@ -33,7 +33,8 @@ FRAC_BITS_RANGE = (-32, 32)
 # share of every resource of the part a design folded to fit (compiler/dataflow/folding.py) may take: place and
 # route needs slack, and the estimate is within about 15 % of yosys (compiler/estimate.py).  LUT4 less: nextpnr
 # does not route an ECP5-85F whose logic is that full (CNV 2W2A at 83 % and 88 % of TRELLIS_COMB: router2 stalled
-# at 12-13k overused wires, router1 worse; LeNet-fmnist at 64 % routed).  Block RAM more: EBR needs no routing slack, and a weight ROM pushed out of it goes
+# at 12-13k overused wires, router1 worse; LeNet-fmnist at 64 % routed; CNV 2W2A at this margin, 70 %, routed once
+# its 144 x 512-bit logic ROM was split by PE).  Block RAM more: EBR needs no routing slack, and a weight ROM pushed out of it goes
 # into logic at 1.3-2 LUT4 per 16 bits (CNV 2W2A at EBR 0.85 and LUT4 0.70: 31k LUT4 of ROM, 217 frames/s; at EBR
 # 0.90: no large logic ROM, 868 frames/s).  Not all of it: the estimate counted 174 EBR where nextpnr placed 185.
 # The fit margin a user gives replaces all of it.
