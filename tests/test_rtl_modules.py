@@ -211,8 +211,9 @@ RESOURCE_CASES = {
     "weights_in_logic_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=1, simd=2, weight_mem="lut",
                                                buffer_mem="block"),
     "ring_in_lut_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=1, buffer_mem="lut"),
-    # a logic ROM split by PE, each read at its own address copy (cf_mvu.v); signed input, LUT multipliers
-    "weights_in_logic_split_by_pe": dict(bits=IntType(5, True), wbits=4, pe=4, simd=3, weight_mem="lut",
+    # a logic ROM split by PE (36 words: deeper than cf_mvu's SPLIT_WORDS), each read at its own address copy;
+    # signed input, LUT multipliers
+    "weights_in_logic_split_by_pe": dict(bits=IntType(5, True), wbits=4, pe=2, simd=1, weight_mem="lut",
                                          mult="lut"),
     "window_mode_ring_in_block_ram": dict(bits=IntType(4, False), wbits=3, pe=2, simd=9, buffer_mem="block"),
 }
@@ -249,6 +250,7 @@ def test_auto_weight_rom_in_logic_is_split_by_pe():
         return mvu.params.get("WMEM", 0)
     assert wmem(8, 4, pe=4, simd=4) == 2                    # 18 words x 64 bits: logic
     assert wmem(8, 4, pe=1, simd=4) == 0                    # one PE: nothing to split
+    assert wmem(8, 4, pe=4, simd=36) == 0                   # 2 words: one LUT4 a bit, nothing to split
     assert wmem(64, 64, pe=4, simd=8) == 0                  # 1152 words x 128 bits: block RAM
 
 

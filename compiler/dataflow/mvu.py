@@ -37,6 +37,7 @@ from .window import sliding_window
 DSP_MIN_BITS = 4
 MULTS = ("lut", "dsp", "dsp2")
 LUT_MULT_MAX_WBITS = 16            # cf_mvu's shift-and-add tree takes up to 16 weight bits
+SPLIT_ROM_WORDS = 16               # cf_mvu splits a logic weight ROM deeper than this by PE (its SPLIT_WORDS)
 DSP_PORT_BITS = 18
 
 
@@ -142,8 +143,8 @@ class MatrixVectorUnit(BuffersOutput, Stage):
                   "USE_DSP": MULTS.index(self.mult), "ODEPTH": self.output.fifo_depth}
         if self.weight_mem != "auto":
             params["WMEM"] = PLACEMENTS.index(self.weight_mem)
-        elif self.pe > 1 and self.nf * self.sf > 1 and not in_block_ram(self.nf * self.sf,
-                                                                         self.pe * self.simd * self.wbits):
+        elif self.pe > 1 and self.nf * self.sf > SPLIT_ROM_WORDS and not in_block_ram(
+                self.nf * self.sf, self.pe * self.simd * self.wbits):
             # where synthesis puts it in logic anyway (the estimate's rule), say so: cf_mvu then splits the ROM by
             # PE, each part at its own address copy (one ROM of the whole word is one dense block on one address)
             params["WMEM"] = PLACEMENTS.index("lut")
@@ -211,7 +212,7 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
         if self.mult == "lut":
             ff += (pe - 1) * simd * ibits          # every PE's own copy of the operand vector (cf_rep in cf_mvu.v)
-        if self.weight_mem == "lut" and pe > 1 and self.weight_pack == 1:
+        if self.weight_mem == "lut" and pe > 1 and self.weight_pack == 1 and nf * sf > SPLIT_ROM_WORDS:
             ff += pe * max(1, (nf * sf - 1).bit_length())     # a logic ROM split by PE: an address copy each
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 

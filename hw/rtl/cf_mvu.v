@@ -68,6 +68,7 @@ module cf_mvu #(
     localparam KAW   = (WPACK <= 2) ? 1 : $clog2(WPACK);
     localparam BAW   = (NF <= 2) ? 1 : $clog2(NF);
     localparam SAW   = (SF <= 2) ? 1 : $clog2(SF);
+    localparam SPLIT_WORDS = 16;                     // a logic ROM deeper than this is split by PE (below)
 
     reg [PE*ABITS-1:0] brom [0:NF-1];
     initial begin
@@ -105,11 +106,14 @@ module cf_mvu #(
             initial if (WFILE != "") $readmemh(WFILE, wrom);
             always @(posedge clk) q <= wrom[raddr];
             assign rq = q;
-        end else if (WMEM == 2 && PE > 1 && WPACK == 1) begin : g_wrom
+        end else if (WMEM == 2 && PE > 1 && WPACK == 1 && RDEP > SPLIT_WORDS) begin : g_wrom
             // A logic ROM split by PE: each PE's weights in a ROM of their own, read at the PE's own copy of the
             // address (cf_rep).  One ROM of the whole word puts every output bit's LUTs on one address: on CNV's
             // Conv_1 (144 words x 512 bits) that block was 82 % of the routing overuse nextpnr could not resolve.
             // Each PE's ROM is declared with the whole word, from the one file; synthesis keeps the slice it reads.
+            // Not for SPLIT_WORDS words or fewer: a bit is then one LUT4 on the address, with no decode to share,
+            // and synthesis merges the LUTs of equal bit columns across PEs (LeNet-fmnist's 10 x 2,560-bit ROM,
+            // split: 10.5k LUT4 more on the 85F).
             genvar gr;
             for (gr = 0; gr < PE; gr = gr + 1) begin : g_pe
                 wire [RAW-1:0] ra;

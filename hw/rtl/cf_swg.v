@@ -359,6 +359,7 @@ module cf_swg_window #(
     localparam PW   = C * EW;                 // bits of a pixel
     localparam CWB  = KH * PW;                // bits of a window column (KH pixels, ky = 0 in the low bits)
     localparam NB   = KH * KW * C / OL;       // output beats per window
+    localparam EBW  = (NB <= 2) ? 1 : $clog2(NB);
     localparam OH   = (H + PT + PB - KH) / SH + 1;
     localparam OW   = (W + PL + PR - KW) / SW + 1;
     localparam SLW  = (NR <= 2) ? 1 : $clog2(NR);
@@ -417,7 +418,8 @@ module cf_swg_window #(
     reg [KH-1:0]        f1_pad;
 
     // ---- emitter state ----------------------------------------------------------------------------------
-    reg [15:0]          ox, eb;
+    reg [15:0]          ox;
+    reg [EBW-1:0]       eb;               // the beat of the window being emitted
     reg [CB-1:0]        ebase;            // number of column 0 of the emitter's output row
     // per window column gk, in registers set as the emitter advances (so the window's multiplexers are driven
     // straight from flip-flops, with no adder or compare before their fan-out of KH*C*EW bits each):
@@ -530,7 +532,10 @@ module cf_swg_window #(
     // beat goes into the output FIFO; every beat is an output word, so the credit gates every emit.
     reg [KH*KW*PW-1:0] win_r;
     reg                v_e1;
-    reg [15:0]         eb_r;
+    reg [EBW-1:0]      eb_r;
+    // the beat: with one beat a window it is the window itself (no multiplexer on a counter that stays 0: on
+    // LeNet-fmnist's Conv_0, 25 lanes a beat, that multiplexer into the FIFO was the design's slowest path)
+    wire [OL*EW-1:0]   beat = (NB == 1) ? win_r[OL*EW-1:0] : win_r[eb_r*OL*EW +: OL*EW];
     wire room;                            // cf_outbuf: a beat emitted now has its place
     wire emit = room && !landed[CB-1] && (landed != 0);
     // words in flight: LAT = 2 cycles from emit to the beat's earliest pop (win_r, then the FIFO), one a beat
@@ -539,7 +544,7 @@ module cf_swg_window #(
     cf_outbuf #(.WIDTH(OL * EW), .DEPTH(OUT_DEPTH)) u_outbuf (
         .clk(clk), .rst(rst),
         .issue(emit), .room(room),
-        .s_data(win_r[eb_r*OL*EW +: OL*EW]), .s_valid(v_e1),
+        .s_data(beat), .s_valid(v_e1),
         .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready)
     );
     always @(posedge clk) begin          // (no reset, no enable: a net to every bit of the window costs Fmax)
