@@ -119,9 +119,10 @@ class SlidingWindowGen(BuffersOutput, Stage):
         selects = kw * column + (out * self.beats_per_window / 3 if self.beats_per_window > 1 else 0)
         rows_mux = kh * pixel * self.rows / 2
         logic = ring_copies + selects + self.rows * bank["lut"] + rows_mux
-        # flip-flops: the registered window (kh * kw * pixel, the emitter's first stage); the output word is in the
-        # output FIFO now (priced with the stream, and its credit beside it: Stage.resources)
-        return {"lut": 1100 + 1.1 * logic, "ff": 420 + 8 * kh + kh * kw * pixel, "dsp": 0,
+        # flip-flops: the registered window (kh * kw * pixel, the emitter's first stage) and the registered
+        # fetched column (kh * pixel, cf_swg.v's fcol_r); the output word is in the output FIFO now (priced with
+        # the stream, and its credit beside it: Stage.resources)
+        return {"lut": 1100 + 1.1 * logic, "ff": 420 + 8 * kh + kh * kw * pixel + column, "dsp": 0,
                 "bram": self.rows * bank["bram"]}
 
     def fill_elements(self) -> int:
