@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from estimate_vs_yosys import placed_vs_estimate          # the script's folder: benchmarks/
+from convflow.hw.flows.timing import stage_label
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
@@ -203,7 +203,7 @@ def print_table(records: list) -> None:
                      f"{100 * r['limit'].get('fraction_of_reachable', 0):>7.1f}%")
             slow = r.get("slowest_stage") or {}
             if slow.get("stage"):
-                line += f"  {re.sub(r'^u_s[0-9]+_', '', slow['stage'])} ({slow['routing_ns']} ns routing)"
+                line += f"  {stage_label(slow['stage'])} ({slow['routing_ns']} ns routing)"
         print(line)
         if r.get("finn"):
             print(f"{'':<42} CNV: {r['fps']:,.0f} frames/s on {r['placed']['LUT4']['placed']:,} LUT4 = "

@@ -47,7 +47,7 @@ def _max(groups: tuple) -> float:
 
 
 @dataclass
-class Path_:
+class TimingPath:
     """One register-to-register path: its required period, where it ends and how it gets there."""
     period_ns: float
     endpoint: str                 # instance/port of the setup check
@@ -65,6 +65,11 @@ class Path_:
 def stage_of(instance: str) -> str:
     m = _STAGE.search(instance)
     return m.group(1) if m else "board top"
+
+
+def stage_label(stage: str) -> str:
+    """u_s5_Conv_1_swg -> Conv_1_swg: the plan's stage name without the instance prefix."""
+    return re.sub(r"^u_s\d+_", "", stage)
 
 
 class TimingGraph:
@@ -169,14 +174,14 @@ class TimingGraph:
             hops.reverse()
             period = (arrival[node] + setup) * self.unit_ps / 1e3
             instance = self.names[node].rsplit("/", 1)[0]
-            out.append(Path_(period, self.names[node], hops[0][0], stage_of(instance), hops,
+            out.append(TimingPath(period, self.names[node], hops[0][0], stage_of(instance), hops,
                              (logic + setup) * self.unit_ps / 1e3, routing * self.unit_ps / 1e3))
         out.sort(key=lambda p: -p.period_ns)
         return out
 
 
 def by_stage(paths: list, target_mhz: float | None = None) -> list:
-    """One row per stage, slowest first: {stage, fmax_mhz, worst (Path_), endpoints, failing (endpoints slower
+    """One row per stage, slowest first: {stage, fmax_mhz, worst (TimingPath), endpoints, failing (endpoints slower
     than target_mhz)}."""
     rows = {}
     for p in paths:

@@ -5,7 +5,6 @@ Given a model file (or a zoo name) instead of an artifact, it first compiles the
 refused before any tool runs, with the compile command that folds it to fit."""
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -82,17 +81,13 @@ def run(args):
             + f"; Fmax {clock['fmax_mhz']} MHz (clock {clock['design_mhz']} MHz"
             + ("" if clock["timing_met"] else ", NOT met") + f"); UART {result['uart']['baud']} baud; "
             f"{result['times_s']['total']} s")
+    from convflow.hw.flows.timing import stage_label
     slow = [r for r in result.get("timing_by_stage", []) if not clock["timing_met"]][:3]
     if slow:            # where the period goes: the slowest stages, each with its slowest path's logic / routing
         text += "\nslowest stages: " + ", ".join(
             f"{stage_label(r['stage'])} {r['fmax_mhz']} MHz ({r['logic_ns']} ns logic, {r['routing_ns']} ns routing)"
             for r in slow)
     output(args, text, result)
-
-
-def stage_label(instance: str) -> str:
-    """u_s5_Conv_1_swg -> Conv_1_swg: the plan's stage name without the instance prefix."""
-    return re.sub(r"^u_s\d+_", "", instance)
 
 
 def compile_to_fit(args) -> Path:
