@@ -210,8 +210,6 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         # output register, pe * ab, went into the output FIFO, priced with the stream)
         ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 1.3 * pe * ab + 33
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
-        if self.mult == "lut":
-            ff += (pe - 1) * simd * ibits          # every PE's own copy of the operand vector (cf_rep in cf_mvu.v)
         if self.weight_mem == "lut" and pe > 1 and self.weight_pack == 1 and nf * sf > SPLIT_ROM_WORDS:
             ff += pe * max(1, (nf * sf - 1).bit_length())     # a logic ROM split by PE: an address copy each
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}

@@ -219,17 +219,11 @@ module cf_mvu #(
             end
         end else begin : g_unpacked
             for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-                // the operand vector of this PE: with LUT multipliers each PE has its own copy of xm (cf_rep), so
-                // that no register drives all PE * SIMD multipliers across the unit (DSP inputs are few and close)
-                wire [XW-1:0] xp;
-                if (USE_DSP == 0 && PE > 1) begin : g_rep
-                    cf_rep #(.W(XW)) u_x (.clk(clk), .d(x1), .q(xp));
-                end else begin : g_shared
-                    assign xp = xm;
-                end
+                // (one operand register xm for all PEs: a copy per PE, tried on LeNet-fmnist's LUT multipliers, cost
+                // 9k LUT4 on the 85F -- synthesis no longer shares the equal products of PEs -- for no Fmax)
                 for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_simd
-                    wire signed [IBITS:0]   xa = ISIGNED ? {xp[gs*IBITS + IBITS - 1], xp[gs*IBITS +: IBITS]}
-                                                         : {1'b0, xp[gs*IBITS +: IBITS]};
+                    wire signed [IBITS:0]   xa = ISIGNED ? {xm[gs*IBITS + IBITS - 1], xm[gs*IBITS +: IBITS]}
+                                                         : {1'b0, xm[gs*IBITS +: IBITS]};
                     wire signed [WBITS-1:0] wb = wm[(gp*SIMD + gs)*WBITS +: WBITS];
                     if (USE_DSP) begin : g_dsp
                         always @(posedge clk)
