@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 CLOCK_PINS = {"CLK", "CLKA", "CLKB", "WCK", "CLK0", "CLK1", "CLK2", "CLK3", "CLKI"}
@@ -48,18 +49,55 @@ def _max(groups: tuple) -> float:
 
 @dataclass
 class TimingPath:
-    """One register-to-register path: its required period, where it ends and how it gets there."""
+    """The worst path into one setup check: its required period and where it ends; how it gets there (hops,
+    start, logic / routing split) is traced back from the analysed graph when asked, since a report reads it for
+    one path a stage of the tens of thousands."""
     period_ns: float
     endpoint: str                 # instance/port of the setup check
-    startpoint: str               # instance/port of the launch
     stage: str                    # the endpoint's stage instance (u_s5_Conv_1_swg) or "board top"
-    hops: list = field(default_factory=list)    # (pin, arrival ns) from launch to endpoint
-    logic_ns: float = 0.0
-    routing_ns: float = 0.0
+    graph: "TimingGraph" = field(repr=False)
+    node: int = field(repr=False)
+    setup_ps: float = field(repr=False)
 
     @property
     def fmax_mhz(self) -> float:
         return 1e3 / self.period_ns if self.period_ns > 0 else float("inf")
+
+    @cached_property
+    def _trace(self) -> tuple:
+        """(hops: (pin, arrival ns) from launch to endpoint, logic ns incl. setup, routing ns)."""
+        g, arrival, pred = self.graph, self.graph.arrival, self.graph.pred
+        hops, logic, routing = [], self.setup_ps, 0.0
+        v = self.node
+        while True:
+            hops.append((g.names[v], arrival[v] * g.unit_ps / 1e3))
+            p = pred[v]
+            if p is None:
+                logic += arrival[v]                      # the launch's clock-to-output
+                break
+            if p[1]:
+                routing += arrival[v] - arrival[p[0]]
+            else:
+                logic += arrival[v] - arrival[p[0]]
+            v = p[0]
+        hops.reverse()
+        return hops, logic * g.unit_ps / 1e3, routing * g.unit_ps / 1e3
+
+    @property
+    def hops(self) -> list:
+        return self._trace[0]
+
+    @property
+    def startpoint(self) -> str:
+        return self._trace[0][0][0]
+
+    @property
+    def logic_ns(self) -> float:
+        return self._trace[1]
+
+    @property
+    def routing_ns(self) -> float:
+        return self._trace[2]
 
 
 def stage_of(instance: str) -> str:
@@ -82,6 +120,7 @@ class TimingGraph:
         self.launch = {}              # id -> clock-to-output ps
         self.setup = {}               # id -> setup ps
         self.unit_ps = 1.0
+        self.arrival = self.pred = None   # analyse()'s result
 
     def pin(self, instance: str, port: str) -> int:
         key = f"{instance}/{port}"
@@ -149,33 +188,19 @@ class TimingGraph:
                 if indeg[dst] == 0:
                     stack.append(dst)
         # (a combinational loop leaves its pins unvisited: nextpnr reports those itself; they get no arrival here)
+        self.arrival, self.pred = arrival, pred
         return arrival, pred
 
     def paths(self) -> list:
         """The worst path into every setup check that some launch reaches, slowest first."""
-        arrival, pred = self.analyse()
+        arrival, _ = self.analyse()
         out = []
         for node, setup in self.setup.items():
             if arrival[node] is None:
                 continue
-            hops, logic, routing = [], 0.0, 0.0
-            v = node
-            while v is not None:
-                hops.append((self.names[v], arrival[v] * self.unit_ps / 1e3))
-                p = pred[v]
-                if p is None:
-                    logic += arrival[v]                      # the launch's clock-to-output
-                    break
-                if p[1]:
-                    routing += arrival[v] - arrival[p[0]]
-                else:
-                    logic += arrival[v] - arrival[p[0]]
-                v = p[0]
-            hops.reverse()
             period = (arrival[node] + setup) * self.unit_ps / 1e3
             instance = self.names[node].rsplit("/", 1)[0]
-            out.append(TimingPath(period, self.names[node], hops[0][0], stage_of(instance), hops,
-                             (logic + setup) * self.unit_ps / 1e3, routing * self.unit_ps / 1e3))
+            out.append(TimingPath(period, self.names[node], stage_of(instance), self, node, setup))
         out.sort(key=lambda p: -p.period_ns)
         return out
 
