@@ -40,11 +40,9 @@ from convflow.hw.errors import UnsupportedOp
 from .names import comment_safe, sanitize_identifier
 
 # compile order (kept fixed for reproducible file lists; cf_outbuf instantiates cf_fifo, the matrix-vector
-# units and cf_swg instantiate cf_outbuf, cf_mvu instantiates cf_rep)
+# units and cf_swg instantiate cf_outbuf; cf_mvu and the top itself instantiate cf_rep, always included)
 LIBRARY_ORDER = ["cf_fifo", "cf_outbuf", "cf_rep", "cf_dwc", "cf_fork", "cf_swg", "cf_mvu", "cf_xnor_mvu",
                  "cf_dwmvu", "cf_thresh", "cf_shift", "cf_pool", "cf_add", "cf_concat", "cf_upsample"]
-# library modules a unit instantiates besides cf_fifo / cf_outbuf
-USES = {"cf_mvu": ("cf_rep",)}
 TOP = "cf_accel"
 
 
@@ -162,7 +160,6 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
     for index, stage in enumerate(stages):
         base = sanitize_identifier(f"s{index}_{stage.label}", used)
         modules.add(stage.kind)
-        modules.update(USES.get(stage.kind, ()))
         params = dict(stage.params)
         roms = ROMS[type(stage)](stage) if type(stage) in ROMS else {}
         for pname, (width, words) in roms.items():
