@@ -242,7 +242,8 @@ def test_mvu_and_swg_resource_choices(tmp_path, case):
 
 def test_auto_weight_rom_in_logic_is_split_by_pe():
     """A weight ROM left to synthesis ("auto") that the placement rule puts in logic is emitted as a logic ROM
-    (WMEM=2), which cf_mvu splits by PE; one the rule puts in block RAM, or a PE=1 unit, stays "auto"."""
+    (WMEM=2), which cf_mvu splits by PE; a PE=1 unit stays "auto", and so does one the rule puts in block RAM,
+    unless it is deep enough to be built in banks (WMEM=1, WBANK)."""
     def wmem(cout, cin, pe, simd):
         b = GraphBuilder("rom place", (6, 6, cin), IntType(4, False), seed=2)
         b.conv(cout, k=3, pad=1, pe=pe, simd=simd, wbits=4, name="conv")
@@ -251,7 +252,7 @@ def test_auto_weight_rom_in_logic_is_split_by_pe():
     assert wmem(8, 4, pe=4, simd=4) == 2                    # 18 words x 64 bits: logic
     assert wmem(8, 4, pe=1, simd=4) == 0                    # one PE: nothing to split
     assert wmem(8, 4, pe=4, simd=36) == 0                   # 2 words: one LUT4 a bit, nothing to split
-    assert wmem(64, 64, pe=4, simd=8) == 0                  # 1152 words x 128 bits: block RAM
+    assert wmem(64, 64, pe=4, simd=8) == 1                  # 1152 words x 128 bits: block RAM, in banks (WBANK)
 
 
 def test_dsp2_needs_an_even_pe_and_narrow_operands():
@@ -268,7 +269,8 @@ def test_dsp2_needs_an_even_pe_and_narrow_operands():
 @pytest.mark.parametrize("pack", [4, 9])
 def test_mvu_weight_rom_packed_words(tmp_path, pack):
     """cf_mvu with WPACK weight words a ROM word (the packing the compiler chooses where it saves block RAM,
-    memory.rom_pack): 18 words of 12 bits in 5 (padded) or 2 words, bit-exact under back-pressure, same cycles."""
+    memory.rom_pack): 18 words of 12 bits in 5 (padded) or 2 words, bit-exact under back-pressure, same cycles.
+    The ROM is one bank (WBANK): its output is registered before the slice multiplexer."""
     from convflow.compiler.emit.rtl import write_rtl
 
     b = GraphBuilder(f"weight pack {pack}", (7, 6, 2), IntType(4, False), seed=6)
@@ -279,6 +281,7 @@ def test_mvu_weight_rom_packed_words(tmp_path, pack):
     mvu = next(s for s in design.stages if s.kind == "cf_mvu" and s.node is graph.nodes[0])
     mvu.weight_pack = pack
     assert mvu.params["WPACK"] == pack and mvu.packed_weight_words().shape == (-(-18 // pack), pack * 4)
+    assert mvu.params["WBANK"] == -(-18 // pack)    # one bank: its output registered before the slice multiplexer
     write_rtl(graph, tmp_path / "rtl", model_name=graph.name, plan=design)
     backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.3, seed=3)
     x = random_inputs(graph, 60, seed=3)
@@ -286,6 +289,35 @@ def test_mvu_weight_rom_packed_words(tmp_path, pack):
     assert np.array_equal(got, run_graph(graph, x))
     backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.0, seed=3)
     backend.run(random_inputs(graph, 20, seed=4))
+    assert backend.stats["cycles_per_frame"] == design.cycles_per_frame
+
+
+@pytest.mark.parametrize("pack", [1, 2])
+def test_mvu_weight_rom_in_banks(tmp_path, pack):
+    """A block-RAM weight ROM deeper than one row of blocks is built as banks (cf_mvu's WBANK, one file a bank),
+    each bank's output registered before the bank multiplexer: 1,280 words of 36 bits (plain, or 2,560 words of 18
+    bits packed two a word) in banks of 512, the last one partial.  Bit-exact under back-pressure, and the cycles
+    per frame (the unit is the bottleneck) and the output FIFO's depth still follow the one latency of the model."""
+    from convflow.compiler.emit.rtl import write_rtl
+
+    b = GraphBuilder(f"weight banks {pack}", (1920,), IntType(4, False), seed=8)
+    b.dense(8, pe=4 // pack, simd=3, wbits=3, name="fc").dense(3, pe=1, simd=1, wbits=3, name="out")
+    graph = b.graph()
+    graph.nodes[0].weight_mem = "block"
+    design = build_plan(graph)
+    mvu = next(s for s in design.stages if s.kind == "cf_mvu" and s.node is graph.nodes[0])
+    mvu.weight_pack = pack              # (18-bit words packed two a ROM word; 36-bit words as they are)
+    assert mvu.rom_shape == (1280, 36) and mvu.weight_bank == 512
+    assert mvu.params["WMEM"] == 1 and mvu.params["WBANK"] == 512
+    files = write_rtl(graph, tmp_path / "rtl", model_name=graph.name, plan=design)
+    banks = sorted(f.name for f in files if "_w_b" in f.name and mvu.node.name in f.name)
+    assert len(banks) == 3 and banks[0].endswith("_b00.hex")
+    assert [len(f.read_text().split()) for f in files if f.name in banks] == [512, 512, 256]
+    backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.3, seed=3)
+    x = random_inputs(graph, 12, seed=3)
+    assert np.array_equal(backend.run(x), run_graph(graph, x))
+    backend = rtlsim.RtlsimBackend(artifact_for(graph, tmp_path, write=False), backpressure=0.0, seed=3)
+    backend.run(random_inputs(graph, 6, seed=4))
     assert backend.stats["cycles_per_frame"] == design.cycles_per_frame
 
 

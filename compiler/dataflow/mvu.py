@@ -25,7 +25,7 @@ import numpy as np
 from convflow.compiler.ir.graph import Conv2D, Dense, Graph, IntType
 from convflow.hw.errors import FoldingError, UnsupportedOp
 
-from .memory import PLACEMENTS, in_block_ram, memory_cost, packed_rom_cost, rom_luts, rom_pack
+from .memory import PLACEMENTS, ebr_bank_words, in_block_ram, memory_cost, packed_rom_cost, rom_luts, rom_pack
 from .outbuf import BuffersOutput, most_output_words
 from .plan import Plan, Stage
 from .window import sliding_window
@@ -38,6 +38,7 @@ DSP_MIN_BITS = 4
 MULTS = ("lut", "dsp", "dsp2")
 LUT_MULT_MAX_WBITS = 16            # cf_mvu's shift-and-add tree takes up to 16 weight bits
 SPLIT_ROM_WORDS = 16               # cf_mvu splits a logic weight ROM deeper than this by PE (its SPLIT_WORDS)
+MAX_ROM_BANKS = 99                 # cf_mvu names a bank's file with two decimal digits
 DSP_PORT_BITS = 18
 
 
@@ -120,9 +121,26 @@ class MatrixVectorUnit(BuffersOutput, Stage):
 
     @property
     def latency(self) -> int:
-        """Cycles from a beat's issue to its word's earliest pop: ROM read, operand and product registers, the adder
-        tree, the accumulator into the FIFO, the FIFO's output (cf_mvu.v's LAT)."""
-        return 4 + len(adder_tree_stages(self.simd))
+        """Cycles from a beat's issue to its word's earliest pop: ROM read (and a banked ROM's bank registers),
+        operand and product registers (packed products: registered once more before the split), the adder tree, the
+        accumulator into the FIFO, the FIFO's output (cf_mvu.v's LAT)."""
+        return 4 + len(adder_tree_stages(self.simd)) + (1 if self.weight_bank else 0) + (self.mult == "dsp2")
+
+    @property
+    def rom_shape(self) -> tuple:
+        """(words, bits) of the weight ROM as cf_mvu holds it: WPACK weight words a ROM word."""
+        return -(-self.nf * self.sf // self.weight_pack), self.weight_pack * self.pe * self.simd * self.wbits
+
+    @property
+    def weight_bank(self) -> int:
+        """cf_mvu's WBANK, ROM words per bank, for a weight ROM in block RAM whose read goes through a multiplexer:
+        a row of blocks a bank where it takes more than one row, else its whole depth where it holds packed words
+        (the slice multiplexer); each bank's output is registered before them.  0 for any other ROM."""
+        depth, width = self.rom_shape
+        if self.weight_mem == "lut" or not in_block_ram(depth, width, placement=self.weight_mem):
+            return 0
+        bank = ebr_bank_words(depth, width) or (depth if self.weight_pack > 1 else 0)
+        return bank if bank and -(-depth // bank) <= MAX_ROM_BANKS else 0
 
     @property
     def words_in_flight(self) -> int:
@@ -141,7 +159,10 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         params = {"SIMD": self.simd, "PE": self.pe, "SF": self.sf, "NF": self.nf, "IBITS": self.input.bits,
                   "ISIGNED": int(self.input.signed), "WBITS": self.wbits, "ABITS": self.acc.bits,
                   "USE_DSP": MULTS.index(self.mult), "ODEPTH": self.output.fifo_depth}
-        if self.weight_mem != "auto":
+        if self.weight_bank:
+            params["WMEM"] = PLACEMENTS.index("block")      # (an "auto" ROM the rule puts in block RAM, banked)
+            params["WBANK"] = self.weight_bank
+        elif self.weight_mem != "auto":
             params["WMEM"] = PLACEMENTS.index(self.weight_mem)
         elif self.pe > 1 and self.nf * self.sf > SPLIT_ROM_WORDS and not in_block_ram(
                 self.nf * self.sf, self.pe * self.simd * self.wbits):
@@ -187,12 +208,13 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         pw = ib + wb
         mults = pe * simd
         weights_vary = nf * sf > 1          # one weight word: constants, which synthesis folds into the adders
-        lut = dsp = 0
+        lut = dsp = ff = 0
         if self.mult == "dsp":
             dsp += mults * -(-ib // 18) * -(-wb // 18)                  # registered MULT18X18D
         elif self.mult == "dsp2":
             dsp += -(-pe // 2) * simd                                   # two products a MULT18X18D
             lut += mults / 2 * (wb + pw)                                # packing the weights, splitting the product
+            ff += mults / 2 * (ib + pw + wb + 1) + pe * ab + 3          # the packed product's register, the flags'
         elif weights_vary:
             lut += 1.8 * mults * ib * wb                                # shift-and-add partial products
         lut += 1.15 * mults * ab + 3.6 * simd * ibits + 30              # adder trees + accumulators, input mux
@@ -208,10 +230,17 @@ class MatrixVectorUnit(BuffersOutput, Stage):
         # (the second operand register stage after the ROM: simd * ibits + mults * wb more; the adder tree's
         # register stages and the bias riding along them: cf_mvu.v, measured on cnn-digits and mlp-mnist5k; the
         # output register, pe * ab, went into the output FIFO, priced with the stream)
-        ff = 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 1.3 * pe * ab + 33
+        ff += 2.4 * simd * ibits + 3.5 * mults * wb * weights_vary + 0.12 * mults * pw + 1.3 * pe * ab + 33
         ff += sum(pe * values * ab + pe * ab + 3 for values in adder_tree_stages(simd))
         if self.weight_mem == "lut" and pe > 1 and self.weight_pack == 1 and nf * sf > SPLIT_ROM_WORDS:
             ff += pe * max(1, (nf * sf - 1).bit_length())     # a logic ROM split by PE: an address copy each
+        if self.weight_bank:
+            # a banked ROM: each bank's output register, the bank number twice, the input / flags / bias waiting a
+            # cycle; the bank multiplexer (a 4:1 multiplexer is two LUT4 and the slice's own PFUMX)
+            depth, width = self.rom_shape
+            banks = -(-depth // self.weight_bank)
+            ff += banks * width + 2 * max(1, (banks - 1).bit_length()) + simd * ibits + pe * ab + 3
+            lut += 2 / 3 * width * (banks - 1)
         return {"lut": lut, "ff": ff, "dsp": dsp, "bram": wrom["bram"] + brom["bram"] + ibuf["bram"]}
 
     def fill_elements(self) -> int:

@@ -61,9 +61,13 @@ def pack_words(matrix: np.ndarray, bits: int) -> list:
 def _mvu_roms(stage: MatrixVectorUnit) -> dict:
     # word nf*SF + sf, lane p*SIMD + s = matrix[sf*SIMD + s, nf*PE + p]; bias word nf, lane p
     # (WPACK words a ROM word: MatrixVectorUnit.packed_weight_words)
+    # (a banked ROM: one file a bank of WBANK words, read by cf_mvu as WBANKFILE + two digits + ".hex")
     words = stage.packed_weight_words()
-    return {"WFILE": (words.shape[1] * stage.wbits, pack_words(words, stage.wbits)),
-            "BFILE": (stage.pe * stage.acc.bits, pack_words(stage.bias_tiles(), stage.acc.bits))}
+    width, weights = words.shape[1] * stage.wbits, pack_words(words, stage.wbits)
+    bank = stage.weight_bank
+    wrom = {"WBANKFILE": [(width, weights[k:k + bank]) for k in range(0, len(weights), bank)]} if bank else \
+        {"WFILE": (width, weights)}
+    return {**wrom, "BFILE": (stage.pe * stage.acc.bits, pack_words(stage.bias_tiles(), stage.acc.bits))}
 
 
 def _threshold_roms(stage: ThresholdUnit) -> dict:
@@ -86,7 +90,8 @@ def _depthwise_roms(stage: DepthwiseUnit) -> dict:
                                                                stage.acc.bits))}
 
 
-# the constants each stage kind reads from ROM files: module parameter -> (word bits, words)
+# the constants each stage kind reads from ROM files: module parameter -> (word bits, words), or a list of them for
+# a ROM in banks (the parameter then names the files' common prefix)
 ROMS = {MatrixVectorUnit: _mvu_roms, XnorMatrixVectorUnit: _xnor_roms, DepthwiseUnit: _depthwise_roms,
         ThresholdUnit: _threshold_roms}
 # port names of the stages that do not have one input (s) and one output (m)
@@ -162,11 +167,17 @@ def write_rtl(graph: Graph, out_dir, model_name: str = None, plan: Plan | None =
         modules.add(stage.kind)
         params = dict(stage.params)
         roms = ROMS[type(stage)](stage) if type(stage) in ROMS else {}
-        for pname, (width, words) in roms.items():
-            fname = f"{base}_{pname[0].lower()}.hex"
-            (out_dir / fname).write_text(_hex_lines(width, words))
-            hex_files.append(fname)
-            params[pname] = fname
+        for pname, rom in roms.items():
+            if isinstance(rom, list):           # banks: files {prefix}00.hex, {prefix}01.hex, ...
+                prefix = f"{base}_{pname[0].lower()}_b"
+                files = [(f"{prefix}{k:02d}.hex", bank) for k, bank in enumerate(rom)]
+                params[pname] = prefix
+            else:
+                files = [(f"{base}_{pname[0].lower()}.hex", rom)]
+                params[pname] = files[0][0]
+            for fname, (width, words) in files:
+                (out_dir / fname).write_text(_hex_lines(width, words))
+                hex_files.append(fname)
         what = (f"IR node {stage.node.op} '{comment_safe(stage.node.name)}'" if stage.node is not None
                 else ("stream fork" if isinstance(stage, StreamFork) else "stream width converter"))
         lines.append("")

@@ -13,8 +13,10 @@
 // Pipeline (free-running: no clock enable; a cycle without a beat travels down it as valid = 0):
 //   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs; issue a beat
 //   stage 1  x, w, bias registered                 (the weight ROM's read)
+//   stage 1b x, bias registered again; w: the addressed bank's register  (a banked ROM only: WBANK, below)
 //   stage 1m x, w registered again                   (multiplier input registers -> ECP5 MULT18X18D)
-//   stage 2  PE*SIMD products registered             (multiplier output registers)
+//   stage 2  PE*SIMD products registered             (multiplier output registers; packed products: the
+//            MULT18X18D's output registered, then split into two products in a stage 2b)
 //   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1)
 //   stage 4  accumulator; at the last fold the sum goes into the output FIFO (cf_outbuf).
 // Back-pressure: the last beat of a vector (the one that makes an output word) is issued only while cf_outbuf has
@@ -32,6 +34,14 @@
 // word padded) and picks the slice after the read: a ROM of ceil(NF*SF / WPACK) words of WPACK*PE*SIMD*WBITS bits,
 // which packs into fewer ECP5 block RAMs when the plain word is a power of two wide and the EBR shapes are 9, 18 or
 // 36 bits wide (e.g. 9 words of 32 bits in 2048 x 9 blocks: no unused parity bits).  Same cycles, same weights.
+// WBANK > 0 (with WMEM = 1: the compiler's choice, MatrixVectorUnit.weight_bank) builds the ROM as banks of WBANK
+// words, bank k read from the file {WBANKFILE, two decimal digits of k, ".hex"}, each bank's output registered
+// before the multiplexers that pick the addressed bank and the WPACK slice: one cycle more from issue to the operand
+// register (LAT).  For a ROM deeper than one row of blocks, or one bank (WBANK >= its depth) of packed words.  Left
+// to synthesis, a deep ROM's block outputs meet in one multiplexer in the read's own cycle, and the slice
+// multiplexer follows: CNV 2W2A's Conv_5 (8,192 words over 64 EBR), its slowest path at 61 MHz, 7.0 ns logic + 9.4
+// ns routing from a block's output to the operand register; Gemm_1, Gemm_0, Conv_4 (one row, 8-16 words a ROM word)
+// next at 63.9-67.7 MHz.
 // Accumulation is modulo 2^ABITS, which is exact because the final value fits ABITS (the IR proves it).
 module cf_mvu #(
     parameter SIMD    = 1,
@@ -45,6 +55,9 @@ module cf_mvu #(
     parameter USE_DSP = 1,        // 0: shift-and-add in LUTs; 1: `*` (one MULT18X18D); 2: two products a MULT18X18D
     parameter WMEM    = 0,        // weight ROM: 0 where synthesis puts it, 1 block RAM, 2 logic
     parameter WPACK   = 1,        // weight words per ROM word
+    parameter WBANK   = 0,        // ROM words per block-RAM bank (0: none; WMEM = 1 only; a power of two, or the
+                                  // ROM's depth or more: one bank)
+    parameter WBANKFILE = "",     // bank k's file: {WBANKFILE, k as two decimal digits, ".hex"} (when WBANK > 0)
     parameter ODEPTH  = 2,        // the output stream's FIFO depth in the plan (OUT_DEPTH adds the words in flight)
     parameter WFILE   = "",       // set by the generated top; "" (the default) leaves the ROM empty, so tools
     parameter BFILE   = ""        // that elaborate modules with default parameters do not look for a file
@@ -69,6 +82,11 @@ module cf_mvu #(
     localparam BAW   = (NF <= 2) ? 1 : $clog2(NF);
     localparam SAW   = (SF <= 2) ? 1 : $clog2(SF);
     localparam SPLIT_WORDS = 16;                     // a logic ROM deeper than this is split by PE (below)
+    localparam BANKED = (WMEM == 1 && WBANK > 0) ? 1 : 0;
+    localparam NBANK  = BANKED ? (RDEP + WBANK - 1) / WBANK : 1;
+    localparam BKW    = (WBANK <= 2) ? 1 : $clog2(WBANK);   // a bank's address bits
+    localparam NBW    = (NBANK <= 2) ? 1 : $clog2(NBANK);   // the bank number's bits
+    localparam PKREG  = (USE_DSP == 2) ? 1 : 0;              // packed products: registered before the split
 
     reg [PE*ABITS-1:0] brom [0:NF-1];
     initial begin
@@ -100,7 +118,37 @@ module cf_mvu #(
     wire [WWORD-1:0] w1;
     wire [WPACK*WWORD-1:0] rq;
     generate
-        if (WMEM == 1) begin : g_wrom
+        if (BANKED) begin : g_wrom
+            // Banks of WBANK words (the last one holds the rest); bank k's read is registered once more (qr) next
+            // to its blocks, and the registered bank number (sel2) picks one in the next cycle.
+            wire [NBW-1:0] sel2;
+            if (NBANK > 1) begin : g_sel
+                reg [NBW-1:0] sel1, sel;
+                always @(posedge clk) begin
+                    sel1 <= raddr[RAW-1:BKW];
+                    sel <= sel1;
+                end
+                assign sel2 = sel;
+            end else begin : g_sel
+                assign sel2 = 0;
+            end
+            wire [NBANK*WPACK*WWORD-1:0] banks;
+            genvar gk;
+            for (gk = 0; gk < NBANK; gk = gk + 1) begin : g_bank
+                localparam BDEP = (RDEP - gk * WBANK < WBANK) ? RDEP - gk * WBANK : WBANK;
+                localparam [7:0] D1 = 48 + gk / 10;
+                localparam [7:0] D0 = 48 + gk % 10;
+                (* rom_style = "block" *) reg [WPACK*WWORD-1:0] wrom [0:BDEP-1];
+                reg [WPACK*WWORD-1:0] q, qr;
+                initial if (WBANKFILE != "") $readmemh({WBANKFILE, D1, D0, ".hex"}, wrom);
+                always @(posedge clk) begin
+                    q <= wrom[raddr[BKW-1:0]];
+                    qr <= q;
+                end
+                assign banks[gk*WPACK*WWORD +: WPACK*WWORD] = qr;
+            end
+            assign rq = banks[sel2*WPACK*WWORD +: WPACK*WWORD];
+        end else if (WMEM == 1) begin : g_wrom
             (* rom_style = "block" *) reg [WPACK*WWORD-1:0] wrom [0:RDEP-1];
             reg [WPACK*WWORD-1:0] q;
             initial if (WFILE != "") $readmemh(WFILE, wrom);
@@ -140,9 +188,12 @@ module cf_mvu #(
         if (WPACK == 1) begin : g_wslice
             assign w1 = rq;
         end else begin : g_wslice
-            reg [KAW-1:0] slice1;        // the slice of the word being read, registered with the read
-            always @(posedge clk) slice1 <= rslice;
-            assign w1 = rq[slice1*WWORD +: WWORD];
+            reg [KAW-1:0] slice1, slice2;   // the slice of the word being read, registered with the read (twice
+            always @(posedge clk) begin     // for a banked ROM)
+                slice1 <= rslice;
+                slice2 <= slice1;
+            end
+            assign w1 = rq[(BANKED ? slice2 : slice1)*WWORD +: WWORD];
         end
     endgenerate
 
@@ -208,7 +259,10 @@ module cf_mvu #(
                     wire signed [WBITS-1:0]      w0 = wm[((2*gp)*SIMD + gs)*WBITS +: WBITS];
                     wire signed [WBITS-1:0]      w1h = wm[((2*gp + 1)*SIMD + gs)*WBITS +: WBITS];
                     wire signed [PW+WBITS-1:0]   wpk = (w1h <<< PW) + w0;
-                    wire signed [IBITS+PW+WBITS:0] pk = xa * wpk;
+                    // the packed product is registered as the MULT18X18D gives it, split in the next cycle (the
+                    // split's adder behind the multiplier was CNV 2W2A's Gemm_2 at 63.5 MHz, 5.7 ns logic)
+                    reg  signed [IBITS+PW+WBITS:0] pk;
+                    always @(posedge clk) pk <= xa * wpk;
                     wire signed [PW-1:0]         lo = pk[PW-1:0];
                     wire signed [IBITS+WBITS:0]  hi = (pk >>> PW) + $signed({1'b0, lo[PW-1]});
                     always @(posedge clk) begin
@@ -237,15 +291,51 @@ module cf_mvu #(
         end
     endgenerate
 
+    // A banked ROM's weights come a cycle later (its bank registers): the input, the flags and the bias wait for
+    // them one more cycle (x1d ... the stage-1 values as the operand registers take them).
+    wire [XW-1:0]       x1d;
+    wire                v1d, first1d, last1d;
+    wire [PE*ABITS-1:0] b1d;
+    generate
+        if (BANKED) begin : g_bankwait
+            reg [XW-1:0]       xb;
+            reg                vb, fb, lb;
+            reg [PE*ABITS-1:0] bb;
+            always @(posedge clk) begin
+                xb <= x1; vb <= v1 && !rst; fb <= first1; lb <= last1; bb <= b1;
+            end
+            assign x1d = xb, v1d = vb, first1d = fb, last1d = lb, b1d = bb;
+        end else begin : g_bankwait
+            assign x1d = x1, v1d = v1, first1d = first1, last1d = last1, b1d = b1;
+        end
+    endgenerate
+
+    // Packed products (USE_DSP = 2) take a cycle more too, registered before they are split: the flags and the bias
+    // wait for them (vmd ... the operand stage's values as stage 2 takes them).
+    wire                vmd, firstmd, lastmd;
+    wire [PE*ABITS-1:0] bmd;
+    generate
+        if (PKREG) begin : g_prodwait
+            reg                vp, fp, lp;
+            reg [PE*ABITS-1:0] bp;
+            always @(posedge clk) begin
+                vp <= vm && !rst; fp <= firstm; lp <= lastm; bp <= bm;
+            end
+            assign vmd = vp, firstmd = fp, lastmd = lp, bmd = bp;
+        end else begin : g_prodwait
+            assign vmd = vm, firstmd = firstm, lastmd = lastm, bmd = bm;
+        end
+    endgenerate
+
     always @(posedge clk) begin
         if (issue && fold0)
             ibuf[sf] <= s_data;
         x1 <= x0;
-        xm <= x1;
+        xm <= x1d;
         wm <= w1;
         b1 <= brom[nf];
-        bm <= b1;
-        b2 <= bm;
+        bm <= b1d;
+        b2 <= bmd;
     end
 
     // ---- stage 3: the adder tree, TD register stages of 4:1 sums (each PE lane's SIMD products) ------------------
@@ -348,8 +438,9 @@ module cf_mvu #(
     end
 
     // The output FIFO: words in flight = output words among LAT + 1 consecutive beats (LAT = 4 + TD cycles from
-    // issue to the word's place in the FIFO and its pop, as cf_outbuf counts them): one word in SF beats.
-    localparam LAT       = 4 + TD;
+    // issue to the word's place in the FIFO and its pop, as cf_outbuf counts them, one more for a banked ROM and one
+    // for packed products): one word in SF beats.
+    localparam LAT       = 4 + TD + BANKED + PKREG;
     localparam IN_FLIGHT = (LAT + 1 + SF - 1) / SF;
     localparam OUT_DEPTH = ODEPTH + IN_FLIGHT - 1;
     cf_outbuf #(.WIDTH(PE * ABITS), .DEPTH(OUT_DEPTH)) u_outbuf (
@@ -365,15 +456,15 @@ module cf_mvu #(
         raddr <= raddr_next;
         first1 <= (sf == 0);
         last1 <= last0;
-        firstm <= first1; lastm <= last1;
-        first2 <= firstm; last2 <= lastm;
+        firstm <= first1d; lastm <= last1d;
+        first2 <= firstmd; last2 <= lastmd;
         if (rst) begin
             sf <= 0; nf <= 0; waddr <= 0; rslice <= 0;
             v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0;
         end else begin
             v1 <= issue;
-            vm <= v1;
-            v2 <= vm;
+            vm <= v1d;
+            v2 <= vmd;
             if (issue) begin
                 if (sf == SF - 1) begin
                     sf <= 0;
