@@ -253,7 +253,8 @@ def _priced_variants(graph: Graph, node, prefer: dict) -> list:
             setattr(stage, attr, value)
         if mvu is not None:
             mvu.pack_weights()
-        res = {k: sum(s.resources()[k] for s in stages) for k in RESOURCES}
+        priced_stages = [s.resources() for s in stages]        # (once a stage: the folding search's hot spot)
+        res = {k: sum(r[k] for r in priced_stages) for k in RESOURCES}
         priced.append(Choice(node.pe, node.simd, cycles, res, **{k: v[0] for k, v in variant.items()}))
     return [c for c in priced if not any(_dominates(o, c) for o in priced)]
 
