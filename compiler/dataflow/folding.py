@@ -142,14 +142,16 @@ def ecp5_budget(board: str | None = None, device: str | None = None, margin=DEFA
 
 
 def board_top_resources(frame: tuple) -> dict:
-    """The UART board top around the accelerator: its measured logic and its frame buffer (IN_ELEMS words of
-    IN_BITS bits, placed as yosys places a RAM: dataflow/memory.py)."""
+    """The UART board top around the accelerator: its measured logic and its frame buffer (cf_frame_rx: a frame slot
+    of IN_ELEMS words of the input's bytes for each of the protocol's WINDOW frames in flight, placed as yosys places
+    a RAM: dataflow/memory.py)."""
+    from convflow.hw.flows.ecp5 import DEFAULT_WINDOW
     from convflow.hw.flows.ecp5_board import BOARD_TOP_LOGIC
 
     from .memory import memory_cost
 
     elems, bits = frame
-    buffer = memory_cost(int(elems), int(bits), ram=True)
+    buffer = memory_cost(int(elems) * DEFAULT_WINDOW, 8 * -(-int(bits) // 8), ram=True)
     return {"lut": BOARD_TOP_LOGIC["lut"] + buffer["lut"], "ff": BOARD_TOP_LOGIC["ff"], "dsp": 0,
             "bram": buffer["bram"]}
 

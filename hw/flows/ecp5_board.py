@@ -13,14 +13,16 @@ from convflow.hw.errors import ConvflowError
 WRAPPER_TOP = "cf_top"
 
 # The UART board top around every accelerator (cf_board_top and the modules of ecp5.BOARD_RTL), without its frame
-# buffer (IN_ELEMS words of IN_BITS, priced as a RAM by the compiler's memory model): LUT4 sites (LUT4 + 2 per CCU2C)
-# and flip-flops as yosys 0.70 synth_ecp5 counts them, measured with a pass-through cf_accel
-# (assign m_data = s_data; ...) and
-#   chparam -set IN_BITS 8 -set OUT_BITS 16 -set IN_ELEMS 3072 -set OUT_ELEMS 10 -set CLKS_PER_BIT 868
+# buffer (IN_ELEMS x WINDOW words of the input's bytes, priced as a RAM by the compiler's memory model:
+# folding.board_top_resources): LUT4 sites (LUT4 + 2 per CCU2C; the LUT RAM of the meter's and the transmitter's
+# small memories, 6 a TRELLIS_DPR16X4, included) and flip-flops as yosys 0.70 synth_ecp5 counts them, measured with
+# a pass-through cf_accel (assign m_data = s_data; ...) and
+#   chparam -set IN_BITS 8 -set OUT_BITS 16 -set IN_ELEMS 64 -set OUT_ELEMS 10 -set CLKS_PER_BIT 868
 #           -set TIMEOUT_CLKS 10000000 -set BLINK_BIT 25 cf_board_top; synth_ecp5 -top cf_board_top; stat
-# -> 479 LUT4 + 88 CCU2C = 655 sites, 356 TRELLIS_FF, 2 DP16KD (the 3072 x 8 buffer).  With IN_ELEMS 64: 655 sites
-# besides the buffer's 8 TRELLIS_DPR16X4, 323 FF.  tests/test_rtl_yosys.py re-measures it.
-BOARD_TOP_LOGIC = {"lut": 655, "ff": 356}
+# -> 801 LUT4 + 141 CCU2C + 40 TRELLIS_DPR16X4 = 1,323 sites, 588 TRELLIS_FF, 1 DP16KD (the 256 x 8 buffer of four
+# frame slots).  (655 / 356 until the protocol-v2 board top, with its frame slots and cycle meter, came in; the
+# figure had not been measured again, so every fit reserved 670 LUT4 too few.)  tests/test_folding.py re-measures it.
+BOARD_TOP_LOGIC = {"lut": 1323, "ff": 588}
 
 
 class TargetError(ConvflowError, ValueError):

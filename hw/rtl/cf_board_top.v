@@ -1,6 +1,6 @@
 // cf_board_top: a convflow accelerator (module cf_accel, see hw/flows/ecp5.py) behind
 // a UART, as one self-contained FPGA design.
-//   UART rx -> cf_frame_rx (frame check, WINDOW frame slots) -> cf_accel -> cf_fifo (one output frame)
+//   UART rx -> cf_frame_rx (frame check, WINDOW frame slots) -> cf_fifo (2) -> cf_accel -> cf_fifo (one output frame)
 //           -> cf_frame_tx -> UART tx
 // The host protocol (version 2, pipelined) is in docs/uart-protocol.md.  A power-on reset
 // counter holds the design in reset after configuration; `rst_btn` (active high) resets
@@ -63,8 +63,8 @@ module cf_board_top #(
     wire                info_req, err_req, frame_start, pending, receiving, sending;
     wire [7:0]          err_code;
     wire [15:0]         req_seq, frame_seq;
-    wire [IN_BITS-1:0]  a_in_data;
-    wire                a_in_valid, a_in_ready;
+    wire [IN_BITS-1:0]  f_in_data, a_in_data;
+    wire                f_in_valid, f_in_ready, a_in_valid, a_in_ready;
     wire [OUT_BITS-1:0] a_out_data;
     wire                a_out_valid, a_out_ready;
 
@@ -76,6 +76,13 @@ module cf_board_top #(
         .clk(clk), .rst(rst), .rx_data(rx_byte), .rx_valid(rx_valid), .can_start(can_start),
         .info_req(info_req), .err_req(err_req), .err_code(err_code), .req_seq(req_seq),
         .frame_start(frame_start), .frame_seq(frame_seq), .pending(pending), .receiving(receiving),
+        .m_data(f_in_data), .m_valid(f_in_valid), .m_ready(f_in_ready));
+
+    // a register stage between the frame buffer's block RAM and the accelerator's first stage: the block's output is
+    // slow and the first stage may sit anywhere on the die (CNV 2W2A on the 85F: 6.5 ns logic + 7.7 ns routing from
+    // the buffer to Conv_0's line buffer, one cycle)
+    cf_fifo #(.WIDTH(IN_BITS), .DEPTH(2)) u_in_reg (
+        .clk(clk), .rst(rst), .s_data(f_in_data), .s_valid(f_in_valid), .s_ready(f_in_ready),
         .m_data(a_in_data), .m_valid(a_in_valid), .m_ready(a_in_ready));
 
     cf_accel u_accel (
