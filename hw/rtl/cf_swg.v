@@ -175,7 +175,13 @@ module cf_swg_rows #(
     wire last_ky  = (ky == KH - 1);
     wire last_ox  = (ox == OW - 1);
     wire last_row = (oy == OH - 1);
-    wire last_in_row = last_ox && last_ky && last_kx && last_cf;
+    // last_in_row: this beat is its output row's last, a register (set by the beat before it) rather than the four
+    // counter compares it equals, which sat in front of the issue decision (CNV 2W2A's Conv_1 window: ky -> head,
+    // 3.5 ns logic + 11 ns routing)
+    localparam BPR = OW * KH * KW * CF;             // beats per output row
+    localparam BRW = $clog2(BPR + 1);
+    reg [BRW-1:0] rbeat;                            // beats of the row issued before this one
+    reg           last_in_row;
 
     // head = filled - need, kept in its own register: the reader may issue while it is not negative.  The issue
     // decision is then one sign bit, not a compare of two counters (filled >= need -> issue -> filled was the
@@ -183,8 +189,10 @@ module cf_swg_rows #(
     reg signed [RW:0]   head;
     wire can_issue = !head[RW];
     wire pad_now   = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
-    wire [31:0] dy = iy - rd_base;
-    wire [SLW-1:0] slot = rslot + dy[SLW-1:0];
+    // slot: the ring slot of row iy, rslot + (iy - rd_base) modulo NR, and slot0 that of row iy0, each kept in a
+    // register and moved with iy (so the read address is one addition from registers; computed from iy, rd_base
+    // and rslot it was three, the slowest path of LeNet-fmnist's MaxPool_0 and of four of CNV 2W2A's windows)
+    reg [SLW-1:0] slot, slot0;
     wire [31:0] addr_full = mulc(slot, ROWW) + col;
     wire [AW-1:0] raddr = addr_full[AW-1:0];
 
@@ -239,13 +247,20 @@ module cf_swg_rows #(
             iy0 <= -PT; ix0 <= -PL; iy <= -PT; ix <= -PL;
             col0 <= -mulc(PL, CF); col <= -mulc(PL, CF);
             rd_base <= 0; rslot <= 0;
+            slot <= -PT; slot0 <= -PT;
             need <= rows_needed(-PT);
             filled <= 0;
             head <= -rows_needed(-PT);
             out_valid <= 1'b0;
             pad_r <= 1'b0;
             settle <= 2'd2;
+            rbeat <= 0;
+            last_in_row <= (BPR == 1);
         end else begin
+            if (issue) begin
+                rbeat <= last_in_row ? 0 : rbeat + 1'b1;
+                last_in_row <= last_in_row ? (BPR == 1) : (rbeat == BPR - 2);
+            end
             // writer
             if (wfire) begin
                 waddr <= (waddr == DEPTHM - 1) ? {AW{1'b0}} : waddr + 1'b1;
@@ -281,12 +296,14 @@ module cf_swg_rows #(
                     cf <= 0; kx <= 0;
                     ky <= ky + 1'b1;
                     iy <= iy + 1;
+                    slot <= slot + 1'b1;
                     ix <= ix0;
                     col <= col0;
                 end else if (!last_ox) begin           // next window in the output row
                     cf <= 0; kx <= 0; ky <= 0;
                     ox <= ox + 1'b1;
                     iy <= iy0;
+                    slot <= slot0;
                     ix0 <= ix0 + SW; ix <= ix0 + SW;
                     col0 <= col0 + mulc(SW, CF); col <= col0 + mulc(SW, CF);
                 end else begin                          // next output row (or the next frame)
@@ -295,14 +312,18 @@ module cf_swg_rows #(
                     col0 <= -mulc(PL, CF); col <= -mulc(PL, CF);
                     rslot <= rslot + nfree_r[SLW-1:0];
                     need <= need_next_r;
+                    // the new row iy0's slot: rslot + nfree_r + iy0' - rd_base', where nfree_r = lo_next_r - rd_base
+                    // and rd_base' = lo_next_r within a frame (slot0 + SH), rd_base' = 0 and iy0' = -PT at its end
                     if (last_row) begin
                         oy <= 0;
                         iy0 <= -PT; iy <= -PT;
                         rd_base <= 0;
+                        slot0 <= rslot + nfree_r[SLW-1:0] - PT; slot <= rslot + nfree_r[SLW-1:0] - PT;
                     end else begin
                         oy <= oy + 1'b1;
                         iy0 <= iy0 + SH; iy <= iy0 + SH;
                         rd_base <= lo_next_r;
+                        slot0 <= slot0 + SH; slot <= slot0 + SH;
                     end
                 end
             end
