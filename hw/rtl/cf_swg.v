@@ -191,7 +191,8 @@ module cf_swg_rows #(
     wire pad_now   = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
     // slot: the ring slot of row iy, rslot + (iy - rd_base) modulo NR, and slot0 that of row iy0, each kept in a
     // register and moved with iy (so the read address is one addition from registers; computed from iy, rd_base
-    // and rslot it was three, the slowest path of LeNet-fmnist's MaxPool_0 and of four of CNV 2W2A's windows)
+    // and rslot it was three: the slowest path of LeNet-fmnist's MaxPool_0 window and of CNV 2W2A's Conv_2 and
+    // Conv_4 windows.  What is left is the address's routing to a wide ring: 13.9 ns on CNV's Conv_3)
     reg [SLW-1:0] slot, slot0;
     wire [31:0] addr_full = mulc(slot, ROWW) + col;
     wire [AW-1:0] raddr = addr_full[AW-1:0];
