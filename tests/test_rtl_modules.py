@@ -296,8 +296,9 @@ def test_mvu_weight_rom_packed_words(tmp_path, pack):
 def test_mvu_weight_rom_in_banks(tmp_path, pack):
     """A block-RAM weight ROM deeper than one row of blocks is built as banks (cf_mvu's WBANK, one file a bank),
     each bank's output registered before the bank multiplexer: 1,280 words of 36 bits (plain, or 2,560 words of 18
-    bits packed two a word) in banks of 512, the last one partial.  Bit-exact under back-pressure, and the cycles
-    per frame (the unit is the bottleneck) and the output FIFO's depth still follow the one latency of the model."""
+    bits packed two a word) in banks of 512, the last one partial.  Bit-exact under back-pressure (the output FIFO
+    sized from the model's latency, one cycle longer here, holds what is in flight), and the cycles per frame equal
+    the estimate (the input's pace: 1,920 elements against the unit's 1,280 beats)."""
     from convflow.compiler.emit.rtl import write_rtl
 
     b = GraphBuilder(f"weight banks {pack}", (1920,), IntType(4, False), seed=8)
