@@ -13,11 +13,12 @@
 // Pipeline (free-running: no clock enable; a cycle without a beat travels down it as valid = 0):
 //   stage 0  pick x (input stream during fold 0, else the buffer), address the ROMs; issue a beat
 //   stage 1  x, w, bias registered                 (the weight ROM's read)
-//   stage 1b x, bias registered again; w: the addressed bank's register  (a banked ROM only: WBANK, below)
+//   stage 1b x registered again; w: the addressed bank's register  (a banked ROM only: WBANK, below)
 //   stage 1m x, w registered again                   (multiplier input registers -> ECP5 MULT18X18D)
 //   stage 2  PE*SIMD products registered             (multiplier output registers; packed products: the
 //            MULT18X18D's output registered, then split into two products in a stage 2b)
-//   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1)
+//   stage 3  adder tree: TD = ceil(log4(SIMD)) register stages of 4:1 sums (none for SIMD = 1); the flags and
+//            the bias ride beside it, FD stages (TD and the cycles of stages 1b and 2b)
 //   stage 4  accumulator; at the last fold the sum goes into the output FIFO (cf_outbuf).
 // Back-pressure: the last beat of a vector (the one that makes an output word) is issued only while cf_outbuf has
 // room for its word, a registered credit; the other beats always go.  (It used to freeze every stage with one
@@ -291,39 +292,18 @@ module cf_mvu #(
         end
     endgenerate
 
-    // A banked ROM's weights come a cycle later (its bank registers): the input, the flags and the bias wait for
-    // them one more cycle (x1d ... the stage-1 values as the operand registers take them).
-    wire [XW-1:0]       x1d;
-    wire                v1d, first1d, last1d;
-    wire [PE*ABITS-1:0] b1d;
+    // A banked ROM's weights come a cycle later (its bank registers): the input waits for them one more cycle (x1d:
+    // stage 1's input as the operand register takes it).  The flags and the bias wait at the end, in their delay
+    // line beside the adder tree (FD).
+    wire [XW-1:0] x1d;
     generate
         if (BANKED) begin : g_bankwait
-            reg [XW-1:0]       xb;
-            reg                vb, fb, lb;
-            reg [PE*ABITS-1:0] bb;
-            always @(posedge clk) begin
-                xb <= x1; vb <= v1 && !rst; fb <= first1; lb <= last1; bb <= b1;
-            end
-            assign x1d = xb, v1d = vb, first1d = fb, last1d = lb, b1d = bb;
+            reg [XW-1:0] xb;
+            always @(posedge clk)
+                xb <= x1;
+            assign x1d = xb;
         end else begin : g_bankwait
-            assign x1d = x1, v1d = v1, first1d = first1, last1d = last1, b1d = b1;
-        end
-    endgenerate
-
-    // Packed products (USE_DSP = 2) take a cycle more too, registered before they are split: the flags and the bias
-    // wait for them (vmd ... the operand stage's values as stage 2 takes them).
-    wire                vmd, firstmd, lastmd;
-    wire [PE*ABITS-1:0] bmd;
-    generate
-        if (PKREG) begin : g_prodwait
-            reg                vp, fp, lp;
-            reg [PE*ABITS-1:0] bp;
-            always @(posedge clk) begin
-                vp <= vm && !rst; fp <= firstm; lp <= lastm; bp <= bm;
-            end
-            assign vmd = vp, firstmd = fp, lastmd = lp, bmd = bp;
-        end else begin : g_prodwait
-            assign vmd = vm, firstmd = firstm, lastmd = lastm, bmd = bm;
+            assign x1d = x1;
         end
     endgenerate
 
@@ -334,8 +314,8 @@ module cf_mvu #(
         xm <= x1d;
         wm <= w1;
         b1 <= brom[nf];
-        bm <= b1d;
-        b2 <= bmd;
+        bm <= b1;
+        b2 <= bm;
     end
 
     // ---- stage 3: the adder tree, TD register stages of 4:1 sums (each PE lane's SIMD products) ------------------
@@ -404,15 +384,17 @@ module cf_mvu #(
         end
     endgenerate
 
-    // the flags and the bias, delayed through the tree's stages
-    wire [TD:0]               vt, ft, lt;
-    wire [(TD+1)*PE*ABITS-1:0] bt;
+    // the flags and the bias, delayed through the tree's stages and the cycles the data spent besides (FD): a banked
+    // ROM's bank registers, the packed products' register
+    localparam FD = TD + BANKED + PKREG;
+    wire [FD:0]               vt, ft, lt;
+    wire [(FD+1)*PE*ABITS-1:0] bt;
     assign vt[0] = v2;
     assign ft[0] = first2;
     assign lt[0] = last2;
     assign bt[0 +: PE*ABITS] = b2;
     generate
-        for (gt = 0; gt < TD; gt = gt + 1) begin : g_delay
+        for (gt = 0; gt < FD; gt = gt + 1) begin : g_delay
             reg v, f, l;
             reg [PE*ABITS-1:0] b;
             always @(posedge clk) begin
@@ -425,8 +407,8 @@ module cf_mvu #(
             assign bt[(gt + 1)*PE*ABITS +: PE*ABITS] = b;
         end
     endgenerate
-    wire                va = vt[TD], fa = ft[TD], la = lt[TD];
-    wire [PE*ABITS-1:0] ba = bt[TD*PE*ABITS +: PE*ABITS];
+    wire                va = vt[FD], fa = ft[FD], la = lt[FD];
+    wire [PE*ABITS-1:0] ba = bt[FD*PE*ABITS +: PE*ABITS];
 
     // ---- stage 4: accumulator; at the last fold the sum goes into the output FIFO ---------------------------
     reg [PE*ABITS-1:0] acc, acc_next;
@@ -456,15 +438,15 @@ module cf_mvu #(
         raddr <= raddr_next;
         first1 <= (sf == 0);
         last1 <= last0;
-        firstm <= first1d; lastm <= last1d;
-        first2 <= firstmd; last2 <= lastmd;
+        firstm <= first1; lastm <= last1;
+        first2 <= firstm; last2 <= lastm;
         if (rst) begin
             sf <= 0; nf <= 0; waddr <= 0; rslice <= 0;
             v1 <= 1'b0; vm <= 1'b0; v2 <= 1'b0;
         end else begin
             v1 <= issue;
-            vm <= v1d;
-            v2 <= vmd;
+            vm <= v1;
+            v2 <= vm;
             if (issue) begin
                 if (sf == SF - 1) begin
                     sf <= 0;
